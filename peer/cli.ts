@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/** The `sealdrop` command: parse flags, call one library function, print, exit. */
+import { Command, Option } from 'commander';
+import { toSealdropError } from '../shared/errors.js';
+import { exitCodeFor, Reporter } from './cli-output.js';
+import { loginCommand, fingerprintCommand, peersCommand, receiveCommand, sendCommand, trustCommand, type GlobalFlags } from './commands.js';
+
+const program = new Command('sealdrop')
+  .description('End-to-end encrypted file transfer between people, by ID')
+  .option('--server <url>', 'rendezvous URL (env SEALDROP_SERVER)')
+  .option('--id <id>', 'your account ID (env SEALDROP_ID)')
+  .option('--home <dir>', 'config and keys folder (env SEALDROP_HOME)')
+  .option('--code <code>', 'one TOTP code from your authenticator app')
+  .option('--json', 'one JSON object per line on stdout')
+  .option('--quiet', 'print only errors')
+  .option('--strict', 'refuse peers whose key is not pinned yet')
+  .showHelpAfterError();
+
+const flags = (): GlobalFlags => program.opts<GlobalFlags>();
+const reporter = () => new Reporter({ json: !!flags().json, quiet: !!flags().quiet });
+
+function run(action: (r: Reporter, ...args: any[]) => Promise<void>) {
+  return async (...args: unknown[]) => {
+    const r = reporter();
+    try {
+      await action(r, ...args);
+      process.exit(0);
+    } catch (err) {
+      const e = toSealdropError(err);
+      r.error(e);
+      process.exit(exitCodeFor(e.code));
+    }
+  };
+}
+
+program.command('login')
+  .description('store the rendezvous URL, your ID and TOTP secret (mode 0600)')
+  .option('--secret <base32>', 'TOTP secret from the operator (asked for on a terminal if missing)')
+  .action(run((r, o) => loginCommand(r, flags(), o)));
+
+program.command('send')
+  .description('send files and folders to a peer')
+  .argument('<paths...>', 'files and folders')
+  .requiredOption('--to <id>', 'the receiving peer')
+  .addOption(new Option('--relay', 'skip the direct path; go through the rendezvous relay').conflicts('directOnly'))
+  .option('--direct-only', 'never use the relay; fail if no direct path exists')
+  .option('--timeout <seconds>', 'how long to try the direct path before the relay', '5')
+  .action(run((r, paths, o) => sendCommand(r, flags(), paths, o)));
+
+program.command('receive')
+  .description('stay online and accept transfers')
+  .option('--dir <dir>', 'where received files go', '.')
+  .option('--yes', 'accept every transfer without asking')
+  .option('--once', 'exit after one transfer')
+  .action(run((r, o) => receiveCommand(r, flags(), o)));
+
+program.command('peers')
+  .description('who is online')
+  .action(run((r) => peersCommand(r, flags())));
+
+program.command('fingerprint')
+  .description('your identity key fingerprint, to compare out of band')
+  .action(run((r) => fingerprintCommand(r, flags())));
+
+program.command('trust')
+  .description("pin a peer's key after checking its fingerprint out of band")
+  .argument('<id>').argument('<fingerprint>')
+  .action(run((r, id, fp) => trustCommand(r, flags(), id, fp)));
+
+program.parseAsync(process.argv).catch((err) => {
+  reporter().error(toSealdropError(err));
+  process.exit(1);
+});

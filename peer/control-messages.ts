@@ -1,0 +1,39 @@
+/**
+ * Control messages between the two peers. They travel only inside sealed
+ * control frames, so the rendezvous never sees names, sizes or hashes.
+ */
+import { z } from 'zod';
+import { ERROR_CODES } from '../shared/errors.js';
+
+const MAX_FILES = 100_000;
+const Size = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+/** Names arrive as untrusted strings; safe-names.ts vets them before any use. */
+const UntrustedName = z.string().min(1).max(4096);
+
+export const Manifest = z.object({
+  t: z.literal('manifest'),
+  files: z.array(z.object({ name: UntrustedName, size: Size }).strict()).max(MAX_FILES),
+  /** Folders to create even when empty. */
+  dirs: z.array(UntrustedName).max(MAX_FILES).default([]),
+}).strict();
+
+export const Accept = z.object({
+  t: z.literal('accept'),
+  /** Per file, the chunk the sender starts from (0 unless resuming). */
+  from: z.array(z.number().int().min(0)).max(MAX_FILES),
+}).strict();
+
+export const Reject = z.object({ t: z.literal('reject'), code: z.enum(ERROR_CODES), message: z.string().max(1000) }).strict();
+export const Credit = z.object({ t: z.literal('credit'), bytes: Size }).strict();
+export const FileEnd = z.object({ t: z.literal('file-end'), file: z.number().int().min(0), sha256: Sha256 }).strict();
+export const Complete = z.object({
+  t: z.literal('complete'),
+  files: z.array(z.object({ name: z.string(), bytes: Size, sha256: Sha256 }).strict()).max(MAX_FILES),
+}).strict();
+export const Abort = z.object({ t: z.literal('abort'), code: z.enum(ERROR_CODES), message: z.string().max(1000) }).strict();
+
+export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, FileEnd, Complete, Abort]);
+export type ControlMessage = z.infer<typeof ControlMessage>;
+export type ControlInput = z.input<typeof ControlMessage>;
+export type Manifest = z.infer<typeof Manifest>;

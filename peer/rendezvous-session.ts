@@ -1,0 +1,118 @@
+/**
+ * RendezvousSession: the peer's authenticated Socket.IO connection to the
+ * rendezvous. Every inbound payload is schema-checked before anyone sees it.
+ */
+import { EventEmitter } from 'node:events';
+import { io, type Socket } from 'socket.io-client';
+import type { z } from 'zod';
+import { SealdropError, isErrorCode } from '../shared/errors.js';
+import {
+  ClosedEvent, OkReply, OpenReply, PeersReply, SessionRequest, SignalEvent, Welcome,
+  describeIssues, type ClientToServer, type HandshakeAuth, type PeerInfo, type ServerToClient, type SignalData,
+} from '../shared/schemas.js';
+
+const REQUEST_TIMEOUT_MS = 15_000;
+const OPEN_TIMEOUT_MS = 45_000;
+
+export interface SessionRequestEvent { sid: string; from: string; accept: (yes: boolean) => void }
+
+export interface RendezvousSessionEvents {
+  request: [SessionRequestEvent];
+  signal: [z.infer<typeof SignalEvent>];
+  closed: [z.infer<typeof ClosedEvent>];
+  'relay-frame': [sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void];
+  disconnect: [reason: string];
+}
+
+export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
+  private constructor(private readonly socket: Socket<ServerToClient, ClientToServer>, readonly welcome: Welcome) {
+    super();
+    socket.on('session:request', (req, ack) => {
+      const parsed = SessionRequest.safeParse(req);
+      if (!parsed.success || typeof ack !== 'function') return;
+      this.emit('request', { ...parsed.data, accept: (yes) => ack({ accept: yes }) });
+    });
+    socket.on('signal', (ev) => {
+      const parsed = SignalEvent.safeParse(ev);
+      if (parsed.success) this.emit('signal', parsed.data);
+    });
+    socket.on('session:closed', (ev) => {
+      const parsed = ClosedEvent.safeParse(ev);
+      if (parsed.success) this.emit('closed', parsed.data);
+    });
+    socket.on('relay:frame', (sid, frame, ack) => {
+      if (typeof sid !== 'string' || !Buffer.isBuffer(frame) || typeof ack !== 'function') return;
+      this.emit('relay-frame', sid, frame, ack);
+    });
+    socket.on('disconnect', (reason) => this.emit('disconnect', reason));
+  }
+
+  get id(): string { return this.welcome.id; }
+
+  /** Connects and authenticates; resolves once the rendezvous has welcomed us. */
+  static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RendezvousSession> {
+    const socket: Socket<ServerToClient, ClientToServer> = io(url, {
+      auth, transports: ['websocket'], reconnection: false, timeout: timeoutMs,
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new SealdropError('ERR_CONNECT', `no answer from the rendezvous at ${url} within ${timeoutMs / 1000} s`)), timeoutMs);
+      const fail = (err: SealdropError) => { clearTimeout(timer); socket.close(); reject(err); };
+      socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
+        const code = err.data?.code;
+        if (isErrorCode(code)) fail(new SealdropError(code, err.message));
+        else fail(new SealdropError('ERR_CONNECT', `cannot reach the rendezvous at ${url}: ${err.message}`));
+      });
+      socket.once('welcome', (w) => {
+        const parsed = Welcome.safeParse(w);
+        if (!parsed.success) return fail(new SealdropError('ERR_PROTOCOL', `bad welcome from the rendezvous: ${describeIssues(parsed.error)}`));
+        clearTimeout(timer);
+        resolve(new RendezvousSession(socket, parsed.data));
+      });
+    });
+  }
+
+  async peers(): Promise<PeerInfo[]> {
+    const res = await this.request(PeersReply, (ack) => this.socket.timeout(REQUEST_TIMEOUT_MS).emit('peers', {}, ack));
+    return res.peers;
+  }
+
+  /** Asks the rendezvous for a transfer session with `to`; resolves with its ID once `to` joined. */
+  async open(to: string): Promise<string> {
+    const res = await this.request(OpenReply, (ack) => this.socket.timeout(OPEN_TIMEOUT_MS).emit('session:open', { to }, ack));
+    return res.sid;
+  }
+
+  async signal(sid: string, data: SignalData): Promise<void> {
+    await this.request(OkReply, (ack) => this.socket.timeout(REQUEST_TIMEOUT_MS).emit('signal', { sid, data }, ack));
+  }
+
+  close(sid: string, reason: string): void {
+    this.socket.emit('session:close', { sid, reason });
+  }
+
+  /** One relay frame; resolves when the other peer has taken it (end-to-end ack). */
+  async relayFrame(sid: string, frame: Buffer): Promise<void> {
+    await this.request(OkReply, (ack) => this.socket.timeout(60_000).emit('relay:frame', sid, frame, ack));
+  }
+
+  disconnect(): void {
+    this.socket.close();
+  }
+
+  private request<T extends z.ZodTypeAny>(
+    schema: T,
+    send: (ack: (err: Error | null, res: unknown) => void) => void,
+  ): Promise<Extract<z.infer<T>, { ok: true }>> {
+    return new Promise((resolve, reject) => {
+      if (!this.socket.connected) return reject(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
+      send((err, res) => {
+        if (err) return reject(new SealdropError('ERR_TIMEOUT', 'the rendezvous did not answer in time'));
+        const parsed = schema.safeParse(res);
+        if (!parsed.success) return reject(new SealdropError('ERR_PROTOCOL', `bad reply from the rendezvous: ${describeIssues(parsed.error)}`));
+        const reply = parsed.data as { ok: boolean; code?: string; message?: string };
+        if (!reply.ok) return reject(new SealdropError(isErrorCode(reply.code) ? reply.code : 'ERR_PROTOCOL', reply.message ?? 'refused'));
+        resolve(parsed.data);
+      });
+    });
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * SecureChannel: sealed frames over any Transport. It numbers what it sends and
+ * checks that what arrives is exactly the next expected frame, so reordering,
+ * duplication, drops and truncation all surface as errors here.
+ */
+import { FLOW_WINDOW } from '../shared/constants.js';
+import { SealdropError, toSealdropError } from '../shared/errors.js';
+import { CONTROL_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
+import { describeIssues } from '../shared/schemas.js';
+import { ControlMessage, type ControlInput } from './control-messages.js';
+import type { Transport } from './transport.js';
+
+export type Inbound =
+  | { kind: 'control'; msg: ControlMessage }
+  | { kind: 'chunk'; file: number; index: number; last: boolean; data: Buffer };
+
+/** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
+const MAX_QUEUED = 2 * FLOW_WINDOW;
+
+export interface ChannelKeys { sendKey: Buffer; receiveKey: Buffer }
+
+export class SecureChannel {
+  private sendControlSeq = 0;
+  private receiveControlSeq = 0;
+  private readonly queue: Inbound[] = [];
+  private queuedBytes = 0;
+  private waiter?: { resolve: (m: Inbound) => void; reject: (e: SealdropError) => void };
+  private failure?: SealdropError;
+  /** Chunk streams still to come, in order: file index and next chunk index. */
+  private plan: Array<{ file: number; next: number }> = [];
+  private endWaiters: Array<() => void> = [];
+
+  constructor(readonly transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer) {
+    transport.onFrame((frame) => this.accept(frame));
+    transport.onClose((err) => this.fail(err ?? new SealdropError('ERR_PEER_GONE', 'the other peer closed the connection before the transfer finished')));
+  }
+
+  async sendControl(msg: ControlInput): Promise<void> {
+    const plaintext = Buffer.from(JSON.stringify(msg), 'utf8');
+    const frame = sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last: false }, plaintext);
+    await this.transport.send(frame);
+  }
+
+  async sendChunk(file: number, index: number, last: boolean, data: Buffer): Promise<void> {
+    await this.transport.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: file, index, last }, data));
+  }
+
+  /** Declares which chunk streams to accept next, in order (file index, first chunk index). */
+  expectChunks(plan: Array<{ file: number; from: number }>): void {
+    this.plan = plan.map((p) => ({ file: p.file, next: p.from }));
+  }
+
+  /** The next inbound message; rejects once the channel failed. */
+  next(): Promise<Inbound> {
+    const item = this.queue.shift();
+    if (item) {
+      if (item.kind === 'chunk') this.queuedBytes -= item.data.length;
+      return Promise.resolve(item);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
+
+  /** Resolves once the other side has closed (or after timeoutMs): lets our last frame arrive first. */
+  ended(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.endWaiters.push(() => { clearTimeout(timer); resolve(); });
+      if (this.failure) this.endWaiters.splice(0).forEach((w) => w());
+    });
+  }
+
+  /** Ends the channel on our side; later arrivals are ignored. */
+  close(): void {
+    this.fail(new SealdropError('ERR_PEER_GONE', 'channel closed'));
+    this.transport.close();
+  }
+
+  private accept(frame: Buffer): void {
+    if (this.failure) return;
+    try {
+      this.deliver(this.open(frame));
+    } catch (err) {
+      this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
+      this.transport.close();
+    }
+  }
+
+  private open(frame: Buffer): Inbound {
+    const header = decodeHeader(frame);
+    if (header.type === FrameType.Control) {
+      const { plaintext } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
+      this.receiveControlSeq++;
+      let json: unknown;
+      try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
+      const parsed = ControlMessage.safeParse(json);
+      if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
+      return { kind: 'control', msg: parsed.data };
+    }
+    const expected = this.plan[0];
+    if (!expected) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
+    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: expected.file, index: expected.next });
+    const item: Inbound = { kind: 'chunk', file: expected.file, index: expected.next, last, data: plaintext };
+    expected.next++;
+    if (last) this.plan.shift();
+    return item;
+  }
+
+  private deliver(item: Inbound): void {
+    if (this.waiter) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      resolve(item);
+      return;
+    }
+    if (item.kind === 'chunk') {
+      this.queuedBytes += item.data.length;
+      if (this.queuedBytes > MAX_QUEUED) throw new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window');
+    }
+    this.queue.push(item);
+  }
+
+  private fail(err: SealdropError): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const w of this.endWaiters.splice(0)) w();
+    if (this.waiter) {
+      const { reject } = this.waiter;
+      this.waiter = undefined;
+      reject(err);
+    }
+  }
+}

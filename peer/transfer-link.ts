@@ -1,0 +1,98 @@
+/**
+ * Brings up the secure channel of one transfer session: hello exchange and
+ * transport choice run together. The sender tries the direct path first and
+ * falls back to the relay after a short wait; it tells the receiver which one
+ * carries the transfer, and the receiver follows.
+ *
+ *   registered → signaling → direct | relay → (engine) transferring → done | failed
+ */
+import type { Role } from '../shared/crypto.js';
+import { SealdropError } from '../shared/errors.js';
+import { DirectTransport } from './direct-transport.js';
+import { handshake, type HandshakeResult } from './handshake.js';
+import type { KeyPair } from '../shared/crypto.js';
+import type { PinnedKeys } from './pinned-keys.js';
+import { RelayTransport } from './relay-transport.js';
+import type { RendezvousSession } from './rendezvous-session.js';
+import { SecureChannel } from './secure-channel.js';
+import { SignalInbox } from './signal-inbox.js';
+import type { Transport, TransportKind } from './transport.js';
+
+export type TransportMode = 'auto' | 'relay' | 'direct-only';
+
+export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
+
+export interface LinkOptions {
+  session: RendezvousSession;
+  sid: string;
+  peerId: string;
+  role: Role;
+  identity: KeyPair;
+  pins: PinnedKeys;
+  strict: boolean;
+  /** Sender only: which transports to try. */
+  mode?: TransportMode;
+  directTimeoutMs?: number;
+  /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames). */
+  wrapTransport?: (t: Transport) => Transport;
+}
+
+export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox }
+
+export async function establishLink(o: LinkOptions): Promise<Link> {
+  const inbox = new SignalInbox(o.session, o.sid, o.peerId);
+  const mode = o.mode ?? 'auto';
+  const timeoutMs = o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS;
+  let direct: DirectTransport | undefined;
+  try {
+    if (mode !== 'relay') {
+      direct = new DirectTransport({
+        initiator: o.role === 'sender',
+        iceServers: o.session.welcome.iceServers,
+        signalOut: (data) => { o.session.signal(o.sid, { type: 'webrtc', data }).catch(() => {}); },
+      });
+      inbox.onWebrtc((data) => direct!.signal(data));
+      inbox.onClose(() => direct?.close());
+    }
+    const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
+    const chosen = o.role === 'sender' ? await chooseTransport(o, inbox, direct, mode, timeoutMs) : await followTransport(o, inbox, direct, timeoutMs);
+    let transport: Transport = chosen === 'direct' ? direct! : new RelayTransport(o.session, o.sid, inbox);
+    if (chosen === 'relay') direct?.close();
+    if (o.wrapTransport) transport = o.wrapTransport(transport);
+    const channel = new SecureChannel(transport, keys.keys, Buffer.from(o.sid, 'hex'));
+    return { ...keys, channel, transport: chosen, inbox };
+  } catch (err) {
+    direct?.close();
+    inbox.dispose();
+    throw err;
+  }
+}
+
+async function chooseTransport(o: LinkOptions, inbox: SignalInbox, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
+  let chosen: TransportKind = 'relay';
+  if (direct) {
+    const ok = await withTimeout(direct.connected, timeoutMs).then(() => true, () => false);
+    if (ok) chosen = 'direct';
+    else if (mode === 'direct-only') {
+      throw new SealdropError('ERR_NO_DIRECT', `no direct path to ${o.peerId} was found within ${timeoutMs / 1000} s, and --direct-only forbids the relay`);
+    }
+  }
+  await o.session.signal(o.sid, { type: 'transport', mode: chosen });
+  return chosen;
+}
+
+async function followTransport(o: LinkOptions, inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
+  const chosen = await inbox.nextTransport(timeoutMs + 30_000);
+  if (chosen === 'direct') {
+    if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
+    await withTimeout(direct.connected, timeoutMs + 10_000);
+  }
+  return chosen;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new SealdropError('ERR_TIMEOUT', 'timed out')), ms);
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
+}

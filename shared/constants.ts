@@ -1,0 +1,30 @@
+/** Protocol and tuning constants shared by the rendezvous and the peer. */
+export const PROTOCOL_VERSION = 1;
+
+/** Plaintext bytes per encrypted chunk. 64 KiB keeps every data-channel message well under SCTP's 256 KiB cap. */
+export const CHUNK_SIZE = 64 * 1024;
+/** Bytes of frame header before the ciphertext (see framing.ts). */
+export const FRAME_HEADER_SIZE = 14;
+export const GCM_TAG_SIZE = 16;
+/** Largest frame a peer or the relay accepts; checked before any allocation or decryption. */
+export const MAX_FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
+/** Largest encrypted control message plaintext (manifest with many files). */
+export const MAX_CONTROL_SIZE = CHUNK_SIZE;
+/** Bytes the sender may have in flight before the receiver reports them written. */
+export const FLOW_WINDOW = 4 * 1024 * 1024;
+/** The receiver reports progress (credit) at least this often. */
+export const CREDIT_EVERY = 512 * 1024;
+
+export const TOTP_STEP_SECONDS = 30;
+export const TOTP_DIGITS = 6;
+/** Steps of clock skew tolerated either side. */
+export const TOTP_WINDOW = 1;
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 50000;
+/** Largest Socket.IO message the rendezvous accepts (a relay frame plus its envelope). */
+export const MAX_SOCKET_MESSAGE = 256 * 1024;
+/** Largest serialized signaling payload forwarded between peers. */
+export const MAX_SIGNAL_SIZE = 32 * 1024;
+
+export const ACCOUNT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/;

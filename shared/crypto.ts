@@ -1,0 +1,143 @@
+/**
+ * sealdrop's cryptography, as pure functions over Node's crypto (OpenSSL): no I/O,
+ * no clocks, no globals. Key material comes in as bytes so tests can use fixed vectors.
+ * See docs/PROTOCOL.md "Keys" for the why of each step.
+ */
+import {
+  createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman,
+  hkdfSync, sign, verify, type KeyObject,
+} from 'node:crypto';
+import { SealdropError } from './errors.js';
+
+const HELLO_CONTEXT = 'sealdrop/1 hello';
+const TRANSCRIPT_CONTEXT = 'sealdrop/1 transcript';
+const KEYS_INFO = 'sealdrop/1 keys';
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+export type Role = 'sender' | 'receiver';
+
+export interface KeyPair { publicKey: Buffer; privateKey: KeyObject }
+
+const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+
+/** An Ed25519 identity key from its 32-byte seed. */
+export function identityFromSeed(seed: Uint8Array): KeyPair {
+  return okpFromSeed('Ed25519', seed);
+}
+
+/** An X25519 ephemeral key from 32 random bytes. */
+export function ephemeralFromSeed(seed: Uint8Array): KeyPair {
+  return okpFromSeed('X25519', seed);
+}
+
+function okpFromSeed(crv: 'Ed25519' | 'X25519', seed: Uint8Array): KeyPair {
+  if (seed.length !== 32) throw new SealdropError('ERR_BAD_INPUT', `${crv} seed must be 32 bytes`);
+  // PKCS#8 wrapping of a raw 32-byte private key (RFC 8410); Node derives the public half.
+  const prefix = Buffer.from(crv === 'Ed25519' ? '302e020100300506032b657004220420' : '302e020100300506032b656e04220420', 'hex');
+  const privateKey = createPrivateKey({ key: Buffer.concat([prefix, seed]), format: 'der', type: 'pkcs8' });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
+  return { publicKey: Buffer.from(x, 'base64url'), privateKey };
+}
+
+function okpPublic(crv: 'Ed25519' | 'X25519', raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new SealdropError('ERR_PROTOCOL', `${crv} public key must be 32 bytes`);
+  return createPublicKey({ key: { kty: 'OKP', crv, x: b64u(raw) }, format: 'jwk' });
+}
+
+/** Human-comparable fingerprint of an identity key: 160 bits of SHA-256 in base32, 8 groups of 4. */
+export function fingerprint(identityPublic: Uint8Array): string {
+  const digest = createHash('sha256').update('sealdrop/1 fingerprint').update(identityPublic).digest().subarray(0, 20);
+  let bits = 0, value = 0, out = '';
+  for (const byte of digest) {
+    value = (value << 8) | byte; bits += 8;
+    while (bits >= 5) { out += B32[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  return out.match(/.{4}/g)!.join('-');
+}
+
+export function normalizeFingerprint(text: string): string {
+  const clean = text.toUpperCase().replace(/[^A-Z2-7]/g, '');
+  if (clean.length !== 32) throw new SealdropError('ERR_BAD_INPUT', 'a fingerprint is 32 base32 characters (groups of 4, dashes optional)');
+  return clean.match(/.{4}/g)!.join('-');
+}
+
+export interface HelloContext { sid: string; role: Role; from: string; to: string; ephemeralKey: Uint8Array }
+
+/** The exact bytes an identity key signs: binds session, role, both IDs and the ephemeral key. */
+export function helloMessage(c: HelloContext): Buffer {
+  return Buffer.concat([lp(HELLO_CONTEXT), lp(c.sid), lp(c.role), lp(c.from), lp(c.to), lp(c.ephemeralKey)]);
+}
+
+export function signHello(identity: KeyObject, c: HelloContext): Buffer {
+  return sign(null, helloMessage(c), identity);
+}
+
+export function verifyHello(identityPublic: Uint8Array, c: HelloContext, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  try {
+    return verify(null, helloMessage(c), okpPublic('Ed25519', identityPublic), signature);
+  } catch {
+    return false;
+  }
+}
+
+export interface TranscriptInput {
+  sid: string;
+  senderId: string; receiverId: string;
+  senderIdentity: Uint8Array; receiverIdentity: Uint8Array;
+  senderEphemeral: Uint8Array; receiverEphemeral: Uint8Array;
+}
+
+export interface TransferKeys {
+  /** Seals everything the sender sends. */
+  senderKey: Buffer;
+  /** Seals everything the receiver sends. */
+  receiverKey: Buffer;
+  /** Short authentication string both people can compare, e.g. "402 911". */
+  sas: string;
+}
+
+/** X25519 + HKDF-SHA-256 over the whole transcript: one key per direction, and the SAS. */
+export function deriveTransferKeys(own: KeyPair, peerEphemeral: Uint8Array, t: TranscriptInput): TransferKeys {
+  const shared = diffieHellman({ privateKey: own.privateKey, publicKey: okpPublic('X25519', peerEphemeral) });
+  if (shared.every((b) => b === 0)) throw new SealdropError('ERR_PROTOCOL', 'peer sent a low-order X25519 key');
+  const transcript = createHash('sha256').update(Buffer.concat([
+    lp(TRANSCRIPT_CONTEXT), lp(t.sid), lp(t.senderId), lp(t.receiverId),
+    lp(t.senderIdentity), lp(t.receiverIdentity), lp(t.senderEphemeral), lp(t.receiverEphemeral),
+  ])).digest();
+  const okm = Buffer.from(hkdfSync('sha256', shared, transcript, KEYS_INFO, 68));
+  const sasNumber = okm.readUInt32BE(64) % 1_000_000;
+  const sas = String(sasNumber).padStart(6, '0').replace(/^(\d{3})(\d{3})$/, '$1 $2');
+  return { senderKey: okm.subarray(0, 32), receiverKey: okm.subarray(32, 64), sas };
+}
+
+/** Length-prefixed field, so no two different field lists hash or sign the same. */
+function lp(value: string | Uint8Array): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(bytes.length);
+  return Buffer.concat([len, bytes]);
+}
+
+/** AES-256-GCM with the caller's 12-byte nonce and associated data; returns ciphertext ‖ tag. */
+export function aeadSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Buffer): number {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  let n = cipher.update(plaintext).copy(out, 0);
+  n += cipher.final().copy(out, n);
+  n += cipher.getAuthTag().copy(out, n);
+  return n;
+}
+
+/** Opens ciphertext ‖ tag; throws ERR_DECRYPT on any mismatch. */
+export function aeadOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer {
+  if (sealed.length < 16) throw new SealdropError('ERR_DECRYPT', 'sealed message shorter than its tag');
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+  } catch (err) {
+    throw new SealdropError('ERR_DECRYPT', 'a chunk failed authentication: it was altered, reordered or forged', { cause: err });
+  }
+}
