@@ -12,8 +12,9 @@ import type { IceServer } from '../shared/schemas.js';
 import type { Transport } from './transport.js';
 
 /** Keep at most this much queued in the data channel before waiting. */
-const HIGH_WATER = 4 * 1024 * 1024;
+const HIGH_WATER = 1024 * 1024;
 const POLL_MS = 1;
+const CHECK_EVERY = 256 * 1024;
 
 interface DataChannelLike { bufferedAmount: number; readyState: string; send(data: Buffer): void }
 
@@ -32,6 +33,7 @@ export class DirectTransport implements Transport {
   private frameHandler: (frame: Buffer) => void = (frame) => this.early.push(frame);
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
+  private unchecked = 0;
   readonly connected: Promise<void>;
 
   constructor(opts: DirectOptions) {
@@ -69,13 +71,19 @@ export class DirectTransport implements Transport {
   }
 
   async send(frame: Buffer): Promise<void> {
+    if (this.closed) throw new SealdropError('ERR_PEER_GONE', 'the direct connection closed');
     const channel = this.channel;
-    while (channel.bufferedAmount > HIGH_WATER) {
-      if (this.closed || channel.readyState !== 'open') throw new SealdropError('ERR_PEER_GONE', 'the direct connection closed');
-      await new Promise((r) => setTimeout(r, POLL_MS));
+    // Reading bufferedAmount is a synchronous hop into wrtc's network thread, as costly as a send:
+    // check it only after every CHECK_EVERY bytes sent, against a high-water mark that leaves room.
+    if (this.unchecked >= CHECK_EVERY) {
+      this.unchecked = 0;
+      while (channel.bufferedAmount > HIGH_WATER) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        if (this.closed) throw new SealdropError('ERR_PEER_GONE', 'the direct connection closed');
+      }
     }
-    if (this.closed || channel.readyState !== 'open') throw new SealdropError('ERR_PEER_GONE', 'the direct connection closed');
     channel.send(frame);
+    this.unchecked += frame.length;
   }
 
   onFrame(handler: (frame: Buffer) => void): void {

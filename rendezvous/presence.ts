@@ -1,0 +1,54 @@
+/**
+ * Who is online: account ID → its connected sockets, oldest first. An account is
+ * "receiving" while any of its sockets connected with `receiving: true`; session
+ * requests go to the newest such socket.
+ */
+import { z } from 'zod';
+import { type PeerInfo, PeersRequest } from '../shared/schemas.js';
+import type { Logger } from './log.js';
+import type { PeerSocket } from './types.js';
+import { handle } from './validate.js';
+
+export class Presence {
+  private readonly online = new Map<string, PeerSocket[]>();
+
+  constructor(private readonly logger: Logger) {}
+
+  add(socket: PeerSocket): void {
+    const list = this.online.get(socket.data.id) ?? [];
+    list.push(socket);
+    this.online.set(socket.data.id, list);
+  }
+
+  remove(socket: PeerSocket): void {
+    const list = this.online.get(socket.data.id)?.filter((s) => s !== socket) ?? [];
+    if (list.length > 0) this.online.set(socket.data.id, list);
+    else this.online.delete(socket.data.id);
+  }
+
+  socketsOf(id: string): readonly PeerSocket[] {
+    return this.online.get(id) ?? [];
+  }
+
+  /** The socket a session request for `id` goes to: its newest receiving one. */
+  receiverOf(id: string): PeerSocket | undefined {
+    const sockets = this.socketsOf(id);
+    for (let i = sockets.length - 1; i >= 0; i--) if (sockets[i].data.receiving) return sockets[i];
+    return undefined;
+  }
+
+  /** Everyone online except `self`, sorted by ID. */
+  list(self?: string): PeerInfo[] {
+    return [...this.online]
+      .filter(([id]) => id !== self)
+      .map(([id, sockets]) => ({ id, receiving: sockets.some((s) => s.data.receiving) }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Answers `peers` on this socket. */
+  attach(socket: PeerSocket): void {
+    handle(socket, 'peers', z.tuple([PeersRequest]), (_args, reply) => {
+      reply({ ok: true, peers: this.list(socket.data.id) });
+    }, this.logger);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The one place that builds the rendezvous and wires its services together.
+ * Creating it does not listen, so tests and embedders can start it on port 0.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { DEFAULT_HOST, MAX_SOCKET_MESSAGE } from '../shared/constants.js';
+import { SealdropError } from '../shared/errors.js';
+import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js';
+import { AccountStore } from './accounts.js';
+import { Gatekeeper } from './auth.js';
+import { createLogger, type Logger } from './log.js';
+import { Presence } from './presence.js';
+import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
+import { TransferSessions } from './sessions.js';
+import { AuthThrottle } from './throttle.js';
+import { SessionTokens } from './tokens.js';
+import type { PeerSocket, RendezvousServer } from './types.js';
+import { watchInbound } from './validate.js';
+
+export interface RendezvousOptions {
+  /** Folder holding accounts.json. */
+  dataDir: string;
+  /** Handed to peers in `welcome`; default none (never public STUN servers). */
+  iceServers?: IceServer[];
+  /** Wall clock in ms, for TOTP, throttling, token expiry and relay quotas. */
+  now?: () => number;
+  logger?: Logger;
+  /** Relay: sessions relaying at once (default 64). */
+  maxRelaySessions?: number;
+  /** Relay: bytes per account per UTC day (default unlimited). */
+  relayBytesPerDay?: number;
+  /** Relay: bytes per second per session (default unlimited). */
+  relayRateBytesPerSec?: number;
+  /** Relay: unacked bytes per session and direction (default 8 MiB). */
+  relayWindowBytes?: number;
+  /** Relay: how long a receiver has to ack a frame (default 30 s). */
+  relayAckTimeoutMs?: number;
+  /** How long a receiver has to answer a session request (default 30 s). */
+  sessionRequestTimeoutMs?: number;
+  /** Sessions per connection (default 16). */
+  maxSessionsPerSocket?: number;
+  /** Session token lifetime (default 1 h). */
+  tokenTtlMs?: number;
+  /** PEM certificate and key: serve https/wss instead of http/ws. */
+  tlsCert?: string | Buffer;
+  tlsKey?: string | Buffer;
+  /** Test hook: every event any client sends (without its ack), and every handshake as event 'handshake'. */
+  onInbound?: (event: string, args: unknown[]) => void;
+}
+
+export interface Rendezvous {
+  readonly io: RendezvousServer;
+  readonly accounts: AccountStore;
+  /** Frames and bytes relayed so far, sessions relaying now, frames refused. */
+  readonly relayStats: Readonly<RelayStats>;
+  /** Set once listening, e.g. http://127.0.0.1:50000. */
+  readonly url: string | undefined;
+  /** Starts serving (port 0: any free port); resolves to the URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Disconnects every peer and stops serving. */
+  close(): Promise<void>;
+}
+
+export function createRendezvous(opts: RendezvousOptions): Rendezvous {
+  const now = opts.now ?? Date.now;
+  const logger = opts.logger ?? createLogger();
+  const ice = IceServers.safeParse(opts.iceServers ?? []);
+  if (!ice.success) throw new SealdropError('ERR_CONFIG', `invalid ICE servers: ${describeIssues(ice.error)}`);
+  const iceServers = ice.data;
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new SealdropError('ERR_CONFIG', 'TLS needs both a certificate and a key');
+  const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
+
+  const httpServer = tls ? createHttpsServer({ cert: opts.tlsCert, key: opts.tlsKey }, notFound) : createHttpServer(notFound);
+  const io: RendezvousServer = new Server(httpServer, {
+    transports: ['websocket'],
+    maxHttpBufferSize: MAX_SOCKET_MESSAGE,
+    serveClient: false,
+  });
+
+  const accounts = new AccountStore(opts.dataDir, { now });
+  const tokens = new SessionTokens(opts.tokenTtlMs);
+  const gate = new Gatekeeper({
+    accounts, tokens, throttle: new AuthThrottle(), now, logger,
+    onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
+  });
+  const presence = new Presence(logger);
+  const sessions = new TransferSessions({
+    presence, logger,
+    requestTimeoutMs: opts.sessionRequestTimeoutMs,
+    maxPerSocket: opts.maxSessionsPerSocket,
+    onEnd: (sid) => relay.end(sid),
+  });
+  const relay: FrameRelay = new FrameRelay({
+    peerOf: (sid, socket) => sessions.peerOf(sid, socket),
+    logger, now,
+    limits: {
+      maxSessions: opts.maxRelaySessions ?? DEFAULT_RELAY_LIMITS.maxSessions,
+      bytesPerDay: opts.relayBytesPerDay ?? DEFAULT_RELAY_LIMITS.bytesPerDay,
+      rateBytesPerSec: opts.relayRateBytesPerSec ?? DEFAULT_RELAY_LIMITS.rateBytesPerSec,
+      windowBytes: opts.relayWindowBytes ?? DEFAULT_RELAY_LIMITS.windowBytes,
+      ackTimeoutMs: opts.relayAckTimeoutMs ?? DEFAULT_RELAY_LIMITS.ackTimeoutMs,
+    },
+  });
+
+  io.use(gate.middleware);
+  io.on('connection', (socket: PeerSocket) => {
+    const { id, receiving } = socket.data;
+    presence.add(socket);
+    watchInbound(socket, logger, opts.onInbound);
+    presence.attach(socket);
+    sessions.attach(socket);
+    relay.attach(socket);
+    socket.on('disconnect', (reason) => {
+      sessions.closeAllOf(socket, 'peer disconnected');
+      presence.remove(socket);
+      logger.info('disconnect', { id, socket: socket.id, reason });
+    });
+    logger.info('connect', { id, socket: socket.id, receiving });
+    const issued = gate.tokenOf(socket)!;
+    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers });
+  });
+
+  /** Drops live connections of accounts that were revoked or re-enrolled meanwhile. */
+  const enforceRevocations = () => {
+    for (const socket of io.of('/').sockets.values()) {
+      if (gate.stillEnrolled(socket)) continue;
+      tokens.revokeAccount(socket.data.id);
+      logger.info('auth.revoked', { id: socket.data.id, socket: socket.id });
+      socket.disconnect(true);
+    }
+  };
+
+  let url: string | undefined;
+  let stopWatching: (() => void) | undefined;
+  return {
+    io, accounts,
+    relayStats: relay.stats,
+    get url() { return url; },
+    async listen(port = 0, host = DEFAULT_HOST) {
+      accounts.refresh(); // a corrupt store fails the start, loudly
+      stopWatching ??= accounts.watch(enforceRevocations, (err) => logger.error('store.unreadable', { error: err.message }));
+      await new Promise<void>((resolve, reject) => {
+        const failed = (err: NodeJS.ErrnoException) => {
+          stopWatching?.();
+          stopWatching = undefined;
+          reject(new SealdropError('ERR_CONFIG', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+        };
+        httpServer.once('error', failed);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', failed);
+          resolve();
+        });
+      });
+      const addr = httpServer.address() as AddressInfo;
+      url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      logger.info('listening', { url });
+      return url;
+    },
+    async close() {
+      stopWatching?.();
+      const closing = io.close();
+      httpServer.closeAllConnections();
+      await closing;
+      logger.info('closed');
+    },
+  };
+}
+
+function notFound(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('sealdrop rendezvous: connect with a sealdrop peer\n');
+}

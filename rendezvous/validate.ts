@@ -1,0 +1,73 @@
+/**
+ * Every client event enters through here: its arguments are parsed against a
+ * schema before any handler sees them, a bad payload gets an ERR_BAD_INPUT ack,
+ * and nothing a client sends can throw out of a handler and take the server down.
+ */
+import type { z } from 'zod';
+import { type ClientToServer, describeIssues } from '../shared/schemas.js';
+import { errorReply, type ReplyFn, replyOnce } from './acks.js';
+import type { Logger } from './log.js';
+import type { PeerSocket } from './types.js';
+
+type AckFn = (res: object) => void;
+const MAX_LOGGED_NAME = 64;
+
+/** Splits a trailing acknowledgement callback off an event's arguments. */
+function splitAck(args: unknown[]): { values: unknown[]; ack?: AckFn } {
+  const last = args[args.length - 1];
+  return typeof last === 'function' ? { values: args.slice(0, -1), ack: last as AckFn } : { values: args };
+}
+
+/**
+ * Registers `handler` for `event`. `schema` describes the whole argument list
+ * except the ack (a z.tuple), so extra or missing arguments are refused too.
+ */
+export function handle<S extends z.ZodTypeAny>(
+  socket: PeerSocket,
+  event: keyof ClientToServer,
+  schema: S,
+  handler: (args: z.infer<S>, reply: ReplyFn) => void | Promise<void>,
+  logger: Logger,
+): void {
+  const listener = (...raw: unknown[]) => {
+    const { values, ack } = splitAck(raw);
+    const reply = replyOnce(ack);
+    const fail = (err: unknown) => {
+      logger.error('handler.failed', { event, id: socket.data.id, socket: socket.id, error: err instanceof Error ? err.message : String(err) });
+      reply(errorReply('ERR_INTERNAL', `the rendezvous could not handle ${event}`));
+    };
+    try {
+      const parsed = schema.safeParse(values);
+      if (!parsed.success) {
+        logger.warn('input.bad', { event, id: socket.data.id, socket: socket.id });
+        reply(errorReply('ERR_BAD_INPUT', `bad ${event}: ${describeIssues(parsed.error)}`));
+        return;
+      }
+      const result = handler(parsed.data, reply);
+      if (result instanceof Promise) result.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
+  socket.on(event, listener as never);
+}
+
+/**
+ * Sees every event a socket receives: feeds the inbound hook, and answers events
+ * nobody handles with an error (when the client asked for an ack) instead of silence.
+ */
+export function watchInbound(socket: PeerSocket, logger: Logger, onInbound?: (event: string, args: unknown[]) => void): void {
+  socket.onAny((event: unknown, ...args: unknown[]) => {
+    const { values, ack } = splitAck(args);
+    const name = String(event);
+    try {
+      onInbound?.(name, values);
+    } catch {
+      // A test hook must not break the server.
+    }
+    if (typeof event === 'string' && socket.listeners(event as never).length > 0) return;
+    const shown = name.slice(0, MAX_LOGGED_NAME);
+    logger.warn('event.unknown', { id: socket.data.id, socket: socket.id, event: shown });
+    replyOnce(ack)(errorReply('ERR_BAD_INPUT', `unknown event ${JSON.stringify(shown)}`));
+  });
+}

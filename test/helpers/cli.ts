@@ -1,0 +1,95 @@
+/** Spawns the real CLIs as a user would, and reads their --json output. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const PEER_CLI = path.join(ROOT, 'dist/peer/cli.js');
+export const RENDEZVOUS_CLI = path.join(ROOT, 'dist/rendezvous/cli.js');
+
+export interface Run {
+  child: ChildProcess;
+  /** Every JSON line seen on stdout so far. */
+  events: Array<Record<string, any>>;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number>;
+  /** Resolves with the first event of that type. */
+  waitFor: (type: string, timeoutMs?: number) => Promise<Record<string, any>>;
+}
+
+export function spawnCli(cli: string, args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, SEALDROP_LOG: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '', err = '';
+  const events: Array<Record<string, any>> = [];
+  const watchers: Array<() => void> = [];
+  let partial = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    partial += d;
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      try { events.push(JSON.parse(line)); } catch { /* not JSON */ }
+    }
+    watchers.forEach((w) => w());
+  });
+  child.stderr!.on('data', (d: Buffer) => { err += d; });
+  const exit = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const waitFor = (type: string, timeoutMs = 20_000) => new Promise<Record<string, any>>((resolve, reject) => {
+    const check = () => {
+      const ev = events.find((e) => e.type === type);
+      if (ev) { clearTimeout(timer); resolve(ev); return true; }
+      return false;
+    };
+    const timer = setTimeout(() => reject(new Error(`no "${type}" event within ${timeoutMs} ms; stdout=${out} stderr=${err}`)), timeoutMs);
+    if (!check()) {
+      watchers.push(check);
+      exit.then(() => setTimeout(() => { if (!check()) { clearTimeout(timer); reject(new Error(`exited before "${type}"; stdout=${out} stderr=${err}`)); } }, 50));
+    }
+  });
+  return { child, events, stdout: () => out, stderr: () => err, exit, waitFor };
+}
+
+export async function tempDir(prefix = 'sealdrop-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A file of random bytes, written in pieces so memory stays small. */
+export async function randomFile(file: string, size: number): Promise<string> {
+  const out = createWriteStream(file);
+  const hash = createHash('sha256');
+  for (let left = size; left > 0;) {
+    const piece = randomBytes(Math.min(left, 1 << 20));
+    hash.update(piece);
+    if (!out.write(piece)) await new Promise((r) => out.once('drain', r));
+    left -= piece.length;
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return hash.digest('hex');
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of (await fs.open(file)).createReadStream()) hash.update(piece as Buffer);
+  return hash.digest('hex');
+}
+
+/** Every file under dir, relative, sorted (hidden partial files included). */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string) => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) { out.push(`${r}/`); await walk(path.join(d, e.name), r); } else out.push(r);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
