@@ -1,0 +1,91 @@
+/**
+ * The rendezvous learns nothing of what is sent: we record everything it
+ * receives during a transfer (handshakes, signals, relayed frames) and look for
+ * the file name and for any 32-byte run of the file's content.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PEER_CLI, sha256File, spawnCli, tempDir } from './helpers/cli.js';
+import { startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
+
+const WINDOW = 32;
+
+/** Every recorded argument as bytes: binary frames raw, everything else as its JSON text. */
+function recordedBytes(inbound: TestRendezvous['inbound']): Buffer[] {
+  const out: Buffer[] = [];
+  const visit = (value: unknown): void => {
+    if (Buffer.isBuffer(value)) { out.push(value); return; }
+    if (value instanceof Uint8Array) { out.push(Buffer.from(value)); return; }
+    out.push(Buffer.from(JSON.stringify(value) ?? '', 'utf8'));
+  };
+  for (const { event, args } of inbound) { out.push(Buffer.from(event)); args.forEach(visit); }
+  return out;
+}
+
+function windowsOf(buffers: Buffer[]): Set<string> {
+  const set = new Set<string>();
+  for (const b of buffers) for (let i = 0; i + WINDOW <= b.length; i++) set.add(b.toString('base64', i, i + WINDOW));
+  return set;
+}
+
+/** How many 32-byte runs of `content` appear anywhere in `recorded`. */
+function leakedRuns(recorded: Buffer[], content: Buffer): number {
+  const seen = windowsOf(recorded);
+  let leaked = 0;
+  for (let i = 0; i + WINDOW <= content.length; i++) if (seen.has(content.toString('base64', i, i + WINDOW))) leaked++;
+  return leaked;
+}
+
+describe('what the rendezvous sees during a transfer', function () {
+  this.timeout(60_000);
+  let rv: TestRendezvous;
+  let root: string;
+  const homes: Record<string, string> = {};
+
+  before(async () => {
+    rv = await startRendezvous({ accounts: ['alice', 'bob'], now: Date.now });
+    root = await tempDir();
+    for (const id of ['alice', 'bob']) {
+      homes[id] = path.join(root, id);
+      const login = spawnCli(PEER_CLI, ['--home', homes[id]!, 'login', '--server', rv.url, '--id', id, '--secret', rv.secrets[id]!]);
+      expect(await login.exit, login.stderr()).to.equal(0);
+    }
+  });
+  after(async () => {
+    await rv?.stop();
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  for (const mode of ['direct', 'relay'] as const) {
+    it(`holds neither the file name nor any 32-byte run of its content (${mode})`, async () => {
+      const name = `quarterly-merger-${randomBytes(4).toString('hex')}.pdf`;
+      const src = path.join(root, name);
+      const content = randomBytes(300 * 1024);
+      await fs.writeFile(src, content);
+      const inbox = await tempDir();
+      rv.inbound.length = 0;
+      const receiver = spawnCli(PEER_CLI, ['--home', homes.bob!, '--json', 'receive', '--dir', inbox, '--yes', '--once']);
+      await receiver.waitFor('ready');
+      const sender = spawnCli(PEER_CLI, ['--home', homes.alice!, '--json', 'send', src, '--to', 'bob', ...(mode === 'relay' ? ['--relay'] : [])]);
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      expect(await receiver.exit, receiver.stderr()).to.equal(0);
+      expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal(mode);
+      expect(await sha256File(path.join(inbox, name))).to.equal(await sha256File(src));
+
+      const recorded = recordedBytes(rv.inbound);
+      const total = recorded.reduce((n, b) => n + b.length, 0);
+      if (mode === 'relay') expect(total, 'the relay carried the ciphertext').to.be.greaterThan(content.length);
+      expect(rv.inbound.some((r) => r.event === 'signal'), 'signaling was recorded').to.equal(true);
+      for (const b of recorded) {
+        expect(b.includes(name), 'file name in clear').to.equal(false);
+        expect(b.includes(Buffer.from(name).toString('base64')), 'file name in base64').to.equal(false);
+      }
+      expect(leakedRuns(recorded, content), 'plaintext runs found in what the rendezvous received').to.equal(0);
+      // The detector itself works: 100 bytes of content planted in the record are found.
+      expect(leakedRuns([...recorded, content.subarray(5000, 5100)], content)).to.equal(100 - WINDOW + 1);
+      await fs.rm(inbox, { recursive: true });
+    });
+  }
+});
