@@ -3,7 +3,10 @@
 import { Command, Option } from 'commander';
 import { toSealdropError } from '../shared/errors.js';
 import { exitCodeFor, Reporter } from './cli-output.js';
-import { loginCommand, fingerprintCommand, peersCommand, receiveCommand, sendCommand, trustCommand, type GlobalFlags } from './commands.js';
+import { loginCommand, fingerprintCommand, peersCommand, trustCommand, type GlobalFlags } from './commands.js';
+import { getCommand, lsCommand, receiveCommand, sendCommand } from './transfer-commands.js';
+import { settleDirectTransports } from './direct-transport.js';
+import { menuCommand } from './menu.js';
 
 const program = new Command('sealdrop')
   .description('End-to-end encrypted file transfer between people, by ID')
@@ -22,14 +25,16 @@ const reporter = () => new Reporter({ json: !!flags().json, quiet: !!flags().qui
 function run(action: (r: Reporter, ...args: any[]) => Promise<void>) {
   return async (...args: unknown[]) => {
     const r = reporter();
+    let status = 0;
     try {
       await action(r, ...args);
-      process.exit(0);
     } catch (err) {
       const e = toSealdropError(err);
       r.error(e);
-      process.exit(exitCodeFor(e.code));
+      status = exitCodeFor(e.code);
     }
+    await settleDirectTransports();
+    process.exit(status);
   };
 }
 
@@ -40,8 +45,9 @@ program.command('login')
 
 program.command('send')
   .description('send files and folders to a peer')
-  .argument('<paths...>', 'files and folders')
+  .argument('[paths...]', 'files and folders; - reads standard input')
   .requiredOption('--to <id>', 'the receiving peer')
+  .option('--text <message>', 'send a short text message instead of files')
   .addOption(new Option('--relay', 'skip the direct path; go through the rendezvous relay').conflicts('directOnly'))
   .option('--direct-only', 'never use the relay; fail if no direct path exists')
   .option('--timeout <seconds>', 'how long to try the direct path before the relay', '5')
@@ -52,7 +58,22 @@ program.command('receive')
   .option('--dir <dir>', 'where received files go', '.')
   .option('--yes', 'accept every transfer without asking')
   .option('--once', 'exit after one transfer')
+  .option('--share <dir>', 'also let peers list and fetch the files under this folder (read-only)')
+  .option('--share-allow <ids>', 'only these peers (comma-separated) may list or fetch')
   .action(run((r, o) => receiveCommand(r, flags(), o)));
+
+program.command('ls')
+  .description('list what a peer shares')
+  .argument('<id>')
+  .action(run((r, id) => lsCommand(r, flags(), id)));
+
+program.command('get')
+  .description('fetch a shared file or folder from a peer')
+  .argument('<id>').argument('<name>', 'a name from `sealdrop ls`')
+  .option('--dir <dir>', 'where fetched files go', '.')
+  .option('--relay', 'skip the direct path; go through the rendezvous relay')
+  .option('--timeout <seconds>', 'how long to try the direct path before the relay', '5')
+  .action(run((r, id, name, o) => getCommand(r, flags(), id, name, o)));
 
 program.command('peers')
   .description('who is online')
@@ -66,6 +87,9 @@ program.command('trust')
   .description("pin a peer's key after checking its fingerprint out of band")
   .argument('<id>').argument('<fingerprint>')
   .action(run((r, id, fp) => trustCommand(r, flags(), id, fp)));
+
+// No command: the interactive menu (on a terminal only). Only then, so a mistyped command stays an error.
+if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run((r) => menuCommand(r, flags())));
 
 program.parseAsync(process.argv).catch((err) => {
   reporter().error(toSealdropError(err));

@@ -13,7 +13,14 @@ const UntrustedName = z.string().min(1).max(4096);
 
 export const Manifest = z.object({
   t: z.literal('manifest'),
-  files: z.array(z.object({ name: UntrustedName, size: Size }).strict()).max(MAX_FILES),
+  files: z.array(z.object({
+    name: UntrustedName,
+    size: Size,
+    /** Modification time (ms): with name and size it tells a resumable partial file apart from a stale one. */
+    mtime: z.number().int().min(0).optional(),
+    /** A short message typed by the sender (`send --text`): shown to the receiver as well as saved. */
+    text: z.boolean().optional(),
+  }).strict()).max(MAX_FILES),
   /** Folders to create even when empty. */
   dirs: z.array(UntrustedName).max(MAX_FILES).default([]),
 }).strict();
@@ -33,7 +40,14 @@ export const Complete = z.object({
 }).strict();
 export const Abort = z.object({ t: z.literal('abort'), code: z.enum(ERROR_CODES), message: z.string().max(1000) }).strict();
 
-export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, FileEnd, Complete, Abort]);
+/** Pull: the session opener asks what the other peer shares, or for one shared file or folder. */
+export const List = z.object({ t: z.literal('list') }).strict();
+export const ShareEntry = z.object({ name: UntrustedName, size: Size, type: z.enum(['file', 'dir']) }).strict();
+export const Listing = z.object({ t: z.literal('listing'), entries: z.array(ShareEntry).max(MAX_FILES), truncated: z.boolean() }).strict();
+export const Get = z.object({ t: z.literal('get'), name: UntrustedName }).strict();
+export type ShareEntry = z.infer<typeof ShareEntry>;
+
+export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, FileEnd, Complete, Abort, List, Listing, Get]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type ControlInput = z.input<typeof ControlMessage>;
 export type Manifest = z.infer<typeof Manifest>;

@@ -25,6 +25,18 @@ export interface DirectOptions {
   signalOut: (data: Record<string, unknown>) => void;
 }
 
+/** Every WebRTC connection still being torn down (see settleDirectTransports). */
+const teardowns = new Set<Promise<void>>();
+
+/**
+ * Resolves once every WebRTC connection of this process is fully closed. wrtc
+ * tears down on its own threads; exiting the process in the middle of that can
+ * crash it, so the CLI awaits this before it exits.
+ */
+export async function settleDirectTransports(): Promise<void> {
+  while (teardowns.size > 0) await Promise.all([...teardowns]);
+}
+
 export class DirectTransport implements Transport {
   readonly kind = 'direct' as const;
   private readonly peer: SimplePeer.Instance;
@@ -45,6 +57,9 @@ export class DirectTransport implements Transport {
       config: { iceServers: opts.iceServers },
       channelConfig: { ordered: true },
     });
+    const gone = new Promise<void>((resolve) => this.peer.once('close', () => setTimeout(resolve, 50)));
+    teardowns.add(gone);
+    gone.then(() => teardowns.delete(gone));
     this.peer.on('signal', (data) => opts.signalOut(data as unknown as Record<string, unknown>));
     this.peer.on('data', (data: Buffer) => this.frameHandler(data));
     this.connected = new Promise((resolve, reject) => {

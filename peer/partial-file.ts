@@ -4,7 +4,7 @@
  * the name exists, the next free "name (n).ext" is taken.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 import { numberedName } from './safe-names.js';
@@ -33,20 +33,51 @@ export class PartialFile {
 
   private constructor(private readonly handle: fs.FileHandle, readonly partialPath: string, private readonly dir: string, private readonly base: string) {}
 
-  /** parts: a vetted relative path (see safe-names.ts). */
-  static async create(root: string, parts: string[], tag: string): Promise<PartialFile> {
+  /**
+   * Opens the partial file for a vetted relative path. `key` names it: the same
+   * sender offering the same file again finds it and resumes.
+   */
+  static async open(root: string, parts: string[], key: string): Promise<PartialFile> {
     const dir = await ensureFolders(root, parts.slice(0, -1));
     const base = parts[parts.length - 1]!;
-    const partialPath = path.join(dir, `.${tag}.sealdrop-part`);
-    const handle = await fs.open(partialPath, 'wx', 0o600).catch((err) => { throw ioError(err, partialPath); });
+    const partialPath = path.join(dir, `.${key}.sealdrop-part`);
+    // O_NOFOLLOW: a symlink planted under the partial's name is refused, never written through.
+    const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
+    const handle = await fs.open(partialPath, flags, 0o600).catch((err) => { throw ioError(err, partialPath); });
     return new PartialFile(handle, partialPath, dir, base);
+  }
+
+  /**
+   * How many whole chunks an earlier attempt left in the partial file for this
+   * key (at most maxChunks); 0 if there is none. Reads nothing but its size.
+   */
+  static async existingChunks(root: string, parts: string[], key: string, chunkSize: number, maxChunks: number): Promise<number> {
+    const partialPath = path.join(root, ...parts.slice(0, -1), `.${key}.sealdrop-part`);
+    const st = await fs.lstat(partialPath).catch(() => undefined);
+    if (!st || !st.isFile()) return 0;
+    return Math.max(0, Math.min(Math.floor(st.size / chunkSize), maxChunks));
+  }
+
+  /** Keeps the first `bytes` of an earlier attempt (cutting the rest) and hashes them, so the final SHA-256 covers every byte. */
+  async resumeAt(bytes: number): Promise<void> {
+    const { size } = await this.handle.stat();
+    if (size < bytes) throw new SealdropError('ERR_IO', `${this.partialPath} shrank before it could be resumed`);
+    await this.handle.truncate(bytes);
+    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    for (let pos = 0; pos < bytes;) {
+      const { bytesRead } = await this.handle.read(buffer, 0, Math.min(buffer.length, bytes - pos), pos);
+      if (bytesRead === 0) throw new SealdropError('ERR_IO', `${this.partialPath} shrank while resuming`);
+      this.hash.update(buffer.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    this.bytes = bytes;
   }
 
   async write(data: Buffer): Promise<void> {
     this.hash.update(data);
     let off = 0;
     while (off < data.length) {
-      const { bytesWritten } = await this.handle.write(data, off, data.length - off, null).catch((err) => { throw ioError(err, this.partialPath); });
+      const { bytesWritten } = await this.handle.write(data, off, data.length - off, this.bytes + off).catch((err) => { throw ioError(err, this.partialPath); });
       off += bytesWritten;
     }
     this.bytes += data.length;
@@ -73,6 +104,12 @@ export class PartialFile {
       }
     }
     throw new SealdropError('ERR_IO', `no free name for ${this.base} after ${MAX_RENAME_TRIES} tries`);
+  }
+
+  /** Leaves the verified prefix on disk for a later attempt to resume from. */
+  async keep(): Promise<void> {
+    await this.handle.sync().catch(() => {});
+    await this.handle.close().catch(() => {});
   }
 
   async discard(): Promise<void> {

@@ -3,19 +3,20 @@
  * then write each file to a partial file, verify its SHA-256 and only then give
  * it its final name. Any failure discards what is not verified.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
+import { chunkCount } from '../shared/framing.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import type { Manifest } from './control-messages.js';
 import { ensureFolders, PartialFile } from './partial-file.js';
 import type { ProgressListener } from './progress.js';
 import { vetReceivedPath } from './safe-names.js';
 import type { SecureChannel } from './secure-channel.js';
-import { chunkCount } from './send-engine.js';
 import { totalBytes } from './source-files.js';
 
 export interface OfferSummary { files: number; bytes: number; topLevel: string[]; dirs: number }
-export interface ReceivedFile { name: string; path: string; bytes: number; sha256: string }
+export interface ReceivedFile { name: string; path: string; bytes: number; sha256: string; text?: boolean }
 export interface ReceiveResult { files: ReceivedFile[]; resumed: number }
 
 export interface ReceiveEngineOptions {
@@ -23,14 +24,12 @@ export interface ReceiveEngineOptions {
   /** Decides whether to take the offer; resolves true to accept. */
   consent: (offer: OfferSummary) => Promise<boolean>;
   onProgress?: ProgressListener;
-  /** Unique tag for partial files of this transfer. */
-  tag: string;
+  /** The sending peer: partial files are kept per sender, so only it can resume them. */
+  peerId: string;
 }
 
-export async function receiveEngine(channel: SecureChannel, opts: ReceiveEngineOptions): Promise<ReceiveResult> {
-  const first = await channel.next();
-  if (first.kind !== 'control' || first.msg.t !== 'manifest') throw new SealdropError('ERR_PROTOCOL', 'expected the file list first');
-  const manifest = first.msg;
+/** Takes the files of `manifest` (the first message of a push, or the answer to a get). */
+export async function receiveEngine(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions): Promise<ReceiveResult> {
   let vetted: string[][];
   try {
     vetted = vetManifest(manifest);
@@ -45,16 +44,20 @@ export async function receiveEngine(channel: SecureChannel, opts: ReceiveEngineO
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer');
   }
   for (const dir of manifest.dirs) await ensureFolders(opts.dir, vetReceivedPath(dir));
-  const from = manifest.files.map(() => 0);
+  const keys = manifest.files.map((f) => partialKey(opts.peerId, f));
+  // Resume: whole chunks left by an earlier attempt count; the last chunk is always sent again.
+  const from = await Promise.all(manifest.files.map((f, i) => PartialFile.existingChunks(opts.dir, vetted[i]!, keys[i]!, CHUNK_SIZE, chunkCount(f.size) - 1)));
   channel.expectChunks(manifest.files.map((_, file) => ({ file, from: from[file]! })));
   await channel.sendControl({ t: 'accept', from });
 
+  const resumed = from.reduce((n, chunks) => n + chunks * CHUNK_SIZE, 0);
   const credit = { received: 0, reported: 0 };
   const total = totalBytes(manifest.files);
   const received: ReceivedFile[] = [];
   for (const [index, entry] of manifest.files.entries()) {
-    const partial = await PartialFile.create(opts.dir, vetted[index]!, `${opts.tag}-${index}`);
+    const partial = await PartialFile.open(opts.dir, vetted[index]!, keys[index]!);
     try {
+      await partial.resumeAt(from[index]! * CHUNK_SIZE);
       const chunks = chunkCount(entry.size);
       for (let chunk = from[index]!; chunk < chunks; chunk++) {
         const item = await channel.next();
@@ -72,22 +75,28 @@ export async function receiveEngine(channel: SecureChannel, opts: ReceiveEngineO
           credit.reported = credit.received;
           await channel.sendControl({ t: 'credit', bytes: credit.received });
         }
-        opts.onProgress?.({ bytes: credit.received, total, file: index, name: entry.name, files: manifest.files.length });
+        opts.onProgress?.({ bytes: resumed + credit.received, total, file: index, name: entry.name, files: manifest.files.length });
       }
       const end = await channel.next();
       if (end.kind !== 'control' || end.msg.t !== 'file-end' || end.msg.file !== index) {
         throw new SealdropError('ERR_INTEGRITY', `expected the end of ${entry.name}, got something else`);
       }
       const saved = await partial.commit(end.msg.sha256);
-      received.push({ name: entry.name, path: saved.path, bytes: entry.size, sha256: saved.sha256 });
+      received.push({ name: entry.name, path: saved.path, bytes: entry.size, sha256: saved.sha256, text: entry.text });
     } catch (err) {
-      await partial.discard();
+      // What was written so far was authenticated chunk by chunk: keep it to resume from.
+      if (partial.bytes > 0) await partial.keep(); else await partial.discard();
       throw err;
     }
   }
   if (manifest.files.length === 0) opts.onProgress?.({ bytes: 0, total: 0, file: 0, name: '', files: 0 });
   await channel.sendControl({ t: 'complete', files: received.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })) });
-  return { files: received, resumed: 0 };
+  return { files: received, resumed };
+}
+
+/** Names a partial file by who sent it and which file it is, never by anything the name could forge. */
+function partialKey(peerId: string, f: Manifest['files'][number]): string {
+  return createHash('sha256').update(JSON.stringify(['sealdrop/1 partial', peerId, f.name, f.size, f.mtime ?? null])).digest('hex').slice(0, 32);
 }
 
 function vetManifest(m: Manifest): string[][] {

@@ -1,27 +1,39 @@
 /**
- * `sealdrop receive`: stay online, take transfer sessions one at a time, and
- * hand each to the receive engine. Library call; the CLI decides how to ask.
+ * `sealdrop receive`: stay online and take transfer sessions one at a time.
+ * The first message of a session says what the other peer wants: to push
+ * files (a manifest), or, with a shared folder, to list or get from it.
  */
-import { randomBytes } from 'node:crypto';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
+import type { ControlMessage } from './control-messages.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
 import { PinnedKeys } from './pinned-keys.js';
 import type { ProgressListener } from './progress.js';
-import { receiveEngine, type OfferSummary, type ReceivedFile } from './receive-engine.js';
+import { receiveEngine, type OfferSummary } from './receive-engine.js';
 import type { RendezvousSession } from './rendezvous-session.js';
+import type { SecureChannel } from './secure-channel.js';
+import { sendEngine } from './send-engine.js';
+import type { SharedFolder } from './shared-folder.js';
 import { establishLink } from './transfer-link.js';
 import type { TransportKind } from './transport.js';
 
 export interface IncomingInfo { from: string; sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
-export interface ReceiveOutcome { from: string; transport: TransportKind; files: ReceivedFile[]; resumed: number; sas: string }
+export interface OutcomeFile { name: string; bytes: number; sha256: string; path?: string; text?: boolean }
+export interface ReceiveOutcome {
+  /** received: files pushed to us; listed / served: a peer listed or fetched from our shared folder. */
+  kind: 'received' | 'listed' | 'served';
+  from: string; transport: TransportKind; files: OutcomeFile[]; resumed: number; sas: string;
+}
 
 export interface ReceiveOptions {
   home: Home;
   account: Account;
   dir: string;
   strict?: boolean;
-  /** Stop after one transfer, whatever its outcome. */
+  /** Serve this folder to peers that list or get; `shareAllow` limits who may. */
+  share?: SharedFolder;
+  shareAllow?: Set<string>;
+  /** Stop after one session, whatever its outcome. */
   once?: boolean;
   consent: (offer: OfferSummary, info: IncomingInfo) => Promise<boolean>;
   onReady?: (session: RendezvousSession) => void;
@@ -33,7 +45,7 @@ export interface ReceiveOptions {
   stop?: Promise<void>;
 }
 
-/** Resolves when stopped (or after one transfer with `once`); rejects with that transfer's error under `once`. */
+/** Resolves when stopped (or after one session with `once`); rejects with that session's error under `once`. */
 export async function receiveLoop(o: ReceiveOptions): Promise<void> {
   const identity = await o.home.identity();
   const pins = new PinnedKeys(o.home);
@@ -53,7 +65,7 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       if (busy) return req.accept(false);
       busy = true;
       req.accept(true);
-      receiveOne(o, session, req.sid, req.from, identity, pins).then(
+      serveSession(o, session, req.sid, req.from, identity, pins).then(
         (outcome) => { o.onDone?.(outcome); busy = false; if (o.once) finish(); },
         (err) => {
           const e = toSealdropError(err);
@@ -66,21 +78,38 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
   });
 }
 
-async function receiveOne(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
+async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
   try {
     const link = await establishLink({ session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict });
     const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
     o.onSecured?.(info);
+    const base = { from, transport: link.transport, sas: link.sas };
     try {
-      const result = await receiveEngine(link.channel, {
-        dir: o.dir, tag: randomBytes(6).toString('hex'), onProgress: o.onProgress,
-        consent: (offer) => o.consent(offer, info),
+      const first = await link.channel.nextControl();
+      if (first.t === 'manifest') {
+        const result = await receiveEngine(link.channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer) => o.consent(offer, info) });
+        await link.channel.ended(5_000);
+        return { kind: 'received', ...base, ...result };
+      }
+      const share = await shareFor(o, from, first, link.channel);
+      if (first.t === 'list') {
+        await link.channel.sendControl({ t: 'listing', ...(await share.list()) });
+        await link.channel.ended(5_000);
+        return { kind: 'listed', ...base, files: [], resumed: 0 };
+      }
+      if (first.t !== 'get') throw new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
+      const sources = await share.resolve(first.name).catch(async (err) => {
+        const e = toSealdropError(err);
+        await link.channel.sendControl({ t: 'reject', code: e.code, message: e.message });
+        throw e;
       });
-      await link.channel.ended(5_000);
-      return { from, transport: link.transport, ...result, sas: link.sas };
+      const result = await sendEngine(link.channel, sources, o.onProgress);
+      return { kind: 'served', ...base, ...result };
     } catch (err) {
       const e = toSealdropError(err);
       await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
+      // Let the peer read why before the session closes underneath it (two paths, no order between them).
+      await link.channel.ended(1_000);
       throw e;
     } finally {
       link.channel.close();
@@ -89,4 +118,17 @@ async function receiveOne(o: ReceiveOptions, session: RendezvousSession, sid: st
   } finally {
     session.close(sid, 'done');
   }
+}
+
+/** The shared folder, if this peer may use it; otherwise a reject is sent and thrown. */
+async function shareFor(o: ReceiveOptions, from: string, first: ControlMessage, channel: SecureChannel): Promise<SharedFolder> {
+  let refusal: SealdropError | undefined;
+  if (first.t !== 'list' && first.t !== 'get') refusal = new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
+  else if (!o.share) refusal = new SealdropError('ERR_NOT_FOUND', `${o.account.id} shares nothing (it would need receive --share DIR)`);
+  else if (o.shareAllow && !o.shareAllow.has(from)) refusal = new SealdropError('ERR_REJECTED', `${o.account.id} does not share with ${from}`);
+  if (refusal) {
+    await channel.sendControl({ t: 'reject', code: refusal.code, message: refusal.message }).catch(() => {});
+    throw refusal;
+  }
+  return o.share!;
 }

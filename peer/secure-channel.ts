@@ -3,7 +3,7 @@
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
  */
-import { FLOW_WINDOW } from '../shared/constants.js';
+import { CHUNK_SIZE, FLOW_WINDOW, MAX_CONTROL_SIZE } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { CONTROL_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
 import { describeIssues } from '../shared/schemas.js';
@@ -29,16 +29,23 @@ export class SecureChannel {
   /** Chunk streams still to come, in order: file index and next chunk index. */
   private plan: Array<{ file: number; next: number }> = [];
   private endWaiters: Array<() => void> = [];
+  private controlPieces: Buffer[] = [];
+  private controlBytes = 0;
 
   constructor(readonly transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer) {
     transport.onFrame((frame) => this.accept(frame));
     transport.onClose((err) => this.fail(err ?? new SealdropError('ERR_PEER_GONE', 'the other peer closed the connection before the transfer finished')));
   }
 
+  /** A control message is JSON split over as many control frames as it needs; LAST marks its end. */
   async sendControl(msg: ControlInput): Promise<void> {
     const plaintext = Buffer.from(JSON.stringify(msg), 'utf8');
-    const frame = sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last: false }, plaintext);
-    await this.transport.send(frame);
+    if (plaintext.length > MAX_CONTROL_SIZE) throw new SealdropError('ERR_BAD_INPUT', `a control message of ${plaintext.length} bytes exceeds ${MAX_CONTROL_SIZE} (too many files in one transfer?)`);
+    for (let off = 0; off === 0 || off < plaintext.length; off += CHUNK_SIZE) {
+      const piece = plaintext.subarray(off, off + CHUNK_SIZE);
+      const last = off + CHUNK_SIZE >= plaintext.length;
+      await this.transport.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last }, piece));
+    }
   }
 
   async sendChunk(file: number, index: number, last: boolean, data: Buffer): Promise<void> {
@@ -61,6 +68,14 @@ export class SecureChannel {
     return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
   }
 
+  /** The next control message; an abort from the peer becomes its error. */
+  async nextControl(): Promise<ControlMessage> {
+    const item = await this.next();
+    if (item.kind !== 'control') throw new SealdropError('ERR_PROTOCOL', 'file data arrived where a control message was expected');
+    if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+    return item.msg;
+  }
+
   /** Resolves once the other side has closed (or after timeoutMs): lets our last frame arrive first. */
   ended(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
@@ -79,20 +94,28 @@ export class SecureChannel {
   private accept(frame: Buffer): void {
     if (this.failure) return;
     try {
-      this.deliver(this.open(frame));
+      const item = this.open(frame);
+      if (item) this.deliver(item);
     } catch (err) {
       this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
       this.transport.close();
     }
   }
 
-  private open(frame: Buffer): Inbound {
+  private open(frame: Buffer): Inbound | undefined {
     const header = decodeHeader(frame);
     if (header.type === FrameType.Control) {
-      const { plaintext } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
+      const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
       this.receiveControlSeq++;
+      this.controlPieces.push(plaintext);
+      this.controlBytes += plaintext.length;
+      if (this.controlBytes > MAX_CONTROL_SIZE) throw new SealdropError('ERR_PROTOCOL', `a control message from the peer exceeds ${MAX_CONTROL_SIZE} bytes`);
+      if (!last) return undefined;
+      const text = Buffer.concat(this.controlPieces).toString('utf8');
+      this.controlPieces = [];
+      this.controlBytes = 0;
       let json: unknown;
-      try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
+      try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
       const parsed = ControlMessage.safeParse(json);
       if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
       return { kind: 'control', msg: parsed.data };

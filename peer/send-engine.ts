@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { CHUNK_SIZE, FLOW_WINDOW } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
+import { chunkCount } from '../shared/framing.js';
 import type { ControlMessage } from './control-messages.js';
 import type { ProgressListener } from './progress.js';
 import type { SecureChannel } from './secure-channel.js';
@@ -15,14 +16,10 @@ import { totalBytes, type SourceSet } from './source-files.js';
 export interface SentFile { name: string; bytes: number; sha256: string }
 export interface SendResult { files: SentFile[]; resumed: number }
 
-export function chunkCount(size: number): number {
-  return Math.max(1, Math.ceil(size / CHUNK_SIZE));
-}
-
 export async function sendEngine(channel: SecureChannel, sources: SourceSet, onProgress: ProgressListener = () => {}): Promise<SendResult> {
   const { files } = sources;
-  await channel.sendControl({ t: 'manifest', files: files.map((f) => ({ name: f.name, size: f.size })), dirs: sources.dirs });
-  const answer = await nextControl(channel);
+  await channel.sendControl({ t: 'manifest', files: files.map((f) => ({ name: f.name, size: f.size, mtime: f.mtime, text: f.text })), dirs: sources.dirs });
+  const answer = await channel.nextControl();
   if (answer.t === 'reject') throw new SealdropError(answer.code, `the receiver declined: ${answer.message}`);
   if (answer.t !== 'accept' || answer.from.length !== files.length) throw new SealdropError('ERR_PROTOCOL', 'expected the receiver to accept or decline');
 
@@ -34,7 +31,7 @@ export async function sendEngine(channel: SecureChannel, sources: SourceSet, onP
   completion.catch(() => {});
   for (const [index, file] of files.entries()) {
     const from = answer.from[index]!;
-    if (from >= chunkCount(file.size) && file.size > 0) throw new SealdropError('ERR_PROTOCOL', 'the receiver asked to resume past the end of a file');
+    if (!(from < chunkCount(file.size))) throw new SealdropError('ERR_PROTOCOL', 'the receiver asked to resume past the end of a file');
     resumed += Math.min(from * CHUNK_SIZE, file.size);
     const sha256 = await sendFile(channel, flow, index, file.path, file.size, from, () =>
       onProgress({ bytes: flow.sent + resumed, total, file: index, name: file.name, files: files.length }));
@@ -88,18 +85,11 @@ async function readFully(handle: fs.FileHandle, buffer: Buffer, want: number, po
   return got;
 }
 
-async function nextControl(channel: SecureChannel): Promise<ControlMessage> {
-  const item = await channel.next();
-  if (item.kind !== 'control') throw new SealdropError('ERR_PROTOCOL', 'the receiver sent file data');
-  if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the receiver stopped the transfer: ${item.msg.message}`);
-  return item.msg;
-}
-
 /** Handles the receiver's replies while we send: credits, then the final report. */
 async function readReplies(channel: SecureChannel, flow: CreditWindow): Promise<Extract<ControlMessage, { t: 'complete' }>> {
   try {
     for (;;) {
-      const msg = await nextControl(channel);
+      const msg = await channel.nextControl();
       if (msg.t === 'credit') flow.credit(msg.bytes);
       else if (msg.t === 'complete') return msg;
       else throw new SealdropError('ERR_PROTOCOL', `unexpected ${msg.t} from the receiver`);

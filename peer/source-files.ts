@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 
-export interface SourceFile { path: string; name: string; size: number }
+export interface SourceFile { path: string; name: string; size: number; mtime?: number; text?: boolean }
 export interface SourceSet { files: SourceFile[]; dirs: string[]; skipped: string[] }
 
 export async function collectSources(inputs: string[]): Promise<SourceSet> {
@@ -21,7 +21,7 @@ export async function collectSources(inputs: string[]): Promise<SourceSet> {
     if (taken.has(name)) throw new SealdropError('ERR_BAD_INPUT', `two inputs are both named "${name}"; rename one or send them separately`);
     taken.add(name);
     if (st.isDirectory()) await walk(path.resolve(input), name, set);
-    else if (st.isFile()) set.files.push({ path: path.resolve(input), name, size: st.size });
+    else if (st.isFile()) set.files.push({ path: path.resolve(input), name, size: st.size, mtime: Math.floor(st.mtimeMs) });
     else throw new SealdropError('ERR_BAD_INPUT', `${input} is not a regular file or folder`);
   }
   return set;
@@ -37,7 +37,8 @@ async function walk(dir: string, rel: string, set: SourceSet): Promise<void> {
     if (entry.isDirectory()) { hasChildren = true; await walk(full, childRel, set); continue; }
     if (entry.isFile()) {
       hasChildren = true;
-      set.files.push({ path: full, name: childRel, size: (await fs.stat(full)).size });
+      const st = await fs.stat(full);
+      set.files.push({ path: full, name: childRel, size: st.size, mtime: Math.floor(st.mtimeMs) });
       continue;
     }
     set.skipped.push(childRel);

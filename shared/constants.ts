@@ -12,8 +12,8 @@ export const FRAME_HEADER_SIZE = 14;
 export const GCM_TAG_SIZE = 16;
 /** Largest frame a peer or the relay accepts; checked before any allocation or decryption. */
 export const MAX_FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
-/** Largest encrypted control message plaintext (manifest with many files). */
-export const MAX_CONTROL_SIZE = CHUNK_SIZE;
+/** Largest control message (a manifest of many files); it spans several control frames. */
+export const MAX_CONTROL_SIZE = 16 * 1024 * 1024;
 /** Bytes the sender may have in flight before the receiver reports them written. */
 export const FLOW_WINDOW = 4 * 1024 * 1024;
 /** The receiver reports progress (credit) at least this often. */

@@ -8,7 +8,7 @@
  * transfer ID and the header, so a frame cannot move to another transfer, file or
  * position, and the LAST flag cannot be added or removed.
  */
-import { FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_FRAME_SIZE } from './constants.js';
+import { CHUNK_SIZE, FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_FRAME_SIZE } from './constants.js';
 import { aeadOpen, aeadSeal } from './crypto.js';
 import { SealdropError } from './errors.js';
 
@@ -78,4 +78,9 @@ export function openFrame(key: Uint8Array, transferId: Buffer, frame: Uint8Array
 
 function describe(h: Omit<FrameHeader, 'last'>): string {
   return h.type === FrameType.Control ? `control #${h.index}` : `file ${h.stream} chunk ${h.index}`;
+}
+
+/** Chunks a file of `size` bytes travels in; an empty file is one empty LAST chunk. */
+export function chunkCount(size: number): number {
+  return Math.max(1, Math.ceil(size / CHUNK_SIZE));
 }

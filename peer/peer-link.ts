@@ -1,0 +1,60 @@
+/**
+ * Opening a transfer session to a peer, for every command that starts one
+ * (send, ls, get): connect, ask the peer to join, bring up the secure link,
+ * run `use`, and always tear down. An error in `use` is told to the peer.
+ */
+import { SealdropError, toSealdropError } from '../shared/errors.js';
+import type { Home } from './home.js';
+import { connect, type Account } from './login.js';
+import { PinnedKeys } from './pinned-keys.js';
+import { establishLink, type Link, type TransportMode } from './transfer-link.js';
+import type { Transport, TransportKind } from './transport.js';
+
+export interface SecuredInfo { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
+
+export interface PeerLinkOptions {
+  home: Home;
+  account: Account;
+  peer: string;
+  mode?: TransportMode;
+  directTimeoutMs?: number;
+  strict?: boolean;
+  onStatus?: (text: string) => void;
+  /** Called once keys are agreed: the short authentication string to compare. */
+  onSecured?: (info: SecuredInfo) => void;
+  /** Test seam: wraps the transport the engine will use. */
+  wrapTransport?: (t: Transport) => Transport;
+}
+
+export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => Promise<T>): Promise<T> {
+  if (o.peer === o.account.id) throw new SealdropError('ERR_BAD_INPUT', 'that is your own ID');
+  const identity = await o.home.identity();
+  const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
+  let sid: string | undefined;
+  try {
+    o.onStatus?.(`asking ${o.peer} to join`);
+    sid = await session.open(o.peer);
+    const link = await establishLink({
+      session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
+      strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
+    });
+    o.onSecured?.({ sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' });
+    try {
+      return await use(link);
+    } catch (err) {
+      const e = toSealdropError(err);
+      await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
+      // Let the peer read why before the session closes underneath it (two paths, no order between them).
+      await link.channel.ended(1_000);
+      throw e;
+    } finally {
+      link.channel.close();
+      link.inbox.dispose();
+    }
+  } finally {
+    if (sid) session.close(sid, 'done');
+    // Give the close and the last frames a moment to leave before the socket goes.
+    await new Promise((r) => setTimeout(r, 50));
+    session.disconnect();
+  }
+}

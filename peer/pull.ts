@@ -1,0 +1,38 @@
+/** `sealdrop ls ID` and `sealdrop get ID NAME`: ask a peer what it shares, and fetch from it. */
+import { SealdropError } from '../shared/errors.js';
+import type { ShareEntry } from './control-messages.js';
+import { withPeerLink, type PeerLinkOptions } from './peer-link.js';
+import type { ProgressListener } from './progress.js';
+import { receiveEngine, type ReceivedFile } from './receive-engine.js';
+import type { TransportKind } from './transport.js';
+
+export type PullOptions = PeerLinkOptions;
+
+export async function listShare(o: PullOptions): Promise<ShareEntry[]> {
+  return withPeerLink(o, async (link) => {
+    await link.channel.sendControl({ t: 'list' });
+    const reply = await link.channel.nextControl();
+    if (reply.t === 'reject') throw new SealdropError(reply.code, reply.message);
+    if (reply.t !== 'listing') throw new SealdropError('ERR_PROTOCOL', `expected a listing, got ${reply.t}`);
+    return reply.entries;
+  });
+}
+
+export interface GetOptions extends PullOptions { name: string; dir: string; onProgress?: ProgressListener }
+export interface GetOutcome { transport: TransportKind; files: ReceivedFile[]; resumed: number; sas: string }
+
+/** Fetches one shared file or folder into `dir`; what arrives is vetted like any received name. */
+export async function getShared(o: GetOptions): Promise<GetOutcome> {
+  return withPeerLink(o, async (link) => {
+    await link.channel.sendControl({ t: 'get', name: o.name });
+    const reply = await link.channel.nextControl();
+    if (reply.t === 'reject') throw new SealdropError(reply.code, reply.message);
+    if (reply.t !== 'manifest') throw new SealdropError('ERR_PROTOCOL', `expected the file list, got ${reply.t}`);
+    const result = await receiveEngine(link.channel, reply, {
+      dir: o.dir, peerId: o.peer, onProgress: o.onProgress,
+      consent: async () => true, // we asked for exactly this
+    });
+    await link.channel.ended(5_000);
+    return { transport: link.transport, ...result, sas: link.sas };
+  });
+}
