@@ -99,7 +99,9 @@ function partialKey(peerId: string, f: Manifest['files'][number]): string {
   return createHash('sha256').update(JSON.stringify(['sealdrop/1 partial', peerId, f.name, f.size, f.mtime ?? null])).digest('hex').slice(0, 32);
 }
 
+/** Vets every file and folder name before anything is written; one bad name refuses the whole offer. */
 function vetManifest(m: Manifest): string[][] {
+  for (const dir of m.dirs) vetReceivedPath(dir);
   const seen = new Set<string>();
   return m.files.map((f) => {
     const parts = vetReceivedPath(f.name);

@@ -66,7 +66,8 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       busy = true;
       req.accept(true);
       serveSession(o, session, req.sid, req.from, identity, pins).then(
-        (outcome) => { o.onDone?.(outcome); busy = false; if (o.once) finish(); },
+        // A listing is not a transfer: --once waits for files to move.
+        (outcome) => { o.onDone?.(outcome); busy = false; if (o.once && outcome.kind !== 'listed') finish(); },
         (err) => {
           const e = toSealdropError(err);
           o.onFailed?.(e, req.from);

@@ -3,7 +3,7 @@
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
  */
-import { CHUNK_SIZE, FLOW_WINDOW, MAX_CONTROL_SIZE } from '../shared/constants.js';
+import { CHUNK_SIZE, FLOW_WINDOW, IDLE_TIMEOUT_MS, MAX_CONTROL_SIZE } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { CONTROL_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
 import { describeIssues } from '../shared/schemas.js';
@@ -65,7 +65,17 @@ export class SecureChannel {
       return Promise.resolve(item);
     }
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+    return new Promise((resolve, reject) => {
+      // A peer that goes silent (stopped, or a network that drops everything) must not hang us forever.
+      const timer = setTimeout(() => {
+        this.fail(new SealdropError('ERR_TIMEOUT', `no word from the other peer for ${IDLE_TIMEOUT_MS / 60_000} minutes`));
+        this.transport.close();
+      }, IDLE_TIMEOUT_MS);
+      this.waiter = {
+        resolve: (m) => { clearTimeout(timer); resolve(m); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      };
+    });
   }
 
   /** The next control message; an abort from the peer becomes its error. */

@@ -63,7 +63,7 @@ export class SharedFolder {
   }
 }
 
-/** Parses `--share-allow a,b`: undefined means every pinned peer may ask. */
+/** Parses `--share-allow a,b`: undefined means any authenticated peer whose key checks out may ask. */
 export function parseAllowList(text: string | undefined): Set<string> | undefined {
   if (!text) return undefined;
   return new Set(text.split(',').map((s) => s.trim()).filter(Boolean));

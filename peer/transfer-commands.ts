@@ -16,6 +16,11 @@ import type { SourceSet } from './source-files.js';
 
 const TEXT_SHOWN_MAX = 64 * 1024;
 
+/** A peer's text as it may reach a terminal: control characters (escape sequences) shown, not obeyed. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function secured(r: Reporter, peer: string) {
   return (s: SecuredInfo | IncomingInfo) => {
     if (s.pinnedNow) r.warn(`first transfer with ${peer}: pinned key ${s.peerFingerprint}`);
@@ -91,7 +96,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       if (d.kind === 'received') r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
       else r.success(d.kind === 'listed' ? `${d.from} listed the shared folder` : `${d.from} fetched ${d.files.length} shared file(s), verified`);
       for (const f of d.files) {
-        if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) r.print(`${d.from} says: ${await fs.readFile(f.path, 'utf8')}`);
+        if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) r.print(`${d.from} says: ${printable(await fs.readFile(f.path, 'utf8'))}`);
       }
       r.event('done', { kind: d.kind, transport: d.transport, from: d.from, files, resumed: d.resumed });
     },

@@ -16,7 +16,9 @@ export const MAX_FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
 export const MAX_CONTROL_SIZE = 16 * 1024 * 1024;
 /** Bytes the sender may have in flight before the receiver reports them written. */
 export const FLOW_WINDOW = 4 * 1024 * 1024;
-/** The receiver reports progress (credit) at least this often. */
+/** A transfer whose peer sends nothing for this long fails (includes waiting for the receiver's consent). */
+export const IDLE_TIMEOUT_MS = 5 * 60_000;
+/** The receiver reports progress (credit) each time this many more bytes are written. */
 export const CREDIT_EVERY = 512 * 1024;
 
 export const TOTP_STEP_SECONDS = 30;
