@@ -33,7 +33,8 @@ export const Accept = z.object({
 
 export const Reject = z.object({ t: z.literal('reject'), code: z.enum(ERROR_CODES), message: z.string().max(1000) }).strict();
 export const Credit = z.object({ t: z.literal('credit'), bytes: Size }).strict();
-export const FileEnd = z.object({ t: z.literal('file-end'), file: z.number().int().min(0), sha256: Sha256 }).strict();
+/** After the data stream: the SHA-256 of every file, in manifest order (never between files, so no boundary shows). */
+export const Hashes = z.object({ t: z.literal('hashes'), sha256: z.array(Sha256).max(MAX_FILES) }).strict();
 export const Complete = z.object({
   t: z.literal('complete'),
   files: z.array(z.object({ name: z.string(), bytes: Size, sha256: Sha256 }).strict()).max(MAX_FILES),
@@ -47,7 +48,7 @@ export const Listing = z.object({ t: z.literal('listing'), entries: z.array(Shar
 export const Get = z.object({ t: z.literal('get'), name: UntrustedName }).strict();
 export type ShareEntry = z.infer<typeof ShareEntry>;
 
-export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, FileEnd, Complete, Abort, List, Listing, Get]);
+export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, Hashes, Complete, Abort, List, Listing, Get]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type ControlInput = z.input<typeof ControlMessage>;
 export type Manifest = z.infer<typeof Manifest>;

@@ -29,6 +29,7 @@ export async function ensureFolders(root: string, parts: string[]): Promise<stri
 
 export class PartialFile {
   private readonly hash: Hash = createHash('sha256');
+  private digest?: string;
   bytes = 0;
 
   private constructor(private readonly handle: fs.FileHandle, readonly partialPath: string, private readonly dir: string, private readonly base: string) {}
@@ -83,15 +84,22 @@ export class PartialFile {
     this.bytes += data.length;
   }
 
+  /** All bytes are in: flush them to disk and close, keeping the digest for commit. */
+  async finish(): Promise<void> {
+    if (this.digest) return;
+    this.digest = this.hash.digest('hex');
+    await this.handle.sync().catch((err) => { throw ioError(err, this.partialPath); });
+    await this.handle.close();
+  }
+
   /** Verifies the digest, then gives the file its final (never existing) name. Returns the path. */
   async commit(expectedSha256: string): Promise<{ path: string; sha256: string }> {
-    const sha256 = this.hash.digest('hex');
+    await this.finish();
+    const sha256 = this.digest!;
     if (sha256 !== expectedSha256) {
       await this.discard();
       throw new SealdropError('ERR_INTEGRITY', `SHA-256 mismatch for ${this.base}: the file was altered in transit or changed while sent; nothing was saved under its name`);
     }
-    await this.handle.sync();
-    await this.handle.close();
     await fs.chmod(this.partialPath, 0o644);
     for (let n = 0; n < MAX_RENAME_TRIES; n++) {
       const final = path.join(this.dir, n === 0 ? this.base : numberedName(this.base, n));
@@ -108,12 +116,13 @@ export class PartialFile {
 
   /** Leaves the verified prefix on disk for a later attempt to resume from. */
   async keep(): Promise<void> {
+    if (this.digest) return;
     await this.handle.sync().catch(() => {});
     await this.handle.close().catch(() => {});
   }
 
   async discard(): Promise<void> {
-    await this.handle.close().catch(() => {});
+    if (!this.digest) await this.handle.close().catch(() => {});
     await fs.rm(this.partialPath, { force: true });
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The receiving half of the transfer engine: vet the manifest, ask for consent,
- * then write each file to a partial file, verify its SHA-256 and only then give
- * it its final name. Any failure discards what is not verified.
+ * then split the data stream into partial files, verify each SHA-256 and only
+ * then give each file its final name. On failure, partial files keep their
+ * authenticated prefix for a later attempt to resume from; nothing unverified
+ * ever takes a final name.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -47,51 +49,112 @@ export async function receiveEngine(channel: SecureChannel, manifest: Manifest, 
   const keys = manifest.files.map((f) => partialKey(opts.peerId, f));
   // Resume: whole chunks left by an earlier attempt count; the last chunk is always sent again.
   const from = await Promise.all(manifest.files.map((f, i) => PartialFile.existingChunks(opts.dir, vetted[i]!, keys[i]!, CHUNK_SIZE, chunkCount(f.size) - 1)));
-  channel.expectChunks(manifest.files.map((_, file) => ({ file, from: from[file]! })));
+  channel.expectData();
   await channel.sendControl({ t: 'accept', from });
 
   const resumed = from.reduce((n, chunks) => n + chunks * CHUNK_SIZE, 0);
-  const credit = { received: 0, reported: 0 };
   const total = totalBytes(manifest.files);
-  const received: ReceivedFile[] = [];
-  for (const [index, entry] of manifest.files.entries()) {
-    const partial = await PartialFile.open(opts.dir, vetted[index]!, keys[index]!);
-    try {
-      await partial.resumeAt(from[index]! * CHUNK_SIZE);
-      const chunks = chunkCount(entry.size);
-      for (let chunk = from[index]!; chunk < chunks; chunk++) {
-        const item = await channel.next();
-        if (item.kind === 'control') {
-          if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the sender stopped the transfer: ${item.msg.message}`);
-          throw new SealdropError('ERR_INTEGRITY', `the stream of ${entry.name} ended early (${item.msg.t} before its last chunk)`);
-        }
-        const want = Math.min(CHUNK_SIZE, entry.size - chunk * CHUNK_SIZE);
-        if (item.data.length !== want || item.last !== (chunk === chunks - 1)) {
-          throw new SealdropError('ERR_INTEGRITY', `chunk ${chunk} of ${entry.name} does not match the declared size of ${entry.size} bytes`);
-        }
-        await partial.write(item.data);
-        credit.received += item.data.length;
-        if (credit.received - credit.reported >= CREDIT_EVERY) {
-          credit.reported = credit.received;
-          await channel.sendControl({ t: 'credit', bytes: credit.received });
-        }
-        opts.onProgress?.({ bytes: resumed + credit.received, total, file: index, name: entry.name, files: manifest.files.length });
+  const files = new FileSequence(manifest, vetted, keys, from, opts.dir);
+  try {
+    let received = 0;
+    let reported = 0;
+    for (;;) {
+      const item = await channel.next();
+      if (item.kind === 'control') throw new SealdropError('ERR_INTEGRITY', `the data stream ended early (${item.msg.t} before its last chunk)`);
+      if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} is short but not marked last`);
+      await files.write(item.data, (index, name) =>
+        opts.onProgress?.({ bytes: resumed + received, total, file: index, name, files: manifest.files.length }));
+      received += item.data.length;
+      if (received - reported >= CREDIT_EVERY) {
+        reported = received;
+        await channel.sendControl({ t: 'credit', bytes: received });
       }
-      const end = await channel.next();
-      if (end.kind !== 'control' || end.msg.t !== 'file-end' || end.msg.file !== index) {
-        throw new SealdropError('ERR_INTEGRITY', `expected the end of ${entry.name}, got something else`);
-      }
-      const saved = await partial.commit(end.msg.sha256);
-      received.push({ name: entry.name, path: saved.path, bytes: entry.size, sha256: saved.sha256, text: entry.text });
-    } catch (err) {
-      // What was written so far was authenticated chunk by chunk: keep it to resume from.
-      if (partial.bytes > 0) await partial.keep(); else await partial.discard();
-      throw err;
+      if (item.last) break;
+    }
+    await files.end();
+    const hashes = await channel.nextControl();
+    if (hashes.t !== 'hashes' || hashes.sha256.length !== manifest.files.length) throw new SealdropError('ERR_PROTOCOL', 'expected the SHA-256 of every file after the data');
+    const saved = await files.commit(hashes.sha256);
+    opts.onProgress?.({ bytes: total, total, file: Math.max(0, saved.length - 1), name: saved.at(-1)?.name ?? '', files: saved.length });
+    await channel.sendControl({ t: 'complete', files: saved.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })) });
+    return { files: saved, resumed };
+  } catch (err) {
+    await files.abandon();
+    throw err;
+  }
+}
+
+/**
+ * Splits the data stream back into files: each gets exactly its declared size
+ * (minus what was resumed), in manifest order. Too many or too few bytes fail.
+ */
+class FileSequence {
+  private current = -1;
+  private partial?: PartialFile;
+  private left = 0;
+  private readonly partials: PartialFile[] = [];
+
+  constructor(private readonly manifest: Manifest, private readonly vetted: string[][], private readonly keys: string[], private readonly from: number[], private readonly dir: string) {}
+
+  async write(data: Buffer, onWrite: (file: number, name: string) => void): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      if (!(await this.advance())) throw new SealdropError('ERR_INTEGRITY', 'the sender sent more bytes than the files it declared');
+      const take = Math.min(this.left, data.length - offset);
+      await this.partial!.write(data.subarray(offset, offset + take));
+      this.left -= take;
+      offset += take;
+      onWrite(this.current, this.manifest.files[this.current]!.name);
     }
   }
-  if (manifest.files.length === 0) opts.onProgress?.({ bytes: 0, total: 0, file: 0, name: '', files: 0 });
-  await channel.sendControl({ t: 'complete', files: received.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })) });
-  return { files: received, resumed };
+
+  /** The stream is over: every remaining file must have had all its bytes. */
+  async end(): Promise<void> {
+    while (await this.advance()) {
+      if (this.left > 0) throw new SealdropError('ERR_INTEGRITY', `the data stream ended before ${this.manifest.files[this.current]!.name} was complete`);
+    }
+  }
+
+  async commit(sha256: string[]): Promise<ReceivedFile[]> {
+    const saved: ReceivedFile[] = [];
+    let failure: SealdropError | undefined;
+    for (const [i, partial] of this.partials.entries()) {
+      const entry = this.manifest.files[i]!;
+      try {
+        const result = await partial.commit(sha256[i]!);
+        saved.push({ name: entry.name, path: result.path, bytes: entry.size, sha256: result.sha256, text: entry.text });
+      } catch (err) {
+        failure ??= err as SealdropError; // the others verified and keep their names; the transfer still fails
+      }
+    }
+    this.partials.length = 0;
+    if (failure) throw failure;
+    return saved;
+  }
+
+  /** On failure: what was written was authenticated chunk by chunk, so keep it to resume from. */
+  async abandon(): Promise<void> {
+    for (const p of this.partials) {
+      if (p.bytes > 0) await p.keep(); else await p.discard();
+    }
+  }
+
+  /** Moves to the next file with bytes still to come (finishing the current one); false at the end. */
+  private async advance(): Promise<boolean> {
+    while (this.left === 0) {
+      if (this.partial) await this.partial.finish();
+      if (this.current + 1 >= this.manifest.files.length) { this.partial = undefined; return false; }
+      this.current++;
+      const entry = this.manifest.files[this.current]!;
+      this.partial = await PartialFile.open(this.dir, this.vetted[this.current]!, this.keys[this.current]!);
+      this.partials.push(this.partial);
+      const skip = this.from[this.current]! * CHUNK_SIZE;
+      await this.partial.resumeAt(skip);
+      this.left = entry.size - skip;
+      if (this.left > 0) return true;
+    }
+    return true;
+  }
 }
 
 /** Names a partial file by who sent it and which file it is, never by anything the name could forge. */

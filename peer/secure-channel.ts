@@ -5,14 +5,14 @@
  */
 import { CHUNK_SIZE, FLOW_WINDOW, IDLE_TIMEOUT_MS, MAX_CONTROL_SIZE } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
-import { CONTROL_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
+import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
 import { describeIssues } from '../shared/schemas.js';
 import { ControlMessage, type ControlInput } from './control-messages.js';
 import type { Transport } from './transport.js';
 
 export type Inbound =
   | { kind: 'control'; msg: ControlMessage }
-  | { kind: 'chunk'; file: number; index: number; last: boolean; data: Buffer };
+  | { kind: 'chunk'; index: number; last: boolean; data: Buffer };
 
 /** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
 const MAX_QUEUED = 2 * FLOW_WINDOW;
@@ -26,8 +26,8 @@ export class SecureChannel {
   private queuedBytes = 0;
   private waiter?: { resolve: (m: Inbound) => void; reject: (e: SealdropError) => void };
   private failure?: SealdropError;
-  /** Chunk streams still to come, in order: file index and next chunk index. */
-  private plan: Array<{ file: number; next: number }> = [];
+  /** Index of the next data chunk, or undefined when no data is expected. */
+  private dataNext?: number;
   private endWaiters: Array<() => void> = [];
   private controlPieces: Buffer[] = [];
   private controlBytes = 0;
@@ -44,17 +44,28 @@ export class SecureChannel {
     for (let off = 0; off === 0 || off < plaintext.length; off += CHUNK_SIZE) {
       const piece = plaintext.subarray(off, off + CHUNK_SIZE);
       const last = off + CHUNK_SIZE >= plaintext.length;
-      await this.transport.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last }, piece));
+      await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last }, piece));
     }
   }
 
-  async sendChunk(file: number, index: number, last: boolean, data: Buffer): Promise<void> {
-    await this.transport.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: file, index, last }, data));
+  /** One chunk of the data stream: all files back to back, so frames show no file boundary. */
+  async sendChunk(index: number, last: boolean, data: Buffer): Promise<void> {
+    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data));
   }
 
-  /** Declares which chunk streams to accept next, in order (file index, first chunk index). */
-  expectChunks(plan: Array<{ file: number; from: number }>): void {
-    this.plan = plan.map((p) => ({ file: p.file, next: p.from }));
+  /** Once the channel failed, every send reports that first cause, not the closed transport it led to. */
+  private async send(frame: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    try {
+      await this.transport.send(frame);
+    } catch (err) {
+      throw this.failure ?? err;
+    }
+  }
+
+  /** From now on, accept the data stream from chunk 0 up to its LAST chunk. */
+  expectData(): void {
+    this.dataNext = 0;
   }
 
   /** The next inbound message; rejects once the channel failed. */
@@ -130,12 +141,10 @@ export class SecureChannel {
       if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
       return { kind: 'control', msg: parsed.data };
     }
-    const expected = this.plan[0];
-    if (!expected) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
-    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: expected.file, index: expected.next });
-    const item: Inbound = { kind: 'chunk', file: expected.file, index: expected.next, last, data: plaintext };
-    expected.next++;
-    if (last) this.plan.shift();
+    if (this.dataNext === undefined) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
+    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: DATA_STREAM, index: this.dataNext });
+    const item: Inbound = { kind: 'chunk', index: this.dataNext, last, data: plaintext };
+    this.dataNext = last ? undefined : this.dataNext + 1;
     return item;
   }
 

@@ -1,17 +1,20 @@
 /**
- * The sending half of the transfer engine: manifest, consent, then every file
- * as sealed chunks read straight from disk, within the receiver's credit window,
- * and its SHA-256 at the end. It works over any SecureChannel, direct or relay.
+ * The sending half of the transfer engine: manifest, consent, then the data
+ * stream, every file back to back in full-size sealed chunks read straight from
+ * disk within the receiver's credit window, and last every file's SHA-256. No
+ * frame marks where one file ends, so a relay learns only the total size.
+ * It works over any SecureChannel, direct or relay.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { CHUNK_SIZE, FLOW_WINDOW } from '../shared/constants.js';
+import { CHUNK_SIZE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { chunkCount } from '../shared/framing.js';
 import type { ControlMessage } from './control-messages.js';
+import { CreditWindow } from './credit-window.js';
 import type { ProgressListener } from './progress.js';
 import type { SecureChannel } from './secure-channel.js';
-import { totalBytes, type SourceSet } from './source-files.js';
+import { totalBytes, type SourceFile, type SourceSet } from './source-files.js';
 
 export interface SentFile { name: string; bytes: number; sha256: string }
 export interface SendResult { files: SentFile[]; resumed: number }
@@ -22,23 +25,26 @@ export async function sendEngine(channel: SecureChannel, sources: SourceSet, onP
   const answer = await channel.nextControl();
   if (answer.t === 'reject') throw new SealdropError(answer.code, `the receiver declined: ${answer.message}`);
   if (answer.t !== 'accept' || answer.from.length !== files.length) throw new SealdropError('ERR_PROTOCOL', 'expected the receiver to accept or decline');
+  answer.from.forEach((from, i) => {
+    if (!(from < chunkCount(files[i]!.size))) throw new SealdropError('ERR_PROTOCOL', 'the receiver asked to resume past the end of a file');
+  });
 
   const flow = new CreditWindow();
-  const total = totalBytes(files);
-  let resumed = 0;
-  const sent: SentFile[] = [];
   const completion = readReplies(channel, flow);
   completion.catch(() => {});
+  const stream = new DataStream(channel, flow);
+  const total = totalBytes(files);
+  const resumed = answer.from.reduce((n, from) => n + from * CHUNK_SIZE, 0);
+  const sent: SentFile[] = [];
   for (const [index, file] of files.entries()) {
-    const from = answer.from[index]!;
-    if (!(from < chunkCount(file.size))) throw new SealdropError('ERR_PROTOCOL', 'the receiver asked to resume past the end of a file');
-    resumed += Math.min(from * CHUNK_SIZE, file.size);
-    const sha256 = await sendFile(channel, flow, index, file.path, file.size, from, () =>
-      onProgress({ bytes: flow.sent + resumed, total, file: index, name: file.name, files: files.length }));
-    await channel.sendControl({ t: 'file-end', file: index, sha256 });
+    const sha256 = await streamFile(stream, file, answer.from[index]! * CHUNK_SIZE, () =>
+      onProgress({ bytes: resumed + flow.sent, total, file: index, name: file.name, files: files.length }));
     sent.push({ name: file.name, bytes: file.size, sha256 });
   }
-  if (files.length === 0) onProgress({ bytes: 0, total: 0, file: 0, name: '', files: 0 });
+  await stream.end();
+  await channel.sendControl({ t: 'hashes', sha256: sent.map((f) => f.sha256) });
+  onProgress({ bytes: total, total, file: Math.max(0, files.length - 1), name: files.at(-1)?.name ?? '', files: files.length });
+
   const complete = await Promise.race([completion, flow.failed]);
   for (const [i, mine] of sent.entries()) {
     const theirs = complete.files[i];
@@ -49,40 +55,74 @@ export async function sendEngine(channel: SecureChannel, sources: SourceSet, onP
   return { files: sent, resumed };
 }
 
-/** Reads one file from chunk `from`, hashing all of it (the skipped prefix too) for the final check. */
-async function sendFile(channel: SecureChannel, flow: CreditWindow, index: number, file: string, size: number, from: number, tick: () => void): Promise<string> {
+/** Hashes the whole file (the resumed prefix too) and streams what follows `skip`. */
+async function streamFile(stream: DataStream, file: SourceFile, skip: number, tick: () => void): Promise<string> {
   const hash = createHash('sha256');
-  const handle = await fs.open(file, 'r').catch((err) => { throw new SealdropError('ERR_IO', `cannot open ${file}: ${err.message}`); });
+  const handle = await fs.open(file.path, 'r').catch((err) => { throw new SealdropError('ERR_IO', `cannot open ${file.path}: ${err.message}`); });
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
-    const chunks = chunkCount(size);
-    for (let chunk = 0; chunk < chunks; chunk++) {
-      const want = Math.min(CHUNK_SIZE, size - chunk * CHUNK_SIZE);
-      const got = await readFully(handle, buffer, want, chunk * CHUNK_SIZE);
-      if (got !== want) throw new SealdropError('ERR_IO', `${file} shrank while it was being sent`);
-      const data = buffer.subarray(0, want);
-      hash.update(data);
-      if (chunk < from) continue;
-      await flow.reserve(want);
-      await channel.sendChunk(index, chunk, chunk === chunks - 1, data);
+    await hashPrefix(handle, hash, skip, file.path);
+    let position = skip;
+    while (position < file.size) {
+      const room = await stream.room();
+      const want = Math.min(room.length, file.size - position);
+      const { bytesRead } = await handle.read(room, 0, want, position);
+      if (bytesRead === 0) throw new SealdropError('ERR_IO', `${file.path} shrank while it was being sent`);
+      hash.update(room.subarray(0, bytesRead));
+      stream.filled(bytesRead);
+      position += bytesRead;
       tick();
     }
-    const extra = await handle.read(Buffer.alloc(1), 0, 1, size);
-    if (extra.bytesRead > 0) throw new SealdropError('ERR_IO', `${file} grew while it was being sent`);
+    const extra = await handle.read(Buffer.alloc(1), 0, 1, file.size);
+    if (extra.bytesRead > 0) throw new SealdropError('ERR_IO', `${file.path} grew while it was being sent`);
   } finally {
     await handle.close();
   }
   return hash.digest('hex');
 }
 
-async function readFully(handle: fs.FileHandle, buffer: Buffer, want: number, position: number): Promise<number> {
-  let got = 0;
-  while (got < want) {
-    const { bytesRead } = await handle.read(buffer, got, want - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+async function hashPrefix(handle: fs.FileHandle, hash: Hash, bytes: number, name: string): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(bytes, 1024 * 1024));
+  for (let pos = 0; pos < bytes;) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, bytes - pos), pos);
+    if (bytesRead === 0) throw new SealdropError('ERR_IO', `${name} shrank while it was being sent`);
+    hash.update(buffer.subarray(0, bytesRead));
+    pos += bytesRead;
   }
-  return got;
+}
+
+/**
+ * Cuts the bytes of all files into CHUNK_SIZE chunks. A full chunk is held back
+ * until more data (or the end) shows whether it is the LAST one.
+ */
+class DataStream {
+  private readonly buffer = Buffer.allocUnsafe(CHUNK_SIZE);
+  private fill = 0;
+  private index = 0;
+
+  constructor(private readonly channel: SecureChannel, private readonly flow: CreditWindow) {}
+
+  /** Free space in the current chunk, after sending the previous one if it was full. */
+  async room(): Promise<Buffer> {
+    if (this.fill === CHUNK_SIZE) await this.flush(false);
+    return this.buffer.subarray(this.fill);
+  }
+
+  filled(bytes: number): void {
+    this.fill += bytes;
+  }
+
+  /** Sends what is left (possibly nothing) as the LAST chunk. */
+  async end(): Promise<void> {
+    await this.flush(true);
+  }
+
+  private async flush(last: boolean): Promise<void> {
+    await this.flow.reserve(this.fill);
+    // sealFrame copies the plaintext synchronously, so the buffer is free again at once.
+    const sending = this.channel.sendChunk(this.index++, last, this.buffer.subarray(0, this.fill));
+    this.fill = 0;
+    await sending;
+  }
 }
 
 /** Handles the receiver's replies while we send: credits, then the final report. */
@@ -97,40 +137,5 @@ async function readReplies(channel: SecureChannel, flow: CreditWindow): Promise<
   } catch (err) {
     flow.fail(err as Error);
     throw err;
-  }
-}
-
-/** Bytes in flight stay under FLOW_WINDOW: the receiver credits what it has written. */
-class CreditWindow {
-  sent = 0;
-  private credited = 0;
-  private wake?: () => void;
-  private error?: Error;
-  readonly failed: Promise<never>;
-  private rejectFailed!: (err: Error) => void;
-
-  constructor() {
-    this.failed = new Promise<never>((_, reject) => { this.rejectFailed = reject; });
-    this.failed.catch(() => {});
-  }
-
-  async reserve(bytes: number): Promise<void> {
-    while (this.sent + bytes - this.credited > FLOW_WINDOW) {
-      if (this.error) throw this.error;
-      await new Promise<void>((resolve) => { this.wake = resolve; });
-    }
-    if (this.error) throw this.error;
-    this.sent += bytes;
-  }
-
-  credit(bytes: number): void {
-    if (bytes > this.credited) this.credited = bytes;
-    this.wake?.();
-  }
-
-  fail(err: Error): void {
-    this.error = err;
-    this.rejectFailed(err);
-    this.wake?.();
   }
 }

@@ -14,8 +14,9 @@ import { SealdropError } from './errors.js';
 
 export const FrameType = { Control: 1, Chunk: 2 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
-/** Control messages travel on their own stream number, apart from file indexes. */
+/** Control messages and file data travel on two streams, each numbered from 0. */
 export const CONTROL_STREAM = 0xffffffff;
+export const DATA_STREAM = 0;
 export const FLAG_LAST = 1;
 
 const AAD_CONTEXT = Buffer.from('sealdrop/1 frame', 'utf8');
@@ -77,10 +78,10 @@ export function openFrame(key: Uint8Array, transferId: Buffer, frame: Uint8Array
 }
 
 function describe(h: Omit<FrameHeader, 'last'>): string {
-  return h.type === FrameType.Control ? `control #${h.index}` : `file ${h.stream} chunk ${h.index}`;
+  return h.type === FrameType.Control ? `control #${h.index}` : `data chunk ${h.index}`;
 }
 
-/** Chunks a file of `size` bytes travels in; an empty file is one empty LAST chunk. */
+/** Whole chunks a file of `size` bytes spans (at least 1): the unit in which resume offsets are counted. */
 export function chunkCount(size: number): number {
   return Math.max(1, Math.ceil(size / CHUNK_SIZE));
 }

@@ -58,6 +58,37 @@ describe('what the rendezvous sees during a transfer', function () {
     await fs.rm(root, { recursive: true, force: true });
   });
 
+  it('cannot tell individual file sizes apart when relaying: only the total shows', async () => {
+    // Two transfers of two files with the same total but different splits: everything the relay
+    // sees (event order, frame headers, frame lengths) must be the same for both.
+    const observe = async (sizes: [number, number]) => {
+      const dir = await tempDir();
+      const paths = ['a.bin', 'b.bin'].map((n) => path.join(dir, n));
+      for (const [i, p] of paths.entries()) await fs.writeFile(p, randomBytes(sizes[i]!));
+      const mtime = new Date('2026-01-01T00:00:00Z');
+      for (const p of paths) await fs.utimes(p, mtime, mtime);
+      const inbox = await tempDir();
+      rv.inbound.length = 0;
+      const receiver = spawnCli(PEER_CLI, ['--home', homes.bob!, '--json', 'receive', '--dir', inbox, '--yes', '--once']);
+      await receiver.waitFor('ready');
+      const sender = spawnCli(PEER_CLI, ['--home', homes.alice!, '--json', 'send', ...paths, '--to', 'bob', '--relay']);
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      expect(await receiver.exit).to.equal(0);
+      return rv.inbound
+        .filter((r) => r.event === 'relay:frame')
+        .map((r) => {
+          const frame = r.args[1] as Buffer;
+          // Chunk frames: the whole clear header; control frames: their type and length only.
+          return `${frame.length}:${frame[0] === 2 ? frame.subarray(0, 14).toString('hex') : frame[0]}`;
+        })
+        .sort(); // the two directions interleave by timing; compare as multisets
+    };
+    const first = await observe([123_456, 234_567]);
+    const second = await observe([200_000, 158_023]);
+    expect(first.length).to.be.greaterThan(3);
+    expect(second).to.deep.equal(first);
+  });
+
   for (const mode of ['direct', 'relay'] as const) {
     it(`holds neither the file name nor any 32-byte run of its content (${mode})`, async () => {
       const name = `quarterly-merger-${randomBytes(4).toString('hex')}.pdf`;
