@@ -47,21 +47,32 @@ export async function handshake(o: HandshakeOptions): Promise<HandshakeResult> {
   const peerRole: Role = o.role === 'sender' ? 'receiver' : 'sender';
   const peerIdentity = Buffer.from(hello.identityKey, 'base64');
   const peerEphemeral = Buffer.from(hello.ephemeralKey, 'base64');
+  // The signature binds the peer's identity to this session, its role, both IDs and its
+  // ephemeral key: a relayed, reflected or altered hello fails here.
   const signed = verifyHello(peerIdentity, { sid, role: peerRole, from: peerId, to: selfId, ephemeralKey: peerEphemeral }, Buffer.from(hello.signature, 'base64'));
-  if (!signed) throw new SealdropError('ERR_PROTOCOL', `the key from ${peerId} carries a bad signature; refusing (someone may be tampering with the connection)`);
+  if (!signed) {
+    throw new SealdropError('ERR_PROTOCOL',
+      `the keys from ${peerId} carry a bad signature; refusing. Someone (the rendezvous or the network) may be tampering with the connection`);
+  }
+  const isSender = o.role === 'sender';
+  let derived: ReturnType<typeof deriveTransferKeys>;
+  try {
+    derived = deriveTransferKeys(ephemeral, peerEphemeral, {
+      sid,
+      senderId: isSender ? selfId : peerId,
+      receiverId: isSender ? peerId : selfId,
+      senderIdentity: isSender ? o.identity.publicKey : peerIdentity,
+      receiverIdentity: isSender ? peerIdentity : o.identity.publicKey,
+      senderEphemeral: isSender ? ephemeral.publicKey : peerEphemeral,
+      receiverEphemeral: isSender ? peerEphemeral : ephemeral.publicKey,
+    });
+  } catch (err) {
+    throw new SealdropError('ERR_PROTOCOL',
+      `refusing the keys from ${peerId}: ${(err as Error).message}. Someone (the rendezvous or the network) may be tampering with the connection`, { cause: err });
+  }
+  // Pin only once the exchange is known to be usable, so a failed handshake never pins a key.
   const peerFingerprint = fingerprint(peerIdentity);
   const pin = await o.pins.check(peerId, peerFingerprint, { strict: o.strict });
-
-  const isSender = o.role === 'sender';
-  const derived = deriveTransferKeys(ephemeral, peerEphemeral, {
-    sid,
-    senderId: isSender ? selfId : peerId,
-    receiverId: isSender ? peerId : selfId,
-    senderIdentity: isSender ? o.identity.publicKey : peerIdentity,
-    receiverIdentity: isSender ? peerIdentity : o.identity.publicKey,
-    senderEphemeral: isSender ? ephemeral.publicKey : peerEphemeral,
-    receiverEphemeral: isSender ? peerEphemeral : ephemeral.publicKey,
-  });
   const keys = isSender
     ? { sendKey: derived.senderKey, receiveKey: derived.receiverKey }
     : { sendKey: derived.receiverKey, receiveKey: derived.senderKey };

@@ -3,11 +3,21 @@
  * (like SSH's known_hosts). A changed key is refused until re-trusted.
  */
 import { z } from 'zod';
+import { normalizeFingerprint } from '../shared/crypto.js';
 import { SealdropError } from '../shared/errors.js';
 import { AccountId } from '../shared/schemas.js';
 import type { Home } from './home.js';
 
-const KnownPeers = z.object({ version: z.literal(1), peers: z.record(AccountId, z.string()) }).strict();
+/** A hand-edited pin (lowercase, spaces) still matches; a malformed one is a config error, never a silent mismatch. */
+const PinnedFingerprint = z.string().transform((text, ctx) => {
+  try {
+    return normalizeFingerprint(text);
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const KnownPeers = z.object({ version: z.literal(1), peers: z.record(AccountId, PinnedFingerprint) }).strict();
 const FILE = 'known_peers.json';
 
 export type PinResult = 'pinned-now' | 'matched';
@@ -39,9 +49,11 @@ export class PinnedKeys {
     return 'pinned-now';
   }
 
+  /** Pins (or re-pins) a peer's key; the fingerprint is checked and normalized first. */
   async pin(id: string, fingerprint: string): Promise<void> {
+    const normalized = normalizeFingerprint(fingerprint);
     const peers = await this.all();
-    peers[id] = fingerprint;
+    peers[id] = normalized;
     await this.home.writeAtomic(FILE, JSON.stringify({ version: 1, peers }, null, 2));
   }
 }

@@ -39,6 +39,42 @@ function okpFromSeed(crv: 'Ed25519' | 'X25519', seed: Uint8Array): KeyPair {
   return { publicKey: Buffer.from(x, 'base64url'), privateKey };
 }
 
+/**
+ * Encodings of the points of small order, on Curve25519 (X25519 u-coordinates) and on
+ * edwards25519 (Ed25519 y-coordinates): 0, 1, the two order-8 points, p-1, p and p+1.
+ * Both curves ignore the top bit of the last byte, so it is masked before comparing
+ * (the same list and rule as libsodium). A small-order X25519 key forces a known shared
+ * secret; a small-order Ed25519 key lets anyone forge signatures (OpenSSL accepts them).
+ */
+const LOW_ORDER: Record<'X25519' | 'Ed25519', Buffer[]> = {
+  X25519: [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  ].map((h) => Buffer.from(h, 'hex')),
+  Ed25519: [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  ].map((h) => Buffer.from(h, 'hex')),
+};
+
+/** True for a 32-byte public key that encodes a point of small order (see LOW_ORDER). */
+export function isLowOrderKey(crv: 'X25519' | 'Ed25519', raw: Uint8Array): boolean {
+  if (raw.length !== 32) return false;
+  const masked = Buffer.from(raw);
+  masked[31] &= 0x7f;
+  return LOW_ORDER[crv].some((bad) => bad.equals(masked));
+}
+
 function okpPublic(crv: 'Ed25519' | 'X25519', raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new SealdropError('ERR_PROTOCOL', `${crv} public key must be 32 bytes`);
   return createPublicKey({ key: { kty: 'OKP', crv, x: b64u(raw) }, format: 'jwk' });
@@ -55,9 +91,17 @@ export function fingerprint(identityPublic: Uint8Array): string {
   return out.match(/.{4}/g)!.join('-');
 }
 
+/**
+ * A fingerprint as typed by a person: any case, groups separated by dashes or spaces (or
+ * not at all). Anything else, such as 0, 1, 8 or 9 (not base32), is refused, never dropped.
+ */
 export function normalizeFingerprint(text: string): string {
-  const clean = text.toUpperCase().replace(/[^A-Z2-7]/g, '');
-  if (clean.length !== 32) throw new SealdropError('ERR_BAD_INPUT', 'a fingerprint is 32 base32 characters (groups of 4, dashes optional)');
+  const clean = text.toUpperCase().replace(/[\s-]/g, '');
+  const stray = /[^A-Z2-7]/.exec(clean);
+  if (stray) {
+    throw new SealdropError('ERR_BAD_INPUT', `"${stray[0]}" cannot be part of a fingerprint: it uses only the letters A-Z and the digits 2-7 (groups of 4, dashes optional)`);
+  }
+  if (clean.length !== 32) throw new SealdropError('ERR_BAD_INPUT', `a fingerprint is 32 base32 characters (groups of 4, dashes optional), not ${clean.length}`);
   return clean.match(/.{4}/g)!.join('-');
 }
 
@@ -73,7 +117,9 @@ export function signHello(identity: KeyObject, c: HelloContext): Buffer {
 }
 
 export function verifyHello(identityPublic: Uint8Array, c: HelloContext, signature: Uint8Array): boolean {
-  if (signature.length !== 64) return false;
+  if (signature.length !== 64 || identityPublic.length !== 32) return false;
+  // With a small-order identity key, OpenSSL accepts signatures nobody made (e.g. R = identity, S = 0).
+  if (isLowOrderKey('Ed25519', identityPublic)) return false;
   try {
     return verify(null, helloMessage(c), okpPublic('Ed25519', identityPublic), signature);
   } catch {
@@ -99,8 +145,17 @@ export interface TransferKeys {
 
 /** X25519 + HKDF-SHA-256 over the whole transcript: one key per direction, and the SAS. */
 export function deriveTransferKeys(own: KeyPair, peerEphemeral: Uint8Array, t: TranscriptInput): TransferKeys {
-  const shared = diffieHellman({ privateKey: own.privateKey, publicKey: okpPublic('X25519', peerEphemeral) });
-  if (shared.every((b) => b === 0)) throw new SealdropError('ERR_PROTOCOL', 'peer sent a low-order X25519 key');
+  // Refuse small-order keys by value, before any arithmetic, rather than relying on how the
+  // library reacts to the all-zero secret they produce (OpenSSL 3 fails the derivation; others return zeros).
+  const peerKey = okpPublic('X25519', peerEphemeral);
+  if (isLowOrderKey('X25519', peerEphemeral)) throw lowOrder();
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: own.privateKey, publicKey: peerKey });
+  } catch (err) {
+    throw lowOrder(err);
+  }
+  if (shared.length !== 32 || shared.every((b) => b === 0)) throw lowOrder();
   const transcript = createHash('sha256').update(Buffer.concat([
     lp(TRANSCRIPT_CONTEXT), lp(t.sid), lp(t.senderId), lp(t.receiverId),
     lp(t.senderIdentity), lp(t.receiverIdentity), lp(t.senderEphemeral), lp(t.receiverEphemeral),
@@ -109,6 +164,10 @@ export function deriveTransferKeys(own: KeyPair, peerEphemeral: Uint8Array, t: T
   const sasNumber = okm.readUInt32BE(64) % 1_000_000;
   const sas = String(sasNumber).padStart(6, '0').replace(/^(\d{3})(\d{3})$/, '$1 $2');
   return { senderKey: okm.subarray(0, 32), receiverKey: okm.subarray(32, 64), sas };
+}
+
+function lowOrder(cause?: unknown): SealdropError {
+  return new SealdropError('ERR_PROTOCOL', 'the peer sent an invalid (low-order) X25519 key', { cause });
 }
 
 /** Length-prefixed field, so no two different field lists hash or sign the same. */
@@ -138,6 +197,6 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, se
   try {
     return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
   } catch (err) {
-    throw new SealdropError('ERR_DECRYPT', 'a chunk failed authentication: it was altered, reordered or forged', { cause: err });
+    throw new SealdropError('ERR_DECRYPT', 'a frame failed authentication: it was altered, reordered or forged in transit, or the two sides do not share a key (someone in the middle? compare the verification codes)', { cause: err });
   }
 }

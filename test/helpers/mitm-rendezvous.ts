@@ -1,0 +1,227 @@
+/**
+ * A malicious rendezvous, for tests only. Peers connect to it as to any rendezvous;
+ * for each peer it opens its own client connection to a real rendezvous with the
+ * peer's handshake auth, and forwards every event both ways, acknowledgements and
+ * binary relay frames included. So it sees and controls all the rendezvous sees,
+ * exactly like a compromised server, while the real one does the bookkeeping.
+ *
+ * What it does to the `hello` signals it forwards depends on `mode`:
+ * - honest:           nothing (a pure proxy that records what it saw);
+ * - swap-keys:        replaces the identity and ephemeral keys with its own and re-signs
+ *                     the hello with its own identity key (a valid signature, wrong key).
+ *                     It does not decrypt: each peer agrees a key with the MITM, not with
+ *                     the other peer, and the MITM passes their frames on unchanged;
+ * - re-encrypt:       swap-keys, plus it drops the WebRTC signals (so the direct path
+ *                     fails and the sender falls back to the relay), then opens every
+ *                     relay frame with one peer's key and seals it again with the other's:
+ *                     a complete man in the middle, which records what it read;
+ * - swap-ephemeral:   replaces only the ephemeral key, keeping the peer's identity and signature;
+ * - tamper-signature: flips one bit of the signature;
+ * - low-order:        like swap-keys, but the ephemeral key is a point of order 8 (which
+ *                     would force a known shared secret), validly signed by the MITM.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Socket as ServerSocket } from 'socket.io';
+import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
+import {
+  deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, signHello, verifyHello,
+  type KeyPair, type Role, type TransferKeys,
+} from '../../shared/crypto.js';
+import { decodeHeader, openFrame, sealFrame, type FrameHeader } from '../../shared/framing.js';
+
+export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order';
+
+export interface ForwardedEvent {
+  /** up: peer → real rendezvous; down: real rendezvous → peer. */
+  direction: 'up' | 'down';
+  /** The account of the peer on this connection. */
+  account: string;
+  event: string;
+  /** The arguments without the ack function (Buffers as received). */
+  args: unknown[];
+}
+
+/** A frame the MITM opened in re-encrypt mode. */
+export interface ReadFrame extends FrameHeader { sid: string; from: string; plaintext: Buffer }
+
+export interface MitmRendezvous {
+  readonly url: string;
+  /** Read at every forwarded hello and frame, so a test can switch it between transfers. */
+  mode: MitmMode;
+  /** The MITM's own identity key and its fingerprint (what the peers see when it swaps keys). */
+  readonly identity: KeyPair;
+  readonly fingerprint: string;
+  /** Everything forwarded, in order (relay frames as the peer sent them). */
+  readonly log: ForwardedEvent[];
+  /** Frames read in re-encrypt mode. */
+  readonly read: ReadFrame[];
+  /** Hellos altered so far. */
+  readonly tampered: number;
+  /** Relay frames sent by peers, and their bytes. */
+  relayFrames(): { frames: number; bytes: number };
+  /** Forgets the log, what it read and the counters. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** A Curve25519 point of order 8: any clamped scalar times it is the point at infinity. */
+const ORDER_8_POINT = Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex');
+
+interface HelloData { type: 'hello'; v: 1; identityKey: string; ephemeralKey: string; signature: string }
+interface SignalDown { sid: string; from: string; data: { type: string } }
+/** A peer's genuine hello, as the MITM saw it. */
+interface Genuine { role: Role; identity: Buffer; ephemeral: Buffer }
+
+export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 'honest'): Promise<MitmRendezvous> {
+  const http = createServer((_req, res) => { res.writeHead(404).end(); });
+  const io = new Server(http, { transports: ['websocket'], maxHttpBufferSize: 1024 * 1024, serveClient: false });
+  const identity = identityFromSeed(randomBytes(32));
+  const upstreams = new Set<ClientSocket>();
+  /** `${sid}/${author}` → the ephemeral key the MITM shows in place of the author's. */
+  const ephemerals = new Map<string, KeyPair>();
+  /** `${sid}/${author}` → the author's genuine hello. */
+  const genuine = new Map<string, Genuine>();
+  /** sid → the two members, once both hellos passed. */
+  const members = new Map<string, Set<string>>();
+  let tampered = 0;
+
+  const state: MitmRendezvous = {
+    url: '',
+    mode,
+    identity,
+    fingerprint: fingerprint(identity.publicKey),
+    log: [],
+    read: [],
+    get tampered() { return tampered; },
+    relayFrames() {
+      const frames = state.log.filter((e) => e.event === 'relay:frame' && e.direction === 'up');
+      return { frames: frames.length, bytes: frames.reduce((n, e) => n + (e.args[1] as Buffer).length, 0) };
+    },
+    reset() { state.log.length = 0; state.read.length = 0; tampered = 0; },
+    async close() {
+      for (const up of upstreams) up.close();
+      const closing = io.close();
+      http.closeAllConnections();
+      await closing;
+    },
+  };
+
+  /** Rewrites a hello on its way down to `to`, according to the mode. */
+  const rewrite = (ev: SignalDown, to: string): SignalDown => {
+    if (ev.data.type !== 'hello' || state.mode === 'honest') return ev;
+    const hello = ev.data as HelloData;
+    const original = {
+      identity: Buffer.from(hello.identityKey, 'base64'),
+      ephemeral: Buffer.from(hello.ephemeralKey, 'base64'),
+      signature: Buffer.from(hello.signature, 'base64'),
+    };
+    // The author's role is not on the wire; its own signature tells which one it signed.
+    const role: Role = verifyHello(original.identity, { sid: ev.sid, role: 'sender', from: ev.from, to, ephemeralKey: original.ephemeral }, original.signature)
+      ? 'sender' : 'receiver';
+    const key = `${ev.sid}/${ev.from}`;
+    genuine.set(key, { role, identity: original.identity, ephemeral: original.ephemeral });
+    members.set(ev.sid, (members.get(ev.sid) ?? new Set<string>()).add(ev.from).add(to));
+    if (!ephemerals.has(key)) ephemerals.set(key, ephemeralFromSeed(randomBytes(32)));
+    const ephemeral = ephemerals.get(key)!;
+    let out: HelloData;
+    if (state.mode === 'swap-keys' || state.mode === 're-encrypt' || state.mode === 'low-order') {
+      const ephemeralKey = state.mode === 'low-order' ? ORDER_8_POINT : ephemeral.publicKey;
+      const signature = signHello(identity.privateKey, { sid: ev.sid, role, from: ev.from, to, ephemeralKey });
+      out = { ...hello, identityKey: identity.publicKey.toString('base64'), ephemeralKey: ephemeralKey.toString('base64'), signature: signature.toString('base64') };
+    } else if (state.mode === 'swap-ephemeral') {
+      out = { ...hello, ephemeralKey: ephemeral.publicKey.toString('base64') };
+    } else {
+      const signature = Buffer.from(original.signature);
+      signature[10] ^= 0x01;
+      out = { ...hello, signature: signature.toString('base64') };
+    }
+    tampered++;
+    return { ...ev, data: out };
+  };
+
+  /** The keys `peer` agreed with the MITM (which it believes it shares with `other`). */
+  const keysWith = (sid: string, peer: string, other: string): TransferKeys => {
+    const mine = ephemerals.get(`${sid}/${other}`)!;
+    const p = genuine.get(`${sid}/${peer}`)!;
+    const sender = p.role === 'sender';
+    return deriveTransferKeys(mine, p.ephemeral, {
+      sid,
+      senderId: sender ? peer : other,
+      receiverId: sender ? other : peer,
+      senderIdentity: sender ? p.identity : identity.publicKey,
+      receiverIdentity: sender ? identity.publicKey : p.identity,
+      senderEphemeral: sender ? p.ephemeral : mine.publicKey,
+      receiverEphemeral: sender ? mine.publicKey : p.ephemeral,
+    });
+  };
+
+  /** re-encrypt: opens a relay frame from `from` and seals it for the other peer. */
+  const reseal = (sid: string, from: string, frame: Buffer): Buffer => {
+    const to = [...(members.get(sid) ?? [])].find((m) => m !== from);
+    const role = genuine.get(`${sid}/${from}`)?.role;
+    if (!to || !role) return frame;
+    const pick = (k: TransferKeys) => (role === 'sender' ? k.senderKey : k.receiverKey);
+    const transferId = Buffer.from(sid, 'hex');
+    const header = decodeHeader(frame);
+    const { plaintext } = openFrame(pick(keysWith(sid, from, to)), transferId, frame, header);
+    state.read.push({ sid, from, ...header, plaintext });
+    return sealFrame(pick(keysWith(sid, to, from)), transferId, header, plaintext);
+  };
+
+  io.use((socket, next) => {
+    const auth = socket.handshake.auth as { id?: string };
+    const account = String(auth.id ?? '?');
+    const up: ClientSocket = ioClient(upstreamUrl, { auth: socket.handshake.auth, transports: ['websocket'], reconnection: false, forceNew: true });
+    upstreams.add(up);
+    // Events from upstream wait here until the peer's connection is fully established.
+    const early: unknown[][] = [];
+    let down: ServerSocket | undefined;
+    const sendDown = (event: string, args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
+      const signal = event === 'signal' ? args[0] as SignalDown : undefined;
+      if (signal?.data.type === 'webrtc' && state.mode === 're-encrypt') return; // no direct path: everything through us
+      const outArgs = signal ? [rewrite(signal, account), ...args.slice(1)] : args;
+      state.log.push({ direction: 'down', account, event, args: outArgs });
+      if (ack) down!.emit(event, ...outArgs, (...res: unknown[]) => ack(...res));
+      else down!.emit(event, ...outArgs);
+    };
+    up.onAny((event: string, ...args: unknown[]) => {
+      if (down) sendDown(event, args);
+      else early.push([event, ...args]);
+    });
+    up.once('connect_error', (err: Error & { data?: unknown }) => {
+      upstreams.delete(up);
+      up.close();
+      // Pass the real rendezvous' refusal on unchanged, code and all.
+      const refusal = new Error(err.message) as Error & { data?: unknown };
+      refusal.data = err.data;
+      next(refusal);
+    });
+    up.once('connect', () => {
+      socket.data.attach = (s: ServerSocket) => {
+        down = s;
+        for (const [event, ...args] of early.splice(0)) sendDown(event as string, args);
+        s.onAny((event: string, ...args: unknown[]) => {
+          const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
+          state.log.push({ direction: 'up', account, event, args: [...args] });
+          if (event === 'relay:frame' && state.mode === 're-encrypt') {
+            try { args[1] = reseal(args[0] as string, account, args[1] as Buffer); } catch { /* not ours to read: pass it on */ }
+          }
+          if (ack) up.emit(event, ...args, (...res: unknown[]) => ack(...res));
+          else up.emit(event, ...args);
+        });
+        s.on('disconnect', () => { upstreams.delete(up); up.close(); });
+        up.on('disconnect', () => s.disconnect(true));
+      };
+      next();
+    });
+  });
+  io.on('connection', (socket) => socket.data.attach(socket));
+
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const addr = http.address() as AddressInfo;
+  (state as { url: string }).url = `http://127.0.0.1:${addr.port}`;
+  return state;
+}
