@@ -13,11 +13,12 @@
  * A refusal reaches the client as `connect_error` with a message a person can act
  * on and `err.data = { code, retryAfter? }`.
  */
-import { TOTP_STEP_SECONDS, TOTP_WINDOW } from '../shared/constants.js';
+import { TOTP_STEP_SECONDS } from '../shared/constants.js';
 import { AccountId, describeIssues, HandshakeAuth } from '../shared/schemas.js';
-import { matchStep, stepAt } from '../shared/totp.js';
+import { matchStep } from '../shared/totp.js';
 import type { Account, AccountStore } from './accounts.js';
 import type { Logger } from './log.js';
+import type { SpentSteps } from './spent-steps.js';
 import type { Refusal, AuthThrottle } from './throttle.js';
 import type { IssuedToken, SessionTokens } from './tokens.js';
 import type { PeerSocket } from './types.js';
@@ -26,6 +27,7 @@ export interface GatekeeperOptions {
   accounts: AccountStore;
   tokens: SessionTokens;
   throttle: AuthThrottle;
+  spent: SpentSteps;
   now: () => number;
   logger: Logger;
   /** Sees every handshake's auth object as received (test hook). */
@@ -35,8 +37,6 @@ export interface GatekeeperOptions {
 interface Admitted { account: Account; receiving: boolean; issued: IssuedToken; via: 'code' | 'token' }
 
 export class Gatekeeper {
-  /** account → TOTP steps already accepted (only those still inside the skew window). */
-  private readonly spent = new Map<string, Set<number>>();
   /** What each admitted socket authenticated as, and the token it has yet to be told. */
   private readonly admitted = new WeakMap<PeerSocket, Admitted>();
 
@@ -107,22 +107,12 @@ export class Gatekeeper {
       throttle.failure(auth.id, now, account !== undefined);
       return { code: 'ERR_AUTH', message: `login failed for ${auth.id}: wrong code or unknown account (is the authenticator's clock right?)` };
     }
-    if (!this.spend(account.id, step, now)) {
+    if (!this.opts.spent.spend(account.id, step)) {
       throttle.failure(auth.id, now, true);
       return { code: 'ERR_AUTH_REPLAY', message: `that code for ${auth.id} was already used; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
     }
     throttle.success(auth.id);
     return { account, receiving, issued: tokens.issue(account, now), via: 'code' };
-  }
-
-  /** Marks a step used; false when it already was. */
-  private spend(id: string, step: number, now: number): boolean {
-    const used = this.spent.get(id) ?? new Set<number>();
-    const oldest = stepAt(now) - TOTP_WINDOW;
-    for (const s of used) if (s < oldest) used.delete(s);
-    if (used.has(step)) return false;
-    this.spent.set(id, used.add(step));
-    return true;
   }
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_HOST, MAX_SOCKET_MESSAGE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js';
 import { AccountStore } from './accounts.js';
+import { SpentSteps } from './spent-steps.js';
 import { Gatekeeper } from './auth.js';
 import { createLogger, type Logger } from './log.js';
 import { Presence } from './presence.js';
@@ -82,8 +83,9 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
 
   const accounts = new AccountStore(opts.dataDir, { now });
   const tokens = new SessionTokens(opts.tokenTtlMs);
+  const spent = new SpentSteps(opts.dataDir, now, logger);
   const gate = new Gatekeeper({
-    accounts, tokens, throttle: new AuthThrottle(), now, logger,
+    accounts, tokens, throttle: new AuthThrottle(), spent, now, logger,
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
   const presence = new Presence(logger);
@@ -164,6 +166,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       const closing = io.close();
       httpServer.closeAllConnections();
       await closing;
+      spent.flush();
       logger.info('closed');
     },
   };

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccountStore } from '../rendezvous/accounts.js';
+import { silentLogger } from '../rendezvous/log.js';
+import { createRendezvous } from '../rendezvous/server.js';
 import { LOCK_AFTER, LOCK_MS, THROTTLE_AFTER } from '../rendezvous/throttle.js';
 import { matchStep, stepAt, totpCode } from '../shared/totp.js';
 import { connect, next, refusal, startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
@@ -73,6 +75,22 @@ describe('rendezvous auth', () => {
       expect(r.message).to.match(/already used/).and.match(/next one/);
       t.clock.advance(STEP);
       await t.login('alice');
+    });
+
+    it('still refuses a used code after the rendezvous restarts', async () => {
+      const code = t.code('alice');
+      (await t.login('alice')).socket.close();
+      await t.rv.close(); // flushes the spent steps to the data folder
+      const again = createRendezvous({ dataDir: t.dataDir, now: t.clock.now, logger: silentLogger });
+      const url = await again.listen(0, '127.0.0.1');
+      try {
+        expect((await refusal(url, { id: 'alice', code })).code).to.equal('ERR_AUTH_REPLAY');
+        t.clock.advance(STEP);
+        const { socket } = await connect(url, { id: 'alice', code: t.code('alice') });
+        socket.close();
+      } finally {
+        await again.close();
+      }
     });
 
     it('tolerates ±1 step of clock skew and refuses ±2', async () => {
