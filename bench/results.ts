@@ -1,0 +1,85 @@
+/** The shape of one benchmark run's results, and its one-line JSON summary. */
+import type { LoadResult } from './load.js';
+import type { Machine } from './machine.js';
+import { round, sizeLabel, summarize, type Summary } from './stats.js';
+import type { CryptoTest } from './crypto.js';
+import { cpuTotal, type ThreadCpu } from './threads.js';
+import type { Path } from './transfer.js';
+
+export interface ProcessRss { sender: Summary; receiver: Summary; rendezvous: Summary; receiverIdle: Summary; rendezvousIdle: Summary }
+
+export interface Results {
+  quick: boolean;
+  command: string;
+  date: string;
+  minutes: number;
+  isolation: string;
+  machine: Machine;
+  /** Share of all CPUs used by other processes during the run (0..1), if known. */
+  othersShare?: number;
+  throughputBytes: number;
+  runs: number;
+  directCeiling: { bySize: Record<number, Summary>; bestSize: number; best: Summary; maxMessageSize: number; setup: Summary };
+  relayCeiling: { byWindow: Record<number, Summary>; bestWindow: number; best: Summary };
+  stream: Record<Path, Summary>;
+  endToEnd: Record<Path, Summary>;
+  /** size in bytes → path → peak RSS of each process, bytes. */
+  rss: Array<{ bytes: number; runs: number; byPath: Record<Path, ProcessRss> }>;
+  ttfb: Record<Path, { p50: number; p95: number; min: number; max: number; securedP50: number; runs: number }>;
+  cliStart: Summary;
+  crypto: Record<CryptoTest, Summary>;
+  /** Path → process → CPU ms per MB moved, by thread group (median over runs). */
+  cpu: Record<string, Record<string, ThreadCpu>>;
+  load: LoadResult[];
+}
+
+const mb = (bytes: number) => round(bytes / 1e6);
+
+/** Peak RSS of the hungriest process in any transfer of that size (median over runs). */
+export function worstRss(r: Results['rss'][number]): number {
+  return Math.max(...Object.values(r.byPath).flatMap((p) => [p.sender.median, p.receiver.median, p.rendezvous.median]));
+}
+
+export function summaryJson(r: Results): Record<string, number | string | boolean | null> {
+  const out: Record<string, number | string | boolean | null> = {
+    direct_mbps: round(r.stream.direct.median),
+    direct_ceiling_mbps: round(r.directCeiling.best.median),
+    relay_mbps: round(r.stream.relay.median),
+    relay_ceiling_mbps: round(r.relayCeiling.best.median),
+    direct_ratio: round(r.stream.direct.median / r.directCeiling.best.median),
+    relay_ratio: round(r.stream.relay.median / r.relayCeiling.best.median),
+    rss_256m_mb: null,
+    rss_2g_mb: null,
+    ttfb_direct_p50_ms: Math.round(r.ttfb.direct.p50),
+    ttfb_relay_p50_ms: Math.round(r.ttfb.relay.p50),
+    ttfb_direct_p95_ms: Math.round(r.ttfb.direct.p95),
+    ttfb_relay_p95_ms: Math.round(r.ttfb.relay.p95),
+    direct_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.direct.median / 1000)),
+    relay_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.relay.median / 1000)),
+    throughput_file_mb: mb(r.throughputBytes),
+    direct_ceiling_message_kib: r.directCeiling.bestSize / 1024,
+    relay_ceiling_window_mib: r.relayCeiling.bestWindow / 2 ** 20,
+    cli_start_ms: Math.round(r.cliStart.median),
+    direct_setup_ceiling_ms: Math.round(r.directCeiling.setup.median),
+  };
+  for (const size of r.rss) {
+    const label = sizeLabel(size.bytes);
+    out[`rss_${label}_mb`] = mb(worstRss(size));
+    for (const [path, procs] of Object.entries(size.byPath)) {
+      for (const proc of ['sender', 'receiver', 'rendezvous'] as const) out[`rss_${label}_${path}_${proc}_mb`] = mb(procs[proc].median);
+    }
+  }
+  for (const [path, procs] of Object.entries(r.cpu)) {
+    out[`cpu_ms_per_mb_${path.replace(/\W+/g, '_')}`] = round(Object.values(procs).reduce((n, c) => n + cpuTotal(c), 0));
+  }
+  for (const [test, s] of Object.entries(r.crypto)) out[`${test}_mbps`] = round(s.median);
+  for (const l of r.load) {
+    out[`load_${l.peers}_connected`] = l.connected;
+    out[`load_${l.peers}_rss_mb`] = mb(l.rssBytes);
+    out[`load_${l.peers}_signal_p95_ms`] = round(summarize(l.signalP95).median);
+    out[`load_${l.peers}_peers_p95_ms`] = round(l.peersP95);
+  }
+  out.quick = r.quick;
+  if (r.othersShare !== undefined) out.other_processes_cpu_share = round(r.othersShare);
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * Throughput and memory: sealdrop's direct and relay transfers of one file next
+ * to the raw ceilings of the same paths. Ceiling and sealdrop runs alternate so
+ * background load on a shared machine hits both alike.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { directCeilingRun, MESSAGE_SIZES, type DirectCeilingRun } from './ceiling-direct.js';
+import { relayCeilingRun, WINDOWS, type RelayCeilingRun } from './ceiling-relay.js';
+import { log, randomFile } from './measure.js';
+import type { ProcessRss, Results } from './results.js';
+import { MiB, summarize, type Summary } from './stats.js';
+import { GROUPS, type ThreadCpu } from './threads.js';
+import { measureTransfer, type Path, type TransferResult } from './transfer.js';
+import type { BenchWorld } from './world.js';
+
+const PATHS: Path[] = ['direct', 'relay'];
+
+type ThroughputResults = Pick<Results, 'directCeiling' | 'relayCeiling' | 'stream' | 'endToEnd' | 'cpu'> & { rss: Results['rss'][number] };
+
+export async function measureThroughput(world: BenchWorld, work: string, bytes: number, runs: number): Promise<ThroughputResults> {
+  const file = path.join(work, 'throughput.bin');
+  await randomFile(file, bytes);
+  const direct: DirectCeilingRun[] = [], relay: RelayCeilingRun[] = [];
+  const transfers: Record<Path, TransferResult[]> = { direct: [], relay: [] };
+  try {
+    for (let run = 1; run <= runs; run++) {
+      log(`throughput run ${run}/${runs}: direct ceiling`);
+      direct.push(await directCeilingRun(bytes));
+      log(`throughput run ${run}/${runs}: sealdrop direct`);
+      transfers.direct.push(await measureTransfer({ world, file, bytes, path: 'direct' }));
+      log(`throughput run ${run}/${runs}: relay ceiling`);
+      relay.push(await relayCeilingRun(bytes));
+      log(`throughput run ${run}/${runs}: sealdrop relay`);
+      transfers.relay.push(await measureTransfer({ world, file, bytes, path: 'relay' }));
+    }
+  } finally {
+    await fs.rm(file, { force: true });
+  }
+  const directBy = Object.fromEntries(MESSAGE_SIZES.map((s) => [s, summarize(direct.map((r) => r.bySize[s]!))]));
+  const relayBy = Object.fromEntries(WINDOWS.map((w) => [w, summarize(relay.map((r) => r.byWindow[w]!))]));
+  const bestSize = best(directBy), bestWindow = best(relayBy);
+  const of = (p: Path, f: (t: TransferResult) => number) => summarize(transfers[p].map(f));
+  return {
+    directCeiling: {
+      bySize: directBy, bestSize, best: directBy[bestSize]!, maxMessageSize: direct[0]!.maxMessageSize, setup: summarize(direct.map((r) => r.setupMs)),
+    },
+    relayCeiling: { byWindow: relayBy, bestWindow, best: relayBy[bestWindow]! },
+    stream: { direct: of('direct', (t) => t.streamMbps), relay: of('relay', (t) => t.streamMbps) },
+    endToEnd: { direct: of('direct', (t) => t.endToEndMs), relay: of('relay', (t) => t.endToEndMs) },
+    rss: { bytes, runs, byPath: { direct: rssOf(transfers.direct), relay: rssOf(transfers.relay) } },
+    cpu: {
+      'raw wrtc': medianCpu(direct.map((r) => r.cpuBySize[bestSize]!)),
+      'sealdrop direct': medianCpu(transfers.direct.map((t) => t.cpu)),
+      'raw Socket.IO relay': medianCpu(relay.map((r) => r.cpuByWindow[bestWindow]!)),
+      'sealdrop relay': medianCpu(transfers.relay.map((t) => t.cpu)),
+    },
+  };
+}
+
+/** Bigger file, both paths: does peak RSS grow with the file? */
+export async function measureLargeTransfers(world: BenchWorld, work: string, bytes: number, runs: number): Promise<Results['rss'][number]> {
+  const file = path.join(work, 'large.bin');
+  log(`memory: writing a ${bytes / MiB} MiB file`);
+  await randomFile(file, bytes);
+  const transfers: Record<Path, TransferResult[]> = { direct: [], relay: [] };
+  try {
+    for (let run = 1; run <= runs; run++) {
+      for (const p of PATHS) {
+        log(`memory run ${run}/${runs}: sealdrop ${p}, ${bytes / MiB} MiB`);
+        transfers[p].push(await measureTransfer({ world, file, bytes, path: p }));
+      }
+    }
+  } finally {
+    await fs.rm(file, { force: true });
+  }
+  return { bytes, runs, byPath: { direct: rssOf(transfers.direct), relay: rssOf(transfers.relay) } };
+}
+
+function best(by: Record<number, Summary>): number {
+  return Number(Object.entries(by).reduce((a, b) => (b[1].median > a[1].median ? b : a))[0]);
+}
+
+function rssOf(list: TransferResult[]): ProcessRss {
+  const of = (f: (t: TransferResult) => number) => summarize(list.map(f));
+  return {
+    sender: of((t) => t.rss.sender), receiver: of((t) => t.rss.receiver), rendezvous: of((t) => t.rss.rendezvous),
+    receiverIdle: of((t) => t.idleRss.receiver), rendezvousIdle: of((t) => t.idleRss.rendezvous),
+  };
+}
+
+/** Per process and thread group, the median over runs. */
+function medianCpu<R extends string>(runs: Array<Record<R, ThreadCpu>>): Record<R, ThreadCpu> {
+  const out = {} as Record<R, ThreadCpu>;
+  for (const proc of Object.keys(runs[0]!) as R[]) {
+    out[proc] = Object.fromEntries(GROUPS.map((g) => [g, summarize(runs.map((r) => r[proc][g])).median])) as ThreadCpu;
+  }
+  return out;
+}
