@@ -2,46 +2,65 @@
  * RelayTransport: the same frames, through the rendezvous, when no direct path
  * exists. The rendezvous acks a frame only once the other peer has taken it, and
  * we keep at most RELAY_WINDOW bytes unacknowledged, so no hop buffers more.
+ *
+ * It ends once, with the first reason to reach it, in the order the rendezvous
+ * sent them: a frame of either peer refused (an operator limit), a frame not
+ * taken in time, the session closed, or the rendezvous connection lost.
  */
-import { SealdropError, toSealdropError } from '../shared/errors.js';
-import type { RendezvousSession } from './rendezvous-session.js';
+import { SealdropError } from '../shared/errors.js';
+import type { RendezvousSession, RendezvousSessionEvents } from './rendezvous-session.js';
 import type { SignalInbox } from './signal-inbox.js';
 import type { Transport } from './transport.js';
 
+/** Unacked bytes we allow; well under the rendezvous' own per-session window (8 MiB by default). */
 const RELAY_WINDOW = 2 * 1024 * 1024;
+/** How long close() waits for frames still in flight before it ends anyway. */
+const DRAIN_MS = 5_000;
+
+type Listener<E extends keyof RendezvousSessionEvents> = (...args: RendezvousSessionEvents[E]) => void;
 
 export class RelayTransport implements Transport {
   readonly kind = 'relay' as const;
   private inFlight = 0;
-  private wake?: () => void;
+  private waiters: Array<() => void> = [];
+  /** Frames that arrive before the engine attached are held, never dropped. */
   private early: Buffer[] = [];
   private frameHandler: (frame: Buffer) => void = (frame) => this.early.push(frame);
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
+  /** Why it ended: given to send() callers, and to a close handler attached after the end. */
   private error?: SealdropError;
-  private readonly onRelayFrame: (sid: string, frame: Buffer, ack: (res: { ok: true }) => void) => void;
+  private abnormal = false;
+  private readonly onRelayFrame: Listener<'relay-frame'>;
+  private readonly onRefused: Listener<'relay-refused'>;
 
   constructor(private readonly session: RendezvousSession, private readonly sid: string, inbox: SignalInbox) {
     this.onRelayFrame = (frameSid, frame, ack) => {
-      if (frameSid !== sid || this.closed) return;
+      if (frameSid !== sid) return;
       this.frameHandler(frame);
       ack({ ok: true });
     };
+    this.onRefused = (ev) => {
+      if (ev.sid === sid) this.finish(new SealdropError(ev.code, `the rendezvous stopped relaying this transfer: ${ev.message}`));
+    };
     session.on('relay-frame', this.onRelayFrame);
+    session.on('relay-refused', this.onRefused);
     inbox.onClose((err) => this.finish(err));
   }
 
   async send(frame: Buffer): Promise<void> {
-    while (this.inFlight + frame.length > RELAY_WINDOW && this.inFlight > 0) {
-      if (this.error) throw this.error;
-      await new Promise<void>((resolve) => { this.wake = resolve; });
+    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.length > RELAY_WINDOW) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    if (this.error || this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
+    if (this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
     this.inFlight += frame.length;
-    this.session.relayFrame(this.sid, frame).then(
-      () => { this.inFlight -= frame.length; this.wake?.(); },
-      (err) => this.finish(toSealdropError(err, 'ERR_PEER_GONE')),
-    );
+    // The ack is handled in wire order with the session's events (see relayFrame), so the first
+    // reason to arrive wins: a relay refusal before the close, the session's own reason after it.
+    this.session.relayFrame(this.sid, frame, (err) => {
+      if (err) return this.finish(err);
+      this.inFlight -= frame.length;
+      this.wakeAll();
+    });
   }
 
   onFrame(handler: (frame: Buffer) => void): void {
@@ -49,25 +68,36 @@ export class RelayTransport implements Transport {
     for (const frame of this.early.splice(0)) handler(frame);
   }
 
-  onClose(handler: (err?: SealdropError) => void): void { this.closeHandler = handler; }
+  /** Called once when the transport ends; at once if it already has (it may end before the engine attaches). */
+  onClose(handler: (err?: SealdropError) => void): void {
+    this.closeHandler = handler;
+    if (this.closed) handler(this.abnormal ? this.error : undefined);
+  }
 
   /** Waits (briefly) until every frame we sent was taken, then ends. */
   close(): void {
     if (this.closed) return;
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + DRAIN_MS;
     const drain = () => {
-      if (this.inFlight > 0 && !this.error && Date.now() < deadline) { setTimeout(drain, 10); return; }
+      if (this.closed) return;
+      if (this.inFlight > 0 && Date.now() < deadline) { setTimeout(drain, 10); return; }
       this.finish();
     };
     drain();
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
   private finish(err?: SealdropError): void {
     if (this.closed) return;
     this.closed = true;
     this.error = err ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
+    this.abnormal = err !== undefined;
     this.session.off('relay-frame', this.onRelayFrame);
-    this.wake?.();
+    this.session.off('relay-refused', this.onRefused);
+    this.wakeAll();
     this.closeHandler(err);
   }
 }

@@ -7,7 +7,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { z } from 'zod';
 import { SealdropError, isErrorCode } from '../shared/errors.js';
 import {
-  ClosedEvent, OkReply, OpenReply, PeersReply, SessionRequest, SignalEvent, Welcome,
+  ClosedEvent, OkReply, OpenReply, PeersReply, RelayRefusedEvent, SessionRequest, SignalEvent, Welcome,
   describeIssues, type ClientToServer, type HandshakeAuth, type PeerInfo, type ServerToClient, type SignalData,
 } from '../shared/schemas.js';
 
@@ -18,13 +18,22 @@ export interface SessionRequestEvent { sid: string; from: string; accept: (yes: 
 
 export interface RendezvousSessionEvents {
   request: [SessionRequestEvent];
+  /** Every signal, for observers; transfers take theirs through claimSignals. */
   signal: [z.infer<typeof SignalEvent>];
   closed: [z.infer<typeof ClosedEvent>];
   'relay-frame': [sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void];
+  'relay-refused': [z.infer<typeof RelayRefusedEvent>];
   disconnect: [reason: string];
 }
 
+/** Signals held for a session nobody has claimed yet: at most this many, for at most this long. */
+const MAX_UNCLAIMED = 64;
+const UNCLAIMED_TTL_MS = 60_000;
+
 export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
+  private readonly claims = new Map<string, (ev: z.infer<typeof SignalEvent>) => void>();
+  private readonly unclaimed = new Map<string, { since: number; events: Array<z.infer<typeof SignalEvent>> }>();
+
   private constructor(private readonly socket: Socket<ServerToClient, ClientToServer>, readonly welcome: Welcome) {
     super();
     socket.on('session:request', (req, ack) => {
@@ -34,7 +43,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
     });
     socket.on('signal', (ev) => {
       const parsed = SignalEvent.safeParse(ev);
-      if (parsed.success) this.emit('signal', parsed.data);
+      if (parsed.success) this.route(parsed.data);
     });
     socket.on('session:closed', (ev) => {
       const parsed = ClosedEvent.safeParse(ev);
@@ -44,10 +53,39 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       if (typeof sid !== 'string' || !Buffer.isBuffer(frame) || typeof ack !== 'function') return;
       this.emit('relay-frame', sid, frame, ack);
     });
+    socket.on('relay:refused', (ev) => {
+      const parsed = RelayRefusedEvent.safeParse(ev);
+      if (parsed.success) this.emit('relay-refused', parsed.data);
+    });
     socket.on('disconnect', (reason) => this.emit('disconnect', reason));
   }
 
   get id(): string { return this.welcome.id; }
+
+  /**
+   * Takes the signals of one session. The other peer may signal before we know
+   * the session ID (the opener learns it only from the open reply), so signals
+   * for unclaimed sessions wait here, a few and not for long.
+   */
+  claimSignals(sid: string, handler: (ev: z.infer<typeof SignalEvent>) => void): () => void {
+    this.claims.set(sid, handler);
+    const waiting = this.unclaimed.get(sid);
+    this.unclaimed.delete(sid);
+    for (const ev of waiting?.events ?? []) handler(ev);
+    return () => { if (this.claims.get(sid) === handler) this.claims.delete(sid); };
+  }
+
+  private route(ev: z.infer<typeof SignalEvent>): void {
+    this.emit('signal', ev);
+    const handler = this.claims.get(ev.sid);
+    if (handler) return handler(ev);
+    const now = Date.now();
+    for (const [sid, w] of this.unclaimed) if (now - w.since > UNCLAIMED_TTL_MS) this.unclaimed.delete(sid);
+    const waiting = this.unclaimed.get(ev.sid) ?? { since: now, events: [] };
+    if (waiting.events.length >= MAX_UNCLAIMED || (!this.unclaimed.has(ev.sid) && this.unclaimed.size >= MAX_UNCLAIMED)) return;
+    waiting.events.push(ev);
+    this.unclaimed.set(ev.sid, waiting);
+  }
 
   /** Connects and authenticates; resolves once the rendezvous has welcomed us. */
   static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RendezvousSession> {
@@ -90,9 +128,19 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
     this.socket.emit('session:close', { sid, reason });
   }
 
-  /** One relay frame; resolves when the other peer has taken it (end-to-end ack). */
-  async relayFrame(sid: string, frame: Buffer): Promise<void> {
-    await this.request(OkReply, (ack) => this.socket.timeout(60_000).emit('relay:frame', sid, frame, ack));
+  /**
+   * One relay frame; `done` runs once the other peer has taken it (end-to-end ack), or with why not.
+   * A callback, not a promise: it runs straight from the ack, in wire order with `closed` and the
+   * other events, so a refusal that arrived before the session closed is seen before the close.
+   */
+  relayFrame(sid: string, frame: Buffer, done: (err?: SealdropError) => void): void {
+    if (!this.socket.connected) return done(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
+    this.socket.timeout(60_000).emit('relay:frame', sid, frame, (err: Error | null, res: unknown) => {
+      if (err) return done(new SealdropError('ERR_TIMEOUT', 'the rendezvous did not answer in time'));
+      const parsed = OkReply.safeParse(res);
+      if (!parsed.success) return done(new SealdropError('ERR_PROTOCOL', `bad reply from the rendezvous: ${describeIssues(parsed.error)}`));
+      done(parsed.data.ok ? undefined : new SealdropError(parsed.data.code, parsed.data.message));
+    });
   }
 
   disconnect(): void {

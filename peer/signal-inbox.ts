@@ -16,16 +16,15 @@ export class SignalInbox {
   private webrtcQueue: Record<string, unknown>[] = [];
   private webrtcHandler?: (data: Record<string, unknown>) => void;
   private closedError?: SealdropError;
-  private readonly onSignal: (ev: { sid: string; from: string; data: SignalData }) => void;
+  private readonly releaseSignals: () => void;
   private readonly onClosed: (ev: { sid: string; reason: string }) => void;
   private readonly onDisconnect: () => void;
   private closeListeners: Array<(err: SealdropError) => void> = [];
 
   constructor(private readonly session: RendezvousSession, readonly sid: string, readonly peerId: string) {
-    this.onSignal = (ev) => { if (ev.sid === sid && ev.from === peerId) this.take(ev.data); };
+    this.releaseSignals = session.claimSignals(sid, (ev) => { if (ev.from === peerId) this.take(ev.data); });
     this.onClosed = (ev) => { if (ev.sid === sid) this.fail(new SealdropError('ERR_PEER_GONE', `${peerId} left the transfer (${ev.reason})`)); };
     this.onDisconnect = () => this.fail(new SealdropError('ERR_CONNECT', 'lost the connection to the rendezvous'));
-    session.on('signal', this.onSignal);
     session.on('closed', this.onClosed);
     session.on('disconnect', this.onDisconnect);
   }
@@ -68,7 +67,7 @@ export class SignalInbox {
   }
 
   dispose(): void {
-    this.session.off('signal', this.onSignal);
+    this.releaseSignals();
     this.session.off('closed', this.onClosed);
     this.session.off('disconnect', this.onDisconnect);
   }

@@ -44,6 +44,8 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
   const mode = o.mode ?? 'auto';
   const timeoutMs = o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS;
   let direct: DirectTransport | undefined;
+  // The receiver holds relay frames from the start: the sender's first one can arrive in the same tick as its transport choice.
+  let relay = o.role === 'receiver' ? new RelayTransport(o.session, o.sid, inbox) : undefined;
   try {
     if (mode !== 'relay') {
       direct = new DirectTransport({
@@ -56,13 +58,15 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
     const chosen = o.role === 'sender' ? await chooseTransport(o, inbox, direct, mode, timeoutMs) : await followTransport(o, inbox, direct, timeoutMs);
-    let transport: Transport = chosen === 'direct' ? direct! : new RelayTransport(o.session, o.sid, inbox);
+    let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (chosen === 'relay') direct?.close();
+    else relay?.close();
     if (o.wrapTransport) transport = o.wrapTransport(transport);
     const channel = new SecureChannel(transport, keys.keys, Buffer.from(o.sid, 'hex'));
     return { ...keys, channel, transport: chosen, inbox };
   } catch (err) {
     direct?.close();
+    relay?.close();
     inbox.dispose();
     throw err;
   }

@@ -7,6 +7,9 @@
  * frame, and each direction of a session may have at most `windowBytes` unacked,
  * so a fast sender cannot pile data up in this process. The optional rate limit
  * delays the sender's ack (a token bucket), which slows a sender that waits for acks.
+ *
+ * An operator limit (sessions relaying, daily quota) refuses the frame to its sender
+ * and tells the other peer with `relay:refused`, so both learn why the transfer stops.
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
@@ -74,6 +77,8 @@ export class FrameRelay {
   private readonly flows = new Map<string, RelayFlow>();
   /** account → bytes relayed on `day`. */
   private readonly usage = new Map<string, { day: number; bytes: number }>();
+  /** Sessions whose other peer has heard `relay:refused` already: once is enough. */
+  private readonly told = new Set<string>();
   private readonly monotonic: () => number;
 
   constructor(private readonly opts: RelayOptions) {
@@ -87,6 +92,7 @@ export class FrameRelay {
 
   /** The session ended: settle its frames in flight and report what went through. */
   end(sid: string): void {
+    this.told.delete(sid);
     const flow = this.flows.get(sid);
     if (!flow) return;
     this.flows.delete(sid);
@@ -95,9 +101,15 @@ export class FrameRelay {
     this.opts.logger.info('relay.end', { sid, frames: flow.frames, bytes: flow.bytes, ms: Math.round(this.monotonic() - flow.startedAt) });
   }
 
-  private refuse(reply: ReplyFn, message: string): void {
+  /** Refuses one frame; `notify`: the other peer hears why too (an operator limit, not a misbehaving sender). */
+  private refuse(sid: string, from: PeerSocket, reply: ReplyFn, message: string, notify?: PeerSocket): void {
     this.stats.refused += 1;
+    this.opts.logger.warn('relay.refused', { sid, id: from.data.id, reason: message });
     reply(errorReply('ERR_RELAY_LIMIT', message));
+    if (notify && !this.told.has(sid)) {
+      this.told.add(sid);
+      notify.emit('relay:refused', { sid, code: 'ERR_RELAY_LIMIT', message });
+    }
   }
 
   private forward(from: PeerSocket, sid: string, frame: Buffer, reply: ReplyFn): void {
@@ -107,7 +119,7 @@ export class FrameRelay {
     let flow = this.flows.get(sid);
     if (!flow) {
       if (this.flows.size >= limits.maxSessions) {
-        return this.refuse(reply, `the rendezvous is already relaying ${limits.maxSessions} sessions, its limit; try again later or connect directly`);
+        return this.refuse(sid, from, reply, `the rendezvous is already relaying ${limits.maxSessions} sessions, its limit; try again later or connect directly`, to);
       }
       flow = { startedAt: this.monotonic(), frames: 0, bytes: 0, unacked: new Map(), inFlight: new Set(), tokens: this.burst(), tokensAt: this.monotonic() };
       this.flows.set(sid, flow);
@@ -119,11 +131,11 @@ export class FrameRelay {
     const used = this.usage.get(from.data.id);
     const usedToday = used?.day === day ? used.bytes : 0;
     if (usedToday + len > limits.bytesPerDay) {
-      return this.refuse(reply, `${from.data.id} has used its relay quota of ${limits.bytesPerDay} bytes for today (resets at 00:00 UTC)`);
+      return this.refuse(sid, from, reply, `${from.data.id} has used its relay quota of ${limits.bytesPerDay} bytes for today (resets at 00:00 UTC)`, to);
     }
     const unacked = flow.unacked.get(from.id) ?? { bytes: 0, frames: 0 };
     if (unacked.bytes + len > limits.windowBytes || unacked.frames >= MAX_FRAMES_IN_FLIGHT) {
-      return this.refuse(reply, `more than ${limits.windowBytes} relayed bytes (or ${MAX_FRAMES_IN_FLIGHT} frames) would be waiting for the other peer; wait for acks before sending more`);
+      return this.refuse(sid, from, reply, `more than ${limits.windowBytes} relayed bytes (or ${MAX_FRAMES_IN_FLIGHT} frames) would be waiting for the other peer; wait for acks before sending more`);
     }
     this.usage.set(from.data.id, { day, bytes: usedToday + len });
     unacked.bytes += len;

@@ -15,7 +15,7 @@ export const MAX_FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
 /** Largest control message (a manifest of many files); it spans several control frames. */
 export const MAX_CONTROL_SIZE = 16 * 1024 * 1024;
 /** Bytes the sender may have in flight before the receiver reports them written. */
-export const FLOW_WINDOW = 4 * 1024 * 1024;
+export const FLOW_WINDOW = 8 * 1024 * 1024;
 /** A transfer whose peer sends nothing for this long fails (includes waiting for the receiver's consent). */
 export const IDLE_TIMEOUT_MS = 5 * 60_000;
 /** The receiver reports progress (credit) each time this many more bytes are written. */

@@ -65,6 +65,8 @@ export const SessionRequest = z.object({ sid: SessionId, from: AccountId }).stri
 export const SessionAnswer = z.object({ accept: z.boolean() }).strict();
 export const SignalEvent = z.object({ sid: SessionId, from: AccountId, data: SignalData }).strict();
 export const ClosedEvent = z.object({ sid: SessionId, reason: z.string().max(200) }).strict();
+/** The relay refused the other peer's frames (an operator limit): the relayed transfer cannot go on. */
+export const RelayRefusedEvent = z.object({ sid: SessionId, code: z.enum(ERROR_CODES), message: z.string().max(500) }).strict();
 
 export const ErrorReply = z.object({ ok: z.literal(false), code: z.enum(ERROR_CODES), message: z.string() }).strict();
 export type ErrorReply = z.infer<typeof ErrorReply>;
@@ -93,6 +95,7 @@ export interface ServerToClient {
   signal: (ev: z.infer<typeof SignalEvent>) => void;
   'session:closed': (ev: z.infer<typeof ClosedEvent>) => void;
   'relay:frame': (sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
+  'relay:refused': (ev: z.infer<typeof RelayRefusedEvent>) => void;
 }
 
 /** A schema failure as one line a person can read. */
