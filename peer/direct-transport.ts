@@ -33,8 +33,11 @@ const teardowns = new Set<Promise<void>>();
  * tears down on its own threads; exiting the process in the middle of that can
  * crash it, so the CLI awaits this before it exits.
  */
-export async function settleDirectTransports(): Promise<void> {
-  while (teardowns.size > 0) await Promise.all([...teardowns]);
+export async function settleDirectTransports(limitMs = 3_000): Promise<void> {
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, limitMs).unref());
+  while (teardowns.size > 0) {
+    if ((await Promise.race([Promise.all([...teardowns]).then(() => 'done'), deadline.then(() => 'late')])) === 'late') return;
+  }
 }
 
 export class DirectTransport implements Transport {

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 import type { PeerInfo } from '../shared/schemas.js';
-import { bytes, type Reporter } from './cli-output.js';
+import { bytes, printable, type Reporter } from './cli-output.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
 import { isPromptExit, pickPath, pickPeer } from './menu-prompts.js';
@@ -92,7 +92,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
         if (d.kind === 'served') return c.r.success(`${d.from} fetched ${d.files.length} shared file(s), verified`);
         c.r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
         for (const f of d.files) {
-          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) c.r.print(`${chalk.bold(d.from)} says: ${await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)')}`);
+          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) c.r.print(`${chalk.bold(d.from)} says: ${printable(await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)'))}`);
           else c.r.print(`  ${f.path ? shown(f.path) : f.name}  ${chalk.dim(bytes(f.bytes))}`);
         }
       },

@@ -31,6 +31,7 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
   const identity = await o.home.identity();
   const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
   let sid: string | undefined;
+  let outcome = 'done';
   try {
     o.onStatus?.(`asking ${o.peer} to join`);
     sid = await session.open(o.peer);
@@ -51,8 +52,11 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
       link.channel.close();
       link.inbox.dispose();
     }
+  } catch (err) {
+    outcome = `failed: ${toSealdropError(err).code}`;
+    throw err;
   } finally {
-    if (sid) session.close(sid, 'done');
+    if (sid) session.close(sid, outcome);
     // Give the close and the last frames a moment to leave before the socket goes.
     await new Promise((r) => setTimeout(r, 50));
     session.disconnect();

@@ -60,7 +60,10 @@ export async function receiveEngine(channel: SecureChannel, manifest: Manifest, 
     let reported = 0;
     for (;;) {
       const item = await channel.next();
-      if (item.kind === 'control') throw new SealdropError('ERR_INTEGRITY', `the data stream ended early (${item.msg.t} before its last chunk)`);
+      if (item.kind === 'control') {
+        if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+        throw new SealdropError('ERR_INTEGRITY', `the data stream ended early (${item.msg.t} before its last chunk)`);
+      }
       if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} is short but not marked last`);
       await files.write(item.data, (index, name) =>
         opts.onProgress?.({ bytes: resumed + received, total, file: index, name, files: manifest.files.length }));

@@ -39,7 +39,7 @@ export interface ReceiveOptions {
   onReady?: (session: RendezvousSession) => void;
   onSecured?: (info: IncomingInfo) => void;
   onProgress?: ProgressListener;
-  onDone?: (outcome: ReceiveOutcome) => void;
+  onDone?: (outcome: ReceiveOutcome) => void | Promise<void>;
   onFailed?: (err: SealdropError, from: string) => void;
   /** Resolves to stop listening. */
   stop?: Promise<void>;
@@ -67,7 +67,11 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       req.accept(true);
       serveSession(o, session, req.sid, req.from, identity, pins).then(
         // A listing is not a transfer: --once waits for files to move.
-        (outcome) => { o.onDone?.(outcome); busy = false; if (o.once && outcome.kind !== 'listed') finish(); },
+        async (outcome) => {
+          await Promise.resolve(o.onDone?.(outcome)).catch(() => {});
+          busy = false;
+          if (o.once && outcome.kind !== 'listed') finish();
+        },
         (err) => {
           const e = toSealdropError(err);
           o.onFailed?.(e, req.from);

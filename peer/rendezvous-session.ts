@@ -71,7 +71,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
     this.claims.set(sid, handler);
     const waiting = this.unclaimed.get(sid);
     this.unclaimed.delete(sid);
-    for (const ev of waiting?.events ?? []) handler(ev);
+    if (waiting && Date.now() - waiting.since <= UNCLAIMED_TTL_MS) for (const ev of waiting.events) handler(ev);
     return () => { if (this.claims.get(sid) === handler) this.claims.delete(sid); };
   }
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SealdropError } from '../shared/errors.js';
-import { bytes, type Reporter } from './cli-output.js';
+import { bytes, printable, type Reporter } from './cli-output.js';
 import { accountOf, homeOf, type GlobalFlags } from './commands.js';
 import type { SecuredInfo } from './peer-link.js';
 import { getShared, listShare } from './pull.js';
@@ -15,11 +15,6 @@ import { parseAllowList, SharedFolder } from './shared-folder.js';
 import type { SourceSet } from './source-files.js';
 
 const TEXT_SHOWN_MAX = 64 * 1024;
-
-/** A peer's text as it may reach a terminal: control characters (escape sequences) shown, not obeyed. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 function secured(r: Reporter, peer: string) {
   return (s: SecuredInfo | IncomingInfo) => {

@@ -21,6 +21,8 @@ import type { Transport, TransportKind } from './transport.js';
 export type TransportMode = 'auto' | 'relay' | 'direct-only';
 
 export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
+/** Upper bound on the receiver's wait for the sender's transport choice. */
+const TRANSPORT_CHOICE_TIMEOUT_MS = 10 * 60_000;
 
 export interface LinkOptions {
   session: RendezvousSession;
@@ -86,7 +88,8 @@ async function chooseTransport(o: LinkOptions, inbox: SignalInbox, direct: Direc
 }
 
 async function followTransport(o: LinkOptions, inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
-  const chosen = await inbox.nextTransport(timeoutMs + 30_000);
+  // The sender's --timeout is not known here: wait as long as the session lives (the inbox fails when it ends).
+  const chosen = await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
   if (chosen === 'direct') {
     if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
     await withTimeout(direct.connected, timeoutMs + 10_000);
