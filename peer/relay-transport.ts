@@ -13,7 +13,7 @@ import type { SignalInbox } from './signal-inbox.js';
 import type { Transport } from './transport.js';
 
 /** Unacked bytes we allow; well under the rendezvous' own per-session window (8 MiB by default). */
-const RELAY_WINDOW = 2 * 1024 * 1024;
+const RELAY_WINDOW = 6 * 1024 * 1024;
 /** How long close() waits for frames still in flight before it ends anyway. */
 const DRAIN_MS = 5_000;
 

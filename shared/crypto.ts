@@ -195,7 +195,9 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, se
   decipher.setAAD(aad);
   decipher.setAuthTag(sealed.subarray(sealed.length - 16));
   try {
-    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+    const plaintext = decipher.update(sealed.subarray(0, sealed.length - 16));
+    decipher.final(); // GCM yields nothing here; it checks the tag
+    return plaintext;
   } catch (err) {
     throw new SealdropError('ERR_DECRYPT', 'a frame failed authentication: it was altered, reordered or forged in transit, or the two sides do not share a key (someone in the middle? compare the verification codes)', { cause: err });
   }
