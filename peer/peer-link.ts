@@ -7,7 +7,7 @@ import { SealdropError, toSealdropError } from '../shared/errors.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
 import { PinnedKeys } from './pinned-keys.js';
-import { establishLink, type Link, type TransportMode } from './transfer-link.js';
+import { establishLink, useLink, type Link, type TransportMode } from './transfer-link.js';
 import type { Transport, TransportKind } from './transport.js';
 
 export interface SecuredInfo { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
@@ -40,18 +40,7 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
     });
     o.onSecured?.({ sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' });
-    try {
-      return await use(link);
-    } catch (err) {
-      const e = toSealdropError(err);
-      await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
-      // Let the peer read why before the session closes underneath it (two paths, no order between them).
-      await link.channel.ended(1_000);
-      throw e;
-    } finally {
-      link.channel.close();
-      link.inbox.dispose();
-    }
+    return await useLink(link, use);
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
     throw err;

@@ -14,7 +14,7 @@ import type { RendezvousSession } from './rendezvous-session.js';
 import type { SecureChannel } from './secure-channel.js';
 import { sendEngine } from './send-engine.js';
 import type { SharedFolder } from './shared-folder.js';
-import { establishLink } from './transfer-link.js';
+import { establishLink, useLink } from './transfer-link.js';
 import type { TransportKind } from './transport.js';
 
 export interface IncomingInfo { from: string; sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
@@ -84,44 +84,39 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
 }
 
 async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
+  let outcome = 'done';
   try {
     const link = await establishLink({ session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict });
     const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
     o.onSecured?.(info);
     const base = { from, transport: link.transport, sas: link.sas };
-    try {
-      const first = await link.channel.nextControl();
+    return await useLink(link, async ({ channel }) => {
+      const first = await channel.nextControl();
       if (first.t === 'manifest') {
-        const result = await receiveEngine(link.channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer) => o.consent(offer, info) });
-        await link.channel.ended(5_000);
-        return { kind: 'received', ...base, ...result };
+        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer) => o.consent(offer, info) });
+        await channel.ended(5_000);
+        return { kind: 'received' as const, ...base, ...result };
       }
-      const share = await shareFor(o, from, first, link.channel);
+      const share = await shareFor(o, from, first, channel);
       if (first.t === 'list') {
-        await link.channel.sendControl({ t: 'listing', ...(await share.list()) });
-        await link.channel.ended(5_000);
-        return { kind: 'listed', ...base, files: [], resumed: 0 };
+        await channel.sendControl({ t: 'listing', ...(await share.list()) });
+        await channel.ended(5_000);
+        return { kind: 'listed' as const, ...base, files: [], resumed: 0 };
       }
       if (first.t !== 'get') throw new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
       const sources = await share.resolve(first.name).catch(async (err) => {
         const e = toSealdropError(err);
-        await link.channel.sendControl({ t: 'reject', code: e.code, message: e.message });
+        await channel.sendControl({ t: 'reject', code: e.code, message: e.message });
         throw e;
       });
-      const result = await sendEngine(link.channel, sources, o.onProgress);
-      return { kind: 'served', ...base, ...result };
-    } catch (err) {
-      const e = toSealdropError(err);
-      await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
-      // Let the peer read why before the session closes underneath it (two paths, no order between them).
-      await link.channel.ended(1_000);
-      throw e;
-    } finally {
-      link.channel.close();
-      link.inbox.dispose();
-    }
+      const result = await sendEngine(channel, sources, o.onProgress);
+      return { kind: 'served' as const, ...base, ...result };
+    });
+  } catch (err) {
+    outcome = `failed: ${toSealdropError(err).code}`;
+    throw err;
   } finally {
-    session.close(sid, 'done');
+    session.close(sid, outcome);
   }
 }
 

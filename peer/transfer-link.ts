@@ -7,7 +7,7 @@
  *   registered → signaling → direct | relay → (engine) transferring → done | failed
  */
 import type { Role } from '../shared/crypto.js';
-import { SealdropError } from '../shared/errors.js';
+import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { DirectTransport } from './direct-transport.js';
 import { handshake, type HandshakeResult } from './handshake.js';
 import type { KeyPair } from '../shared/crypto.js';
@@ -71,6 +71,26 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     relay?.close();
     inbox.dispose();
     throw err;
+  }
+}
+
+/**
+ * Runs `use` over an established link and always tears it down. On failure the
+ * peer is told why (abort) and given a moment to read it before the session
+ * closes underneath it: the channel and the rendezvous are two paths with no
+ * order between them.
+ */
+export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): Promise<T> {
+  try {
+    return await use(link);
+  } catch (err) {
+    const e = toSealdropError(err);
+    await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
+    await link.channel.ended(1_000);
+    throw e;
+  } finally {
+    link.channel.close();
+    link.inbox.dispose();
   }
 }
 
