@@ -59,7 +59,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
       inbox.onClose(() => direct?.close());
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
-    const chosen = o.role === 'sender' ? await chooseTransport(o, inbox, direct, mode, timeoutMs) : await followTransport(o, inbox, direct, timeoutMs);
+    const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await followTransport(inbox, direct, timeoutMs);
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (chosen === 'relay') direct?.close();
     else relay?.close();
@@ -94,7 +94,7 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
   }
 }
 
-async function chooseTransport(o: LinkOptions, inbox: SignalInbox, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
+async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
   let chosen: TransportKind = 'relay';
   if (direct) {
     const ok = await withTimeout(direct.connected, timeoutMs).then(() => true, () => false);
@@ -107,7 +107,7 @@ async function chooseTransport(o: LinkOptions, inbox: SignalInbox, direct: Direc
   return chosen;
 }
 
-async function followTransport(o: LinkOptions, inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
+async function followTransport(inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
   // The sender's --timeout is not known here: wait as long as the session lives (the inbox fails when it ends).
   const chosen = await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
   if (chosen === 'direct') {
