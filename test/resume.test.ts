@@ -48,13 +48,20 @@ describe('resume after a transfer dies', function () {
     return { done, rdone: receiver.events.find((e) => e.type === 'done')! };
   };
 
-  it('continues when the sender was killed with SIGKILL', async () => {
+  /** Starts a transfer and SIGKILLs one side once it has moved 16 MiB. */
+  const interrupted = async (victim: 'sender' | 'receiver') => {
     const inbox = await tempDir();
     const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
     await receiver.waitFor('ready');
     const sender = world.peer('alice', ['send', src, '--to', 'bob']);
-    await progressPast(sender, 16 * 1024 * 1024);
-    sender.child.kill('SIGKILL');
+    const killed = victim === 'sender' ? sender : receiver;
+    await progressPast(killed, 16 * 1024 * 1024);
+    killed.child.kill('SIGKILL');
+    return { inbox, sender, receiver };
+  };
+
+  it('continues when the sender was killed with SIGKILL', async () => {
+    const { inbox, receiver } = await interrupted('sender');
     expect(await receiver.exit).to.not.equal(0);
     expect(receiver.events.find((e) => e.type === 'error')?.code).to.equal('ERR_PEER_GONE');
     const left = await listTree(inbox);
@@ -68,12 +75,7 @@ describe('resume after a transfer dies', function () {
   });
 
   it('continues when the receiver was killed with SIGKILL, over the relay', async () => {
-    const inbox = await tempDir();
-    const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
-    await receiver.waitFor('ready');
-    const sender = world.peer('alice', ['send', src, '--to', 'bob']);
-    await progressPast(receiver, 16 * 1024 * 1024);
-    receiver.child.kill('SIGKILL');
+    const { inbox, sender } = await interrupted('receiver');
     expect(await sender.exit).to.not.equal(0);
     expect(['ERR_PEER_GONE', 'ERR_CONNECT']).to.include(sender.events.find((e) => e.type === 'error')?.code);
 
@@ -83,12 +85,7 @@ describe('resume after a transfer dies', function () {
   });
 
   it('discards a partial file that does not verify, and never renames it into place', async () => {
-    const inbox = await tempDir();
-    const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
-    await receiver.waitFor('ready');
-    const sender = world.peer('alice', ['send', src, '--to', 'bob']);
-    await progressPast(sender, 16 * 1024 * 1024);
-    sender.child.kill('SIGKILL');
+    const { inbox, receiver } = await interrupted('sender');
     await receiver.exit;
     const [partial] = await listTree(inbox);
     // Corrupt the kept prefix on disk: the resumed file's SHA-256 can no longer match.
