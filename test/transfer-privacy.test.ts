@@ -114,6 +114,16 @@ describe('what the rendezvous sees during a transfer', function () {
         expect(b.includes(Buffer.from(name).toString('base64')), 'file name in base64').to.equal(false);
       }
       expect(leakedRuns(recorded, content), 'plaintext runs found in what the rendezvous received').to.equal(0);
+      // Its logs say what happened and nothing secret: no name, no TOTP secret, no code, no token.
+      const logs = rv.logs.join('\n');
+      expect(logs).to.include('session.opened');
+      expect(logs).to.not.include(name);
+      for (const id of ['alice', 'bob']) expect(logs).to.not.include(rv.secrets[id]!);
+      for (const r of rv.inbound.filter((e) => e.event === 'handshake')) {
+        const auth = r.args[0] as { code?: string; token?: string };
+        if (auth.token) expect(logs).to.not.include(auth.token);
+        if (auth.code) expect(logs).to.not.match(new RegExp(`\\b${auth.code}\\b`));
+      }
       // The detector itself works: 100 bytes of content planted in the record are found.
       expect(leakedRuns([...recorded, content.subarray(5000, 5100)], content)).to.equal(100 - WINDOW + 1);
       await fs.rm(inbox, { recursive: true });
