@@ -12,7 +12,7 @@ import { getShared, listShare } from './pull.js';
 import { receiveLoop, type IncomingInfo } from './receive.js';
 import { sendFiles } from './send.js';
 import { parseAllowList, SharedFolder } from './shared-folder.js';
-import type { SourceSet } from './source-files.js';
+import { collectSources, type SourceSet } from './source-files.js';
 
 const TEXT_SHOWN_MAX = 64 * 1024;
 
@@ -45,10 +45,14 @@ async function inlineSources(paths: string[], text: string | undefined, tmp: str
 export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], o: { to: string; relay?: boolean; directOnly?: boolean; timeout: string; text?: string }): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sealdrop-send-'));
   try {
-    const sources = await inlineSources(paths, o.text, tmp);
-    if (!sources && paths.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'name files or folders to send, or use --text');
+    if (o.text === undefined && paths.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'name files or folders to send, or use --text');
+    const sources = (await inlineSources(paths, o.text, tmp)) ?? (await collectSources(paths));
+    for (const name of sources.skipped) {
+      r.warn(`skipped ${name}: symbolic links and special files are not sent`);
+      r.event('skipped', { name });
+    }
     const outcome = await sendFiles({
-      home: homeOf(g), account: await accountOf(g), to: o.to, paths, sources,
+      home: homeOf(g), account: await accountOf(g), to: o.to, sources,
       mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
       directTimeoutMs: timeoutMs(o.timeout), strict: g.strict,
       onStatus: (t) => r.info(t), onSecured: secured(r, o.to), onProgress: (p) => r.progress(p),

@@ -43,6 +43,7 @@ describe('everyday workflows', function () {
     const sender = world.peer('alice', ['send', path.join(work, 'a.txt'), photos, path.join(work, 'notes.md'), '--to', 'bob']);
     expect(await sender.exit, sender.stderr()).to.equal(0);
     expect(await receiver.exit, receiver.stderr()).to.equal(0);
+    expect(sender.events.filter((e) => e.type === 'skipped')).to.deep.equal([{ type: 'skipped', name: 'photos/escape' }]);
     const offer = receiver.events.find((e) => e.type === 'offer')!;
     expect(offer.files).to.equal(5);
     expect(offer.names).to.have.members(['a.txt', 'photos', 'notes.md']);
