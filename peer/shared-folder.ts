@@ -7,7 +7,7 @@ import path from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 import type { ShareEntry } from './control-messages.js';
 import { vetReceivedPath } from './safe-names.js';
-import { collectSources, totalBytes, type SourceSet } from './source-files.js';
+import { collectSources, type SourceSet } from './source-files.js';
 
 const MAX_LISTED = 10_000;
 
@@ -56,7 +56,7 @@ export class SharedFolder {
     const real = await fs.realpath(current);
     if (real !== this.root && !real.startsWith(this.root + path.sep)) throw new SealdropError('ERR_NOT_FOUND', `${JSON.stringify(name)} is outside the shared folder`);
     const sources = await collectSources([real]);
-    if (totalBytes(sources.files) === 0 && sources.files.length === 0 && sources.dirs.length === 0) {
+    if (sources.files.length === 0 && sources.dirs.length === 0) {
       throw new SealdropError('ERR_NOT_FOUND', `${JSON.stringify(name)} holds nothing to send`);
     }
     return sources;
