@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only]`: the raw direct
+ * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only] [--only raw-direct,sealdrop-relay,…]`: the raw direct
  * ceiling, a sealdrop direct transfer, the raw relay (with sealdrop's 2 MiB window) and
  * a sealdrop relay transfer, each process under `node --cpu-prof`; then where each
  * process spent its CPU: per thread group (threads.ts), by package
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
   ];
   try {
     await randomFile(file, bytes);
-    for (const c of cases) {
+    const only = arg('--only')?.split(',');
+    for (const c of cases.filter((x) => !only || only.includes(x.name))) {
       const dir = path.join(keep ?? work, `profile-${c.name}`);
       await fs.mkdir(dir, { recursive: true });
       log(`${c.name}: ${bytes / MiB} MiB${cpuProf ? `, profiles in ${dir}` : ''}`);

@@ -42,6 +42,8 @@ export async function settleDirectTransports(limitMs = 3_000): Promise<void> {
 
 export class DirectTransport implements Transport {
   readonly kind = 'direct' as const;
+  /** wrtc copies every message into its own buffer inside channel.send. */
+  readonly copiesOnSend = true;
   private readonly peer: SimplePeer.Instance;
   /** Frames that arrive before the engine attached are held, never dropped. */
   private early: Buffer[] = [];

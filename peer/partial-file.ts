@@ -10,6 +10,8 @@ import { SealdropError } from '../shared/errors.js';
 import { numberedName } from './safe-names.js';
 
 const MAX_RENAME_TRIES = 1000;
+/** Received chunks are written in batches of about this size: one write call per MiB, not per chunk. */
+const WRITE_BATCH = 1024 * 1024;
 
 /** Creates the folders of a vetted relative path inside root, refusing any symlink on the way. */
 export async function ensureFolders(root: string, parts: string[]): Promise<string> {
@@ -30,7 +32,12 @@ export async function ensureFolders(root: string, parts: string[]): Promise<stri
 export class PartialFile {
   private readonly hash: Hash = createHash('sha256');
   private digest?: string;
+  /** Bytes taken so far (written, or waiting in `batch` to be written). */
   bytes = 0;
+  /** Chunks taken but not yet written, in order, and where the first of them goes. */
+  private batch: Buffer[] = [];
+  private batchAt = 0;
+  private batchBytes = 0;
 
   private constructor(private readonly handle: fs.FileHandle, readonly partialPath: string, private readonly dir: string, private readonly base: string) {}
 
@@ -74,20 +81,36 @@ export class PartialFile {
     this.bytes = bytes;
   }
 
+  /** Takes the next bytes of the file; they reach the disk in batches (see flush). `data` must not change afterwards. */
   async write(data: Buffer): Promise<void> {
     this.hash.update(data);
-    let off = 0;
-    while (off < data.length) {
-      const { bytesWritten } = await this.handle.write(data, off, data.length - off, this.bytes + off).catch((err) => { throw ioError(err, this.partialPath); });
-      off += bytesWritten;
-    }
+    if (this.batchBytes === 0) this.batchAt = this.bytes;
+    this.batch.push(data);
+    this.batchBytes += data.length;
     this.bytes += data.length;
+    if (this.batchBytes >= WRITE_BATCH) await this.flush();
+  }
+
+  /** Writes every byte taken so far. */
+  private async flush(): Promise<void> {
+    let pieces = this.batch;
+    let at = this.batchAt;
+    let left = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    while (left > 0) {
+      const { bytesWritten } = await this.handle.writev(pieces, at).catch((err) => { throw ioError(err, this.partialPath); });
+      at += bytesWritten;
+      left -= bytesWritten;
+      pieces = dropBytes(pieces, bytesWritten); // a short write: the rest goes again
+    }
   }
 
   /** All bytes are in: flush them to disk and close, keeping the digest for commit. */
   async finish(): Promise<void> {
     if (this.digest) return;
     this.digest = this.hash.digest('hex');
+    await this.flush();
     await this.handle.sync().catch((err) => { throw ioError(err, this.partialPath); });
     await this.handle.close();
   }
@@ -117,6 +140,7 @@ export class PartialFile {
   /** Leaves the verified prefix on disk for a later attempt to resume from. */
   async keep(): Promise<void> {
     if (this.digest) return;
+    await this.flush().catch(() => {});
     await this.handle.sync().catch(() => {});
     await this.handle.close().catch(() => {});
   }
@@ -131,4 +155,14 @@ function ioError(err: unknown, file: string): SealdropError {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOSPC') return new SealdropError('ERR_SPACE', `no space left writing ${file}`);
   return new SealdropError('ERR_IO', `${file}: ${e.message}`, { cause: err });
+}
+
+/** `pieces` without their first `n` bytes. */
+function dropBytes(pieces: Buffer[], n: number): Buffer[] {
+  const rest = [...pieces];
+  while (n > 0 && rest.length > 0) {
+    const first = rest[0]!;
+    if (first.length <= n) { n -= first.length; rest.shift(); } else { rest[0] = first.subarray(n); n = 0; }
+  }
+  return rest;
 }

@@ -16,11 +16,15 @@ import type { Transport } from './transport.js';
 const RELAY_WINDOW = 6 * 1024 * 1024;
 /** How long close() waits for frames still in flight before it ends anyway. */
 const DRAIN_MS = 5_000;
+/** Frames in flight with no answer from the rendezvous for this long end the transfer. */
+export const RELAY_ANSWER_TIMEOUT_MS = 60_000;
 
 type Listener<E extends keyof RendezvousSessionEvents> = (...args: RendezvousSessionEvents[E]) => void;
 
 export class RelayTransport implements Transport {
   readonly kind = 'relay' as const;
+  /** Socket.IO holds the frame until the websocket has written it. */
+  readonly copiesOnSend = false;
   private inFlight = 0;
   private waiters: Array<() => void> = [];
   /** Frames that arrive before the engine attached are held, never dropped. */
@@ -33,6 +37,9 @@ export class RelayTransport implements Transport {
   private abnormal = false;
   private readonly onRelayFrame: Listener<'relay-frame'>;
   private readonly onRefused: Listener<'relay-refused'>;
+  /** When the rendezvous last answered a frame (or the first frame of a quiet spell went out). */
+  private answeredAt = 0;
+  private watchdog?: NodeJS.Timeout;
 
   constructor(private readonly session: RendezvousSession, private readonly sid: string, inbox: SignalInbox) {
     this.onRelayFrame = (frameSid, frame, ack) => {
@@ -53,14 +60,34 @@ export class RelayTransport implements Transport {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
+    if (this.inFlight === 0) this.answeredAt = performance.now();
     this.inFlight += frame.length;
-    // The ack is handled in wire order with the session's events (see relayFrame), so the first
-    // reason to arrive wins: a relay refusal before the close, the session's own reason after it.
-    this.session.relayFrame(this.sid, frame, (err) => {
+    this.watch();
+    this.session.relayFrame(this.sid, frame, this.answered(frame.length));
+  }
+
+  /**
+   * The callback for one frame's answer. It holds the frame's length, never the frame:
+   * a frame kept alive until its ack would outlive young-generation GC and pile up.
+   * The ack is handled in wire order with the session's events (see relayFrame), so the first
+   * reason to arrive wins: a relay refusal before the close, the session's own reason after it.
+   */
+  private answered(length: number): (err?: SealdropError) => void {
+    return (err) => {
       if (err) return this.finish(err);
-      this.inFlight -= frame.length;
+      this.answeredAt = performance.now();
+      this.inFlight -= length;
       this.wakeAll();
-    });
+    };
+  }
+
+  /** One timer for the whole transfer, not one per frame: frames waiting too long for an answer end it. */
+  private watch(): void {
+    this.watchdog ??= setInterval(() => {
+      if (this.inFlight > 0 && performance.now() - this.answeredAt > RELAY_ANSWER_TIMEOUT_MS) {
+        this.finish(new SealdropError('ERR_TIMEOUT', `the rendezvous answered no relayed frame for ${RELAY_ANSWER_TIMEOUT_MS / 1000} s`));
+      }
+    }, 1_000).unref();
   }
 
   onFrame(handler: (frame: Buffer) => void): void {
@@ -95,6 +122,7 @@ export class RelayTransport implements Transport {
     this.closed = true;
     this.error = err ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
     this.abnormal = err !== undefined;
+    clearInterval(this.watchdog);
     this.session.off('relay-frame', this.onRelayFrame);
     this.session.off('relay-refused', this.onRefused);
     this.wakeAll();

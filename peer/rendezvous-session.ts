@@ -133,10 +133,15 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
    * A callback, not a promise: it runs straight from the ack, in wire order with `closed` and the
    * other events, so a refusal that arrived before the session closed is seen before the close.
    */
+  /**
+   * Sends one relay frame; `done` runs once the rendezvous answers (the other peer
+   * took it, or why not). No timer per frame: the relay transport watches for
+   * answers that stop coming, and a lost connection ends the session anyway.
+   */
   relayFrame(sid: string, frame: Buffer, done: (err?: SealdropError) => void): void {
     if (!this.socket.connected) return done(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
-    this.socket.timeout(60_000).emit('relay:frame', sid, frame, (err: Error | null, res: unknown) => {
-      if (err) return done(new SealdropError('ERR_TIMEOUT', 'the rendezvous did not answer in time'));
+    this.socket.emit('relay:frame', sid, frame, (res: unknown) => {
+      if (typeof res === 'object' && res !== null && (res as { ok?: unknown }).ok === true) return done();
       const parsed = OkReply.safeParse(res);
       if (!parsed.success) return done(new SealdropError('ERR_PROTOCOL', `bad reply from the rendezvous: ${describeIssues(parsed.error)}`));
       done(parsed.data.ok ? undefined : new SealdropError(parsed.data.code, parsed.data.message));

@@ -3,7 +3,7 @@
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
  */
-import { CHUNK_SIZE, FLOW_WINDOW, IDLE_TIMEOUT_MS, MAX_CONTROL_SIZE } from '../shared/constants.js';
+import { CHUNK_SIZE, FLOW_WINDOW, IDLE_TIMEOUT_MS, MAX_CONTROL_SIZE, MAX_FRAME_SIZE } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
 import { describeIssues } from '../shared/schemas.js';
@@ -31,6 +31,8 @@ export class SecureChannel {
   private endWaiters: Array<() => void> = [];
   private controlPieces: Buffer[] = [];
   private controlBytes = 0;
+  /** Where chunks are sealed when the transport copies frames (see sendChunk). */
+  private chunkFrame?: Buffer;
 
   constructor(readonly transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer) {
     transport.onFrame((frame) => this.accept(frame));
@@ -48,9 +50,14 @@ export class SecureChannel {
     }
   }
 
-  /** One chunk of the data stream: all files back to back, so frames show no file boundary. */
+  /**
+   * One chunk of the data stream: all files back to back, so frames show no file
+   * boundary. Chunks go one at a time (the caller awaits each), so when the
+   * transport copies what it sends, every chunk is sealed into the same buffer.
+   */
   async sendChunk(index: number, last: boolean, data: Buffer): Promise<void> {
-    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data));
+    const into = this.transport.copiesOnSend ? (this.chunkFrame ??= Buffer.allocUnsafe(MAX_FRAME_SIZE)) : undefined;
+    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data, into));
   }
 
   /** Once the channel failed, every send reports that first cause, not the closed transport it led to. */

@@ -10,6 +10,11 @@ export type TransportKind = 'direct' | 'relay';
 
 export interface Transport {
   readonly kind: TransportKind;
+  /**
+   * True when send() has copied the frame by the time its promise resolves, so the
+   * caller may seal the next frame into the same buffer (no allocation per frame).
+   */
+  readonly copiesOnSend: boolean;
   send(frame: Buffer): Promise<void>;
   /** Frames arrive in order, one call each; set once. */
   onFrame(handler: (frame: Buffer) => void): void;

@@ -8,16 +8,21 @@
  * so a fast sender cannot pile data up in this process. The optional rate limit
  * delays the sender's ack (a token bucket), which slows a sender that waits for acks.
  *
+ * This is the one hot path of the server (hundreds of frames a second per
+ * session): a well-formed frame is checked by hand, and one watchdog per session
+ * times out frames the receiver never takes, instead of a timer per frame. A
+ * frame that fails the quick check goes through the schema for its error message.
+ *
  * An operator limit (sessions relaying, daily quota) refuses the frame to its sender
  * and tells the other peer with `relay:refused`, so both learn why the transfer stops.
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
 import { OkReply, SessionId } from '../shared/schemas.js';
-import { awaitAnswer, errorReply, type ReplyFn } from './acks.js';
+import { errorReply, replyOnce, type ReplyFn } from './acks.js';
 import type { Logger } from './log.js';
 import type { PeerSocket } from './types.js';
-import { handle } from './validate.js';
+import { validated } from './validate.js';
 
 export interface RelayLimits {
   /** Unacked bytes per session and direction. */
@@ -47,17 +52,25 @@ const DAY_MS = 86_400_000;
 export const MAX_FRAMES_IN_FLIGHT = 1024;
 const Frame = z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a frame must be binary')
   .refine((b) => b.length > 0 && b.length <= MAX_FRAME_SIZE, `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`);
+const RelayFrameArgs = z.tuple([SessionId, Frame]);
+const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/** A frame waiting for the receiver's ack (`taken`: acked, its sender's answer held back by the rate limit). */
+interface Pending { len: number; sentAt: number; taken?: object; settle: (res: object) => void }
+
+/** One direction of a session: what its sender has waiting for the receiver, oldest first. */
+interface Direction { bytes: number; pending: Set<Pending> }
 
 interface RelayFlow {
   startedAt: number;
   frames: number;
   bytes: number;
-  /** socket.id of the sender → what it has waiting for the receiver. */
-  unacked: Map<string, { bytes: number; frames: number }>;
-  /** Settles every frame still in flight (when the session ends). */
-  inFlight: Set<() => void>;
+  /** socket.id of the sender → its direction. */
+  directions: Map<string, Direction>;
   tokens: number;
   tokensAt: number;
+  /** Fails frames the receiver has not taken within ackTimeoutMs. */
+  watchdog: NodeJS.Timeout;
 }
 
 export interface RelayOptions {
@@ -87,7 +100,20 @@ export class FrameRelay {
   }
 
   attach(socket: PeerSocket): void {
-    handle(socket, 'relay:frame', z.tuple([SessionId, Frame]), ([sid, frame], reply) => this.forward(socket, sid, frame, reply), this.opts.logger);
+    const checked = validated(socket, 'relay:frame', RelayFrameArgs, ([sid, frame], reply) => this.forward(socket, sid, frame, reply), this.opts.logger);
+    socket.on('relay:frame', ((...args: unknown[]) => {
+      const [sid, frame, ack] = args;
+      const wellFormed = args.length === 3 && typeof ack === 'function' && typeof sid === 'string' && SESSION_ID.test(sid)
+        && Buffer.isBuffer(frame) && frame.length > 0 && frame.length <= MAX_FRAME_SIZE;
+      if (!wellFormed) return checked(...args);
+      const reply = replyOnce(ack as ReplyFn);
+      try {
+        this.forward(socket, sid, frame, reply);
+      } catch (err) {
+        this.opts.logger.error('handler.failed', { event: 'relay:frame', id: socket.data.id, error: (err as Error).message });
+        reply(errorReply('ERR_INTERNAL', 'the rendezvous could not handle relay:frame'));
+      }
+    }) as never);
   }
 
   /** The session ended: settle its frames in flight and report what went through. */
@@ -96,8 +122,12 @@ export class FrameRelay {
     const flow = this.flows.get(sid);
     if (!flow) return;
     this.flows.delete(sid);
+    clearInterval(flow.watchdog);
     this.stats.activeSessions = this.flows.size;
-    for (const settle of [...flow.inFlight]) settle();
+    const gone = errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame');
+    for (const direction of flow.directions.values()) {
+      for (const frame of [...direction.pending]) frame.settle(frame.taken ?? gone);
+    }
     this.opts.logger.info('relay.end', { sid, frames: flow.frames, bytes: flow.bytes, ms: Math.round(this.monotonic() - flow.startedAt) });
   }
 
@@ -121,58 +151,68 @@ export class FrameRelay {
       if (this.flows.size >= limits.maxSessions) {
         return this.refuse(sid, from, reply, `the rendezvous is already relaying ${limits.maxSessions} sessions, its limit; try again later or connect directly`, to);
       }
-      flow = { startedAt: this.monotonic(), frames: 0, bytes: 0, unacked: new Map(), inFlight: new Set(), tokens: this.burst(), tokensAt: this.monotonic() };
+      flow = this.openFlow();
       this.flows.set(sid, flow);
       this.stats.activeSessions = this.flows.size;
       this.opts.logger.info('relay.start', { sid, from: from.data.id, to: to.data.id });
     }
     const len = frame.length;
     const day = Math.floor(this.opts.now() / DAY_MS);
-    const used = this.usage.get(from.data.id);
-    const usedToday = used?.day === day ? used.bytes : 0;
-    if (usedToday + len > limits.bytesPerDay) {
+    let used = this.usage.get(from.data.id);
+    if (used?.day !== day) this.usage.set(from.data.id, used = { day, bytes: 0 });
+    if (used.bytes + len > limits.bytesPerDay) {
       return this.refuse(sid, from, reply, `${from.data.id} has used its relay quota of ${limits.bytesPerDay} bytes for today (resets at 00:00 UTC)`, to);
     }
-    const unacked = flow.unacked.get(from.id) ?? { bytes: 0, frames: 0 };
-    if (unacked.bytes + len > limits.windowBytes || unacked.frames >= MAX_FRAMES_IN_FLIGHT) {
+    let direction = flow.directions.get(from.id);
+    if (!direction) flow.directions.set(from.id, direction = { bytes: 0, pending: new Set() });
+    if (direction.bytes + len > limits.windowBytes || direction.pending.size >= MAX_FRAMES_IN_FLIGHT) {
       return this.refuse(sid, from, reply, `more than ${limits.windowBytes} relayed bytes (or ${MAX_FRAMES_IN_FLIGHT} frames) would be waiting for the other peer; wait for acks before sending more`);
     }
-    this.usage.set(from.data.id, { day, bytes: usedToday + len });
-    unacked.bytes += len;
-    unacked.frames += 1;
-    flow.unacked.set(from.id, unacked);
-    const readyAt = this.monotonic() + this.delayFor(flow, len);
-
-    let done = false;
-    let held: NodeJS.Timeout | undefined;
-    let taken: object | undefined;
-    const settle = (res: object) => {
-      if (done) return;
-      done = true;
-      answer.cancel();
-      if (held) clearTimeout(held);
-      flow.inFlight.delete(gone);
-      unacked.bytes -= len;
-      unacked.frames -= 1;
-      reply(res);
+    used.bytes += len;
+    direction.bytes += len;
+    const sentAt = this.monotonic();
+    const readyAt = sentAt + this.delayFor(flow, len);
+    const dir = direction;
+    const pending: Pending = {
+      len, sentAt,
+      settle: (res) => {
+        if (!dir.pending.delete(pending)) return;
+        dir.bytes -= len;
+        reply(res);
+      },
     };
-    const gone = () => settle(taken ?? errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame'));
-    const answer = awaitAnswer(limits.ackTimeoutMs, (res: unknown) => {
-      const parsed = OkReply.safeParse(res);
-      const result = parsed.success ? parsed.data : errorReply('ERR_PROTOCOL', 'the other peer acknowledged the frame with a malformed reply');
+    dir.pending.add(pending);
+    to.emit('relay:frame', sid, frame, (res: unknown) => {
+      if (!dir.pending.has(pending)) return;
+      const result = isOk(res) ? TAKEN : parseReply(res);
+      pending.taken = result;
       if (result.ok) {
         flow.frames += 1;
         flow.bytes += len;
         this.stats.frames += 1;
         this.stats.bytes += len;
       }
-      taken = result;
       const wait = readyAt - this.monotonic();
-      if (wait <= 0) settle(result);
-      else held = setTimeout(() => settle(result), wait).unref();
-    }, () => settle(errorReply('ERR_TIMEOUT', `the other peer did not take the frame within ${limits.ackTimeoutMs / 1000} s`)));
-    flow.inFlight.add(gone);
-    to.emit('relay:frame', sid, frame, answer.ack);
+      if (wait <= 0) pending.settle(result);
+      else setTimeout(() => pending.settle(result), wait).unref();
+    });
+  }
+
+  private openFlow(): RelayFlow {
+    const { ackTimeoutMs } = this.limits;
+    const directions = new Map<string, Direction>();
+    const timedOut = errorReply('ERR_TIMEOUT', `the other peer did not take the frame within ${ackTimeoutMs / 1000} s`);
+    const watchdog = setInterval(() => {
+      const late = this.monotonic() - ackTimeoutMs;
+      for (const direction of directions.values()) {
+        for (const frame of direction.pending) {
+          if (frame.sentAt > late) break; // oldest first: the rest are younger
+          if (!frame.taken) frame.settle(timedOut);
+        }
+      }
+    }, Math.max(10, Math.min(1_000, ackTimeoutMs / 4))).unref();
+    const at = this.monotonic();
+    return { startedAt: at, frames: 0, bytes: 0, directions, tokens: this.burst(), tokensAt: at, watchdog };
   }
 
   private burst(): number {
@@ -188,4 +228,16 @@ export class FrameRelay {
     flow.tokensAt = t;
     return flow.tokens >= 0 ? 0 : (-flow.tokens / rate) * 1000;
   }
+}
+
+const TAKEN = { ok: true } as const;
+
+/** The common answer, checked without the schema: the frame was taken. */
+function isOk(res: unknown): boolean {
+  return typeof res === 'object' && res !== null && (res as { ok?: unknown }).ok === true;
+}
+
+function parseReply(res: unknown): z.infer<typeof OkReply> {
+  const parsed = OkReply.safeParse(res);
+  return parsed.success ? parsed.data : errorReply('ERR_PROTOCOL', 'the other peer acknowledged the frame with a malformed reply');
 }

@@ -29,7 +29,18 @@ export function handle<S extends z.ZodTypeAny>(
   handler: (args: z.infer<S>, reply: ReplyFn) => void | Promise<void>,
   logger: Logger,
 ): void {
-  const listener = (...raw: unknown[]) => {
+  socket.on(event, validated(socket, event, schema, handler, logger) as never);
+}
+
+/** The listener `handle` registers: parse, answer bad input, guard the handler. */
+export function validated<S extends z.ZodTypeAny>(
+  socket: PeerSocket,
+  event: keyof ClientToServer,
+  schema: S,
+  handler: (args: z.infer<S>, reply: ReplyFn) => void | Promise<void>,
+  logger: Logger,
+): (...raw: unknown[]) => void {
+  return (...raw: unknown[]) => {
     const { values, ack } = splitAck(raw);
     const reply = replyOnce(ack);
     const fail = (err: unknown) => {
@@ -49,7 +60,6 @@ export function handle<S extends z.ZodTypeAny>(
       fail(err);
     }
   };
-  socket.on(event, listener as never);
 }
 
 /**

@@ -53,9 +53,13 @@ function aadOf(transferId: Buffer, header: Buffer): Buffer {
   return Buffer.concat([AAD_CONTEXT, transferId, header]);
 }
 
-/** Builds one sealed frame. transferId is the 16-byte session ID. */
-export function sealFrame(key: Uint8Array, transferId: Buffer, h: FrameHeader, plaintext: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + plaintext.length + GCM_TAG_SIZE);
+/**
+ * Builds one sealed frame. transferId is the 16-byte session ID. With `into` (at
+ * least MAX_FRAME_SIZE bytes) the frame is built there, and the result is a view of it.
+ */
+export function sealFrame(key: Uint8Array, transferId: Buffer, h: FrameHeader, plaintext: Uint8Array, into?: Buffer): Buffer {
+  const size = FRAME_HEADER_SIZE + plaintext.length + GCM_TAG_SIZE;
+  const frame = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   encodeHeader(h, frame);
   const header = frame.subarray(0, FRAME_HEADER_SIZE);
   aeadSeal(key, nonceOf(frame), aadOf(transferId, header), plaintext, frame.subarray(FRAME_HEADER_SIZE));
