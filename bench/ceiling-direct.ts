@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mbps } from './stats.js';
 import { now, track } from './measure.js';
 import { minus, perMb, threadCpu, type ThreadCpu } from './threads.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-direct-peer.js');
 export const MESSAGE_SIZES = [16 * 1024, 64 * 1024, 256 * 1024];
@@ -19,7 +20,7 @@ class Side {
   readonly child: ChildProcess;
   private waiters: Array<{ t: string; resolve: (m: Reply) => void; reject: (e: Error) => void }> = [];
   constructor(role: 'sender' | 'receiver', onSignal: (data: unknown) => void, o: CeilingOptions) {
-    this.child = track(fork(PEER, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: o.nodeArgs ?? [] }));
+    this.child = track(fork(PEER, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...NODE_FLAGS, ...(o.nodeArgs ?? [])] }));
     o.onSpawn?.(role, this.child.pid!);
     this.child.on('message', (m: Reply) => {
       if (m.t === 'signal') return onSignal(m.data);

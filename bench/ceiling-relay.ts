@@ -11,6 +11,7 @@ import { mbps } from './stats.js';
 import type { CeilingOptions } from './ceiling-direct.js';
 import { now, track } from './measure.js';
 import { minus, perMb, threadCpu, type ThreadCpu } from './threads.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const NODE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-relay-node.js');
 export const FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
@@ -20,7 +21,7 @@ export const WINDOWS = [2 * 1024 * 1024, 8 * 1024 * 1024];
 type Reply = { t: string; [k: string]: unknown };
 
 function start(args: string[], o: CeilingOptions): { child: ChildProcess; next: (t: string, timeoutMs?: number) => Promise<Reply> } {
-  const child = track(fork(NODE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: o.nodeArgs ?? [] }));
+  const child = track(fork(NODE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...NODE_FLAGS, ...(o.nodeArgs ?? [])] }));
   o.onSpawn?.(args[0]!, child.pid!);
   const waiters: Array<{ t: string; resolve: (m: Reply) => void }> = [];
   child.on('message', (m: Reply) => {

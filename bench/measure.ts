@@ -8,11 +8,12 @@ import { createWriteStream, promises as fs, readFileSync, rmSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 import type { ExitStats } from './exit-stats.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const PEER_CLI = path.join(ROOT, 'dist/peer/cli.js');
-export const RENDEZVOUS_CLI = path.join(ROOT, 'dist/rendezvous/cli.js');
+export const PEER_CLI = path.join(ROOT, 'bin/sealdrop.js');
+export const RENDEZVOUS_CLI = path.join(ROOT, 'bin/sealdrop-rendezvous.js');
 const PRELOAD = pathToFileURL(path.join(ROOT, 'dist/bench/exit-stats.js')).href;
 const POLL_MS = 100;
 
@@ -60,7 +61,7 @@ export interface SpawnOptions { env?: Record<string, string>; nodeArgs?: string[
 export function spawnNode(script: string, args: string[], opts: SpawnOptions = {}): Proc {
   const statsFile = path.join(os.tmpdir(), `sealdrop-bench-exit-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   const spawnedAt = now();
-  const child = track(spawn(process.execPath, ['--import', PRELOAD, ...(opts.nodeArgs ?? []), script, ...args], {
+  const child = track(spawn(process.execPath, [...NODE_FLAGS, '--import', PRELOAD, ...(opts.nodeArgs ?? []), script, ...args], {
     env: { ...process.env, SEALDROP_LOG: 'silent', ...opts.env, SEALDROP_BENCH_EXIT: statsFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));

@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only] [--only raw-direct,sealdrop-relay,…]`: the raw direct
+ * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only] [--only raw-direct,sealdrop-relay,…] [--node-args "--flag …"]`: the raw direct
  * ceiling, a sealdrop direct transfer, the raw relay (with sealdrop's 2 MiB window) and
  * a sealdrop relay transfer, each process under `node --cpu-prof`; then where each
  * process spent its CPU: per thread group (threads.ts), by package
@@ -90,7 +90,8 @@ async function main(): Promise<void> {
       await fs.mkdir(dir, { recursive: true });
       log(`${c.name}: ${bytes / MiB} MiB${cpuProf ? `, profiles in ${dir}` : ''}`);
       const roles = new Map<number, string>();
-      const r = await c.run(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', dir] : [], (role, pid) => roles.set(pid, role));
+      const extra = arg('--node-args')?.split(' ').filter(Boolean) ?? [];
+      const r = await c.run([...extra, ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', dir] : [])], (role, pid) => roles.set(pid, role));
       process.stdout.write(`\n== ${c.name}: ${round(r.mbps)} MB/s${cpuProf ? ' (slowed by profiling)' : ''}\n`);
       for (const [role, cpu] of Object.entries(r.cpu)) {
         process.stdout.write(`   ${role} CPU ms per MB: ${Object.entries(cpu).map(([g, ms]) => `${g} ${round(ms)}`).join(', ')}\n`);

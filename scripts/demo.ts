@@ -11,14 +11,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import chalk from 'chalk';
 import { createRendezvous, silentLogger } from '../rendezvous/index.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../peer/cli.js');
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../bin/sealdrop.js');
 const SAMPLE_BYTES = 48 * 1024 * 1024;
 
 const step = (text: string) => process.stdout.write(`${chalk.bold.cyan('demo')} ${text}\n`);
 
 function sealdrop(home: string, args: string[], stdio: 'inherit' | 'pipe' = 'pipe'): Promise<{ code: number; out: string }> {
-  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', stdio === 'inherit' ? 'inherit' : 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, '--home', home, ...args], { stdio: ['ignore', 'pipe', stdio === 'inherit' ? 'inherit' : 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; if (stdio === 'inherit') process.stdout.write(d); });
   child.stderr?.on('data', (d) => { out += d; });
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     const inbox = path.join(root, 'bob-inbox');
     await fs.mkdir(inbox);
     step(`bob: sealdrop receive --dir ${inbox} --yes --once`);
-    const receiver = spawn(process.execPath, [CLI, '--home', homes.bob!, '--json', 'receive', '--dir', inbox, '--yes', '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const receiver = spawn(process.execPath, [...NODE_FLAGS, CLI, '--home', homes.bob!, '--json', 'receive', '--dir', inbox, '--yes', '--once'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let receiverOut = '';
     receiver.stdout.on('data', (d) => { receiverOut += d; });
     const receiverExit = new Promise<number>((resolve) => receiver.on('exit', (c) => resolve(c ?? 1)));

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const PEER_CLI = path.join(ROOT, 'dist/peer/cli.js');
-export const RENDEZVOUS_CLI = path.join(ROOT, 'dist/rendezvous/cli.js');
+/** The installed commands (package.json "bin"); run with node they import dist/, run directly they add the node flags too. */
+export const PEER_CLI = path.join(ROOT, 'bin/sealdrop.js');
+export const RENDEZVOUS_CLI = path.join(ROOT, 'bin/sealdrop-rendezvous.js');
 
 export interface Run {
   child: ChildProcess;
@@ -21,8 +22,9 @@ export interface Run {
   waitFor: (type: string, timeoutMs?: number) => Promise<Record<string, any>>;
 }
 
+/** Runs `cli` (PEER_CLI or RENDEZVOUS_CLI) the way a shell runs an installed command: the file itself. */
 export function spawnCli(cli: string, args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [cli, ...args], {
+  const child = spawn(cli, args, {
     env: { ...process.env, SEALDROP_LOG: 'silent', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

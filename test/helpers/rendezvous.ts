@@ -3,7 +3,7 @@
  * accounts, a controllable clock, and real socket.io clients that log in.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,7 +132,7 @@ export async function startRendezvous(
 }
 
 /** The built operator CLI, run as a user would: `node dist/rendezvous/cli.js …`. */
-export const RENDEZVOUS_CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/rendezvous/cli.js');
+export const RENDEZVOUS_CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/sealdrop-rendezvous.js');
 
 export interface CliRun {
   child: ChildProcess;
@@ -143,8 +143,7 @@ export interface CliRun {
 }
 
 export function spawnRendezvousCli(args: string[], env: Record<string, string | undefined> = {}): CliRun {
-  if (!existsSync(RENDEZVOUS_CLI)) throw new Error(`${RENDEZVOUS_CLI} is missing: run \`npx tsc -p tsconfig.json\` first`);
-  const child = spawn(process.execPath, [RENDEZVOUS_CLI, ...args], {
+  const child = spawn(RENDEZVOUS_CLI, args, {
     env: { ...process.env, SEALDROP_RENDEZVOUS_DATA: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
