@@ -217,6 +217,20 @@ describe('rendezvous relay', () => {
     expect(await third).to.deep.equal({ ok: false, code: 'ERR_DECRYPT', message: 'bad chunk' });
   });
 
+  it('fails a frame the receiver never takes after the ack timeout, and frees its room in the window', async () => {
+    t = await startRendezvous({ accounts: ['alice', 'bob'], relayAckTimeoutMs: 200, relayWindowBytes: 100_000 });
+    const { alice, bob, sid } = await openSession(t);
+    let taking = false;
+    bob.on('relay:frame', (_s, _f, ack) => { if (taking) ack({ ok: true }); });
+    const started = Date.now();
+    const ignored = await ask(alice, 'relay:frame', sid, randomBytes(90_000));
+    expect(ignored.code).to.equal('ERR_TIMEOUT');
+    expect(ignored.message).to.match(/did not take the frame within 0.2 s/);
+    expect(Date.now() - started).to.be.within(150, 2_000);
+    taking = true;
+    expect(await ask(alice, 'relay:frame', sid, randomBytes(90_000))).to.deep.equal({ ok: true });
+  });
+
   it('settles frames in flight when the receiver disconnects', async () => {
     t = await startRendezvous({ accounts: ['alice', 'bob'] });
     const { alice, bob, sid } = await openSession(t);
