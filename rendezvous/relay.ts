@@ -56,7 +56,7 @@ const RelayFrameArgs = z.tuple([SessionId, Frame]);
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
 /** A frame waiting for the receiver's ack (`taken`: acked, its sender's answer held back by the rate limit). */
-interface Pending { len: number; sentAt: number; taken?: object; settle: (res: object) => void }
+interface Pending { sentAt: number; taken?: object; settle: (res: object) => void }
 
 /** One direction of a session: what its sender has waiting for the receiver, oldest first. */
 interface Direction { bytes: number; pending: Set<Pending> }
@@ -174,7 +174,7 @@ export class FrameRelay {
     const readyAt = sentAt + this.delayFor(flow, len);
     const dir = direction;
     const pending: Pending = {
-      len, sentAt,
+      sentAt,
       settle: (res) => {
         if (!dir.pending.delete(pending)) return;
         dir.bytes -= len;
