@@ -15,7 +15,7 @@ import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const NODE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-relay-node.js');
 export const FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
-/** sealdrop's peer window (2 MiB) and the rendezvous's per-session limit (8 MiB). */
+/** A small window (2 MiB) and the rendezvous's per-session limit (8 MiB; sealdrop's peers keep 6 MiB in flight). */
 export const WINDOWS = [2 * 1024 * 1024, 8 * 1024 * 1024];
 
 type Reply = { t: string; [k: string]: unknown };

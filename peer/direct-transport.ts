@@ -11,13 +11,9 @@ import { SealdropError } from '../shared/errors.js';
 import type { IceServer } from '../shared/schemas.js';
 import type { Transport } from './transport.js';
 
-/**
- * Keep at most this much queued in the data channel before waiting, polling every
- * POLL_MS: each poll is a blocking call into wrtc's busy network thread, so poll
- * rarely and keep enough queued (4 MiB: 80 ms at 50 MB/s) that the channel never runs dry.
- */
-const HIGH_WATER = 4 * 1024 * 1024;
-const POLL_MS = 4;
+/** Keep at most this much queued in the data channel before waiting. */
+const HIGH_WATER = 1024 * 1024;
+const POLL_MS = 1;
 const CHECK_EVERY = 256 * 1024;
 
 interface DataChannelLike { bufferedAmount: number; readyState: string; send(data: Buffer): void }
