@@ -24,7 +24,7 @@ import { BenchWorld } from './world.js';
 const quick = process.argv.includes('--quick');
 const PLAN = quick
   ? { small: 64 * MiB, large: 256 * MiB, runs: 2, largeRuns: 1, ttfbRuns: 5, cryptoBytes: 64 * MiB, cryptoRuns: 3, load: [1000], loadBatches: 3, perBatch: 40 }
-  : { small: 256 * MiB, large: 2048 * MiB, runs: 3, largeRuns: 1, ttfbRuns: 20, cryptoBytes: 256 * MiB, cryptoRuns: 5, load: [1000, 10_000], loadBatches: 5, perBatch: 50 };
+  : { small: 256 * MiB, large: 2048 * MiB, runs: 5, largeRuns: 1, ttfbRuns: 20, cryptoBytes: 256 * MiB, cryptoRuns: 5, load: [1000, 10_000], loadBatches: 5, perBatch: 50 };
 
 async function main(): Promise<void> {
   if (process.argv.includes('--report-only')) {
