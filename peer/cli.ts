@@ -3,10 +3,13 @@
 import { Command, Option } from 'commander';
 import { toSealdropError } from '../shared/errors.js';
 import { exitCodeFor, Reporter } from './cli-output.js';
-import { loginCommand, fingerprintCommand, peersCommand, trustCommand, type GlobalFlags } from './commands.js';
-import { getCommand, lsCommand, receiveCommand, sendCommand } from './transfer-commands.js';
-import { settleDirectTransports } from './direct-transport.js';
-import { menuCommand } from './menu.js';
+import type { GlobalFlags } from './commands.js';
+import { settleDirectTransports } from './teardowns.js';
+
+// Each command loads what it needs when it runs: wrtc, Socket.IO and the prompts
+// are most of a second's start-up, and `fingerprint` or `--help` need none of them.
+const commands = () => import('./commands.js');
+const transfers = () => import('./transfer-commands.js');
 
 const program = new Command('sealdrop')
   .description('End-to-end encrypted file transfer between people, by ID')
@@ -41,7 +44,7 @@ function run(action: (r: Reporter, ...args: any[]) => Promise<void>) {
 program.command('login')
   .description('store the rendezvous URL, your ID and TOTP secret (mode 0600)')
   .option('--secret <base32>', 'TOTP secret from the operator (asked for on a terminal if missing)')
-  .action(run((r, o) => loginCommand(r, flags(), o)));
+  .action(run(async (r, o) => (await commands()).loginCommand(r, flags(), o)));
 
 program.command('send')
   .description('send files and folders to a peer')
@@ -51,7 +54,7 @@ program.command('send')
   .addOption(new Option('--relay', 'skip the direct path; go through the rendezvous relay').conflicts('directOnly'))
   .option('--direct-only', 'never use the relay; fail if no direct path exists')
   .option('--timeout <seconds>', 'how long to try the direct path before the relay', '5')
-  .action(run((r, paths, o) => sendCommand(r, flags(), paths, o)));
+  .action(run(async (r, paths, o) => (await transfers()).sendCommand(r, flags(), paths, o)));
 
 program.command('receive')
   .description('stay online and accept transfers')
@@ -60,12 +63,12 @@ program.command('receive')
   .option('--once', 'exit after one transfer')
   .option('--share <dir>', 'also let peers list and fetch the files under this folder (read-only)')
   .option('--share-allow <ids>', 'only these peers (comma-separated) may list or fetch')
-  .action(run((r, o) => receiveCommand(r, flags(), o)));
+  .action(run(async (r, o) => (await transfers()).receiveCommand(r, flags(), o)));
 
 program.command('ls')
   .description('list what a peer shares')
   .argument('<id>')
-  .action(run((r, id) => lsCommand(r, flags(), id)));
+  .action(run(async (r, id) => (await transfers()).lsCommand(r, flags(), id)));
 
 program.command('get')
   .description('fetch a shared file or folder from a peer')
@@ -73,23 +76,23 @@ program.command('get')
   .option('--dir <dir>', 'where fetched files go', '.')
   .option('--relay', 'skip the direct path; go through the rendezvous relay')
   .option('--timeout <seconds>', 'how long to try the direct path before the relay', '5')
-  .action(run((r, id, name, o) => getCommand(r, flags(), id, name, o)));
+  .action(run(async (r, id, name, o) => (await transfers()).getCommand(r, flags(), id, name, o)));
 
 program.command('peers')
   .description('who is online')
-  .action(run((r) => peersCommand(r, flags())));
+  .action(run(async (r) => (await commands()).peersCommand(r, flags())));
 
 program.command('fingerprint')
   .description('your identity key fingerprint, to compare out of band')
-  .action(run((r) => fingerprintCommand(r, flags())));
+  .action(run(async (r) => (await commands()).fingerprintCommand(r, flags())));
 
 program.command('trust')
   .description("pin a peer's key after checking its fingerprint out of band")
   .argument('<id>').argument('<fingerprint>')
-  .action(run((r, id, fp) => trustCommand(r, flags(), id, fp)));
+  .action(run(async (r, id, fp) => (await commands()).trustCommand(r, flags(), id, fp)));
 
 // No command: the interactive menu (on a terminal only). Only then, so a mistyped command stays an error.
-if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run((r) => menuCommand(r, flags())));
+if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run(async (r) => (await import('./menu.js')).menuCommand(r, flags())));
 
 program.parseAsync(process.argv).catch((err) => {
   reporter().error(toSealdropError(err));

@@ -1,5 +1,4 @@
 /** The CLI's commands: each turns flags into one library call and reports the outcome. */
-import { password } from '@inquirer/prompts';
 import { fingerprint, normalizeFingerprint } from '../shared/crypto.js';
 import { SealdropError } from '../shared/errors.js';
 import { AccountId } from '../shared/schemas.js';
@@ -18,7 +17,10 @@ export async function loginCommand(r: Reporter, g: GlobalFlags, o: { secret?: st
   if (!g.server || !g.id) throw new SealdropError('ERR_BAD_INPUT', 'login needs --server URL and --id ID');
   if (!AccountId.safeParse(g.id).success) throw new SealdropError('ERR_BAD_INPUT', `"${g.id}" is not a valid account ID`);
   let secret = o.secret ?? process.env.SEALDROP_TOTP_SECRET;
-  if (!secret && process.stdin.isTTY) secret = (await password({ message: 'TOTP secret (from the operator):' })).trim().toUpperCase();
+  if (!secret && process.stdin.isTTY) {
+    const { password } = await import('@inquirer/prompts'); // loaded only for a prompt: it is a tenth of a second of start-up
+    secret = (await password({ message: 'TOTP secret (from the operator):' })).trim().toUpperCase();
+  }
   if (secret && !isBase32Secret(secret)) throw new SealdropError('ERR_BAD_INPUT', 'the secret must be base32 (A-Z, 2-7)');
   const home = homeOf(g);
   const stored = await home.readCredentials();

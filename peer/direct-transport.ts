@@ -9,6 +9,7 @@ import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { SealdropError } from '../shared/errors.js';
 import type { IceServer } from '../shared/schemas.js';
+import { trackTeardown } from './teardowns.js';
 import type { Transport } from './transport.js';
 
 /** Keep at most this much queued in the data channel before waiting. */
@@ -23,21 +24,6 @@ export interface DirectOptions {
   iceServers: IceServer[];
   /** Sends a simple-peer signal object to the other peer (through the rendezvous). */
   signalOut: (data: Record<string, unknown>) => void;
-}
-
-/** Every WebRTC connection still being torn down (see settleDirectTransports). */
-const teardowns = new Set<Promise<void>>();
-
-/**
- * Resolves once every WebRTC connection of this process is fully closed. wrtc
- * tears down on its own threads; exiting the process in the middle of that can
- * crash it, so the CLI awaits this before it exits.
- */
-export async function settleDirectTransports(limitMs = 3_000): Promise<void> {
-  const deadline = new Promise<void>((resolve) => setTimeout(resolve, limitMs).unref());
-  while (teardowns.size > 0) {
-    if ((await Promise.race([Promise.all([...teardowns]).then(() => 'done'), deadline.then(() => 'late')])) === 'late') return;
-  }
 }
 
 export class DirectTransport implements Transport {
@@ -62,9 +48,7 @@ export class DirectTransport implements Transport {
       config: { iceServers: opts.iceServers },
       channelConfig: { ordered: true },
     });
-    const gone = new Promise<void>((resolve) => this.peer.once('close', () => setTimeout(resolve, 50)));
-    teardowns.add(gone);
-    gone.then(() => teardowns.delete(gone));
+    trackTeardown(new Promise<void>((resolve) => this.peer.once('close', () => setTimeout(resolve, 50))));
     this.peer.on('signal', (data) => opts.signalOut(data as unknown as Record<string, unknown>));
     this.peer.on('data', (data: Buffer) => this.frameHandler(data));
     this.connected = new Promise((resolve, reject) => {

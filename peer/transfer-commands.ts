@@ -1,5 +1,4 @@
 /** The CLI's transfer commands (send, receive, ls, get): flags in, one library call, outcome out. */
-import { confirm } from '@inquirer/prompts';
 import { createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,6 +85,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
       r.event('offer', { from: info.from, files: offer.files, bytes: offer.bytes, names: offer.topLevel });
       if (o.yes) { r.info(`accepting ${what}`); return true; }
+      const { confirm } = await import('@inquirer/prompts'); // loaded only to ask: it is a tenth of a second of start-up
       return confirm({ message: `${info.from} wants to send ${what}. Accept?`, default: false });
     },
     onProgress: (p) => r.progress(p),
