@@ -132,11 +132,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
    * One relay frame; `done` runs once the other peer has taken it (end-to-end ack), or with why not.
    * A callback, not a promise: it runs straight from the ack, in wire order with `closed` and the
    * other events, so a refusal that arrived before the session closed is seen before the close.
-   */
-  /**
-   * Sends one relay frame; `done` runs once the rendezvous answers (the other peer
-   * took it, or why not). No timer per frame: the relay transport watches for
-   * answers that stop coming, and a lost connection ends the session anyway.
+   * No timer per frame: the relay transport watches for answers that stop coming.
    */
   relayFrame(sid: string, frame: Buffer, done: (err?: SealdropError) => void): void {
     if (!this.socket.connected) return done(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
