@@ -34,9 +34,8 @@ export class PartialFile {
   private digest?: string;
   /** Bytes taken so far (written, or waiting in `batch` to be written). */
   bytes = 0;
-  /** Chunks taken but not yet written, in order, and where the first of them goes. */
+  /** Chunks taken but not yet written, in order: the last `batchBytes` of `bytes`. */
   private batch: Buffer[] = [];
-  private batchAt = 0;
   private batchBytes = 0;
 
   private constructor(private readonly handle: fs.FileHandle, readonly partialPath: string, private readonly dir: string, private readonly base: string) {}
@@ -84,7 +83,6 @@ export class PartialFile {
   /** Takes the next bytes of the file; they reach the disk in batches (see flush). `data` must not change afterwards. */
   async write(data: Buffer): Promise<void> {
     this.hash.update(data);
-    if (this.batchBytes === 0) this.batchAt = this.bytes;
     this.batch.push(data);
     this.batchBytes += data.length;
     this.bytes += data.length;
@@ -94,8 +92,8 @@ export class PartialFile {
   /** Writes every byte taken so far. */
   private async flush(): Promise<void> {
     let pieces = this.batch;
-    let at = this.batchAt;
     let left = this.batchBytes;
+    let at = this.bytes - left;
     this.batch = [];
     this.batchBytes = 0;
     while (left > 0) {

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { SealdropError, isErrorCode } from '../shared/errors.js';
 import {
   ClosedEvent, OkReply, OpenReply, PeersReply, RelayRefusedEvent, SessionRequest, SignalEvent, Welcome,
-  describeIssues, type ClientToServer, type HandshakeAuth, type PeerInfo, type ServerToClient, type SignalData,
+  describeIssues, isOkReply, type ClientToServer, type HandshakeAuth, type PeerInfo, type ServerToClient, type SignalData,
 } from '../shared/schemas.js';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -137,7 +137,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   relayFrame(sid: string, frame: Buffer, done: (err?: SealdropError) => void): void {
     if (!this.socket.connected) return done(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
     this.socket.emit('relay:frame', sid, frame, (res: unknown) => {
-      if (typeof res === 'object' && res !== null && (res as { ok?: unknown }).ok === true) return done();
+      if (isOkReply(res)) return done();
       const parsed = OkReply.safeParse(res);
       if (!parsed.success) return done(new SealdropError('ERR_PROTOCOL', `bad reply from the rendezvous: ${describeIssues(parsed.error)}`));
       done(parsed.data.ok ? undefined : new SealdropError(parsed.data.code, parsed.data.message));

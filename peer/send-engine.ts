@@ -138,7 +138,7 @@ class DataStream {
 
   /** Every byte was written and the last chunk went out as LAST; an empty stream is one empty LAST chunk. */
   async end(): Promise<void> {
-    if (this.streamed !== this.length || this.fill !== 0) throw new SealdropError('ERR_IO', 'the files changed size while they were being sent');
+    if (this.streamed !== this.length) throw new SealdropError('ERR_IO', 'the files changed size while they were being sent');
     if (this.length === 0) await this.send(Buffer.alloc(0));
   }
 

@@ -9,20 +9,20 @@
  * delays the sender's ack (a token bucket), which slows a sender that waits for acks.
  *
  * This is the one hot path of the server (hundreds of frames a second per
- * session): a well-formed frame is checked by hand, and one watchdog per session
- * times out frames the receiver never takes, instead of a timer per frame. A
- * frame that fails the quick check goes through the schema for its error message.
+ * session): a well-formed frame is checked by hand (handle's `quick`), and one
+ * watchdog per session times out frames the receiver never takes, instead of a
+ * timer per frame.
  *
  * An operator limit (sessions relaying, daily quota) refuses the frame to its sender
  * and tells the other peer with `relay:refused`, so both learn why the transfer stops.
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
-import { OkReply, SessionId } from '../shared/schemas.js';
-import { errorReply, replyOnce, type ReplyFn } from './acks.js';
+import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../shared/schemas.js';
+import { errorReply, type ReplyFn } from './acks.js';
 import type { Logger } from './log.js';
 import type { PeerSocket } from './types.js';
-import { validated } from './validate.js';
+import { handle } from './validate.js';
 
 export interface RelayLimits {
   /** Unacked bytes per session and direction. */
@@ -53,7 +53,13 @@ export const MAX_FRAMES_IN_FLIGHT = 1024;
 const Frame = z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a frame must be binary')
   .refine((b) => b.length > 0 && b.length <= MAX_FRAME_SIZE, `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`);
 const RelayFrameArgs = z.tuple([SessionId, Frame]);
-const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/** What RelayFrameArgs accepts, checked by hand: this runs for every relayed frame. */
+function isRelayFrame(values: unknown[]): values is [string, Buffer] {
+  const [sid, frame] = values;
+  return values.length === 2 && typeof sid === 'string' && SESSION_ID_PATTERN.test(sid)
+    && Buffer.isBuffer(frame) && frame.length > 0 && frame.length <= MAX_FRAME_SIZE;
+}
 
 /** A frame waiting for the receiver's ack (`taken`: acked, its sender's answer held back by the rate limit). */
 interface Pending { sentAt: number; taken?: object; settle: (res: object) => void }
@@ -100,20 +106,7 @@ export class FrameRelay {
   }
 
   attach(socket: PeerSocket): void {
-    const checked = validated(socket, 'relay:frame', RelayFrameArgs, ([sid, frame], reply) => this.forward(socket, sid, frame, reply), this.opts.logger);
-    socket.on('relay:frame', ((...args: unknown[]) => {
-      const [sid, frame, ack] = args;
-      const wellFormed = args.length === 3 && typeof ack === 'function' && typeof sid === 'string' && SESSION_ID.test(sid)
-        && Buffer.isBuffer(frame) && frame.length > 0 && frame.length <= MAX_FRAME_SIZE;
-      if (!wellFormed) return checked(...args);
-      const reply = replyOnce(ack as ReplyFn);
-      try {
-        this.forward(socket, sid, frame, reply);
-      } catch (err) {
-        this.opts.logger.error('handler.failed', { event: 'relay:frame', id: socket.data.id, error: (err as Error).message });
-        reply(errorReply('ERR_INTERNAL', 'the rendezvous could not handle relay:frame'));
-      }
-    }) as never);
+    handle(socket, 'relay:frame', RelayFrameArgs, ([sid, frame], reply) => this.forward(socket, sid, frame, reply), this.opts.logger, isRelayFrame);
   }
 
   /** The session ended: settle its frames in flight and report what went through. */
@@ -184,7 +177,7 @@ export class FrameRelay {
     dir.pending.add(pending);
     to.emit('relay:frame', sid, frame, (res: unknown) => {
       if (!dir.pending.has(pending)) return;
-      const result = isOk(res) ? TAKEN : parseReply(res);
+      const result = isOkReply(res) ? TAKEN : parseReply(res);
       pending.taken = result;
       if (result.ok) {
         flow.frames += 1;
@@ -231,11 +224,6 @@ export class FrameRelay {
 }
 
 const TAKEN = { ok: true } as const;
-
-/** The common answer, checked without the schema: the frame was taken. */
-function isOk(res: unknown): boolean {
-  return typeof res === 'object' && res !== null && (res as { ok?: unknown }).ok === true;
-}
 
 function parseReply(res: unknown): z.infer<typeof OkReply> {
   const parsed = OkReply.safeParse(res);

@@ -21,6 +21,8 @@ function splitAck(args: unknown[]): { values: unknown[]; ack?: AckFn } {
 /**
  * Registers `handler` for `event`. `schema` describes the whole argument list
  * except the ack (a z.tuple), so extra or missing arguments are refused too.
+ * `quick`, for hot events, recognises well-formed arguments without the schema;
+ * what it does not recognise still goes through the schema, for its error message.
  */
 export function handle<S extends z.ZodTypeAny>(
   socket: PeerSocket,
@@ -28,19 +30,9 @@ export function handle<S extends z.ZodTypeAny>(
   schema: S,
   handler: (args: z.infer<S>, reply: ReplyFn) => void | Promise<void>,
   logger: Logger,
+  quick?: (values: unknown[]) => values is z.infer<S>,
 ): void {
-  socket.on(event, validated(socket, event, schema, handler, logger) as never);
-}
-
-/** The listener `handle` registers: parse, answer bad input, guard the handler. */
-export function validated<S extends z.ZodTypeAny>(
-  socket: PeerSocket,
-  event: keyof ClientToServer,
-  schema: S,
-  handler: (args: z.infer<S>, reply: ReplyFn) => void | Promise<void>,
-  logger: Logger,
-): (...raw: unknown[]) => void {
-  return (...raw: unknown[]) => {
+  const listener = (...raw: unknown[]) => {
     const { values, ack } = splitAck(raw);
     const reply = replyOnce(ack);
     const fail = (err: unknown) => {
@@ -48,18 +40,25 @@ export function validated<S extends z.ZodTypeAny>(
       reply(errorReply('ERR_INTERNAL', `the rendezvous could not handle ${event}`));
     };
     try {
-      const parsed = schema.safeParse(values);
-      if (!parsed.success) {
-        logger.warn('input.bad', { event, id: socket.data.id, socket: socket.id });
-        reply(errorReply('ERR_BAD_INPUT', `bad ${event}: ${describeIssues(parsed.error)}`));
-        return;
+      let args: z.infer<S>;
+      if (quick?.(values)) {
+        args = values;
+      } else {
+        const parsed = schema.safeParse(values);
+        if (!parsed.success) {
+          logger.warn('input.bad', { event, id: socket.data.id, socket: socket.id });
+          reply(errorReply('ERR_BAD_INPUT', `bad ${event}: ${describeIssues(parsed.error)}`));
+          return;
+        }
+        args = parsed.data;
       }
-      const result = handler(parsed.data, reply);
+      const result = handler(args, reply);
       if (result instanceof Promise) result.catch(fail);
     } catch (err) {
       fail(err);
     }
   };
+  socket.on(event, listener as never);
 }
 
 /**

@@ -8,7 +8,9 @@ import { ACCOUNT_ID_PATTERN, MAX_SIGNAL_SIZE } from './constants.js';
 import { ERROR_CODES } from './errors.js';
 
 export const AccountId = z.string().regex(ACCOUNT_ID_PATTERN, 'account IDs are 1-32 of a-z 0-9 . _ - starting with a letter or digit');
-export const SessionId = z.string().regex(/^[0-9a-f]{32}$/, 'session IDs are 32 hex digits');
+/** A session ID: 32 hex digits. The pattern is exported for hot paths that check it without the schema. */
+export const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
+export const SessionId = z.string().regex(SESSION_ID_PATTERN, 'session IDs are 32 hex digits');
 const B64 = (bytes: number) =>
   z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).refine((s) => Buffer.from(s, 'base64').length === bytes, `must be ${bytes} bytes of base64`);
 
@@ -77,6 +79,11 @@ export type PeerInfo = z.infer<typeof PeerInfo>;
 export const PeersReply = z.union([z.object({ ok: z.literal(true), peers: z.array(PeerInfo) }).strict(), ErrorReply]);
 export const OpenReply = z.union([z.object({ ok: z.literal(true), sid: SessionId }).strict(), ErrorReply]);
 export const OkReply = z.union([z.object({ ok: z.literal(true) }).strict(), ErrorReply]);
+
+/** The common reply, `{ ok: true }`, recognised without the schema (once per relayed frame). */
+export function isOkReply(res: unknown): boolean {
+  return typeof res === 'object' && res !== null && (res as { ok?: unknown }).ok === true;
+}
 
 /** Events the peer sends; request/response ones carry an acknowledgement. */
 export interface ClientToServer {
