@@ -41,7 +41,11 @@ export class SecureChannel {
 
   /** A control message is JSON split over as many control frames as it needs; LAST marks its end. */
   async sendControl(msg: ControlInput): Promise<void> {
-    const plaintext = Buffer.from(JSON.stringify(msg), 'utf8');
+    await this.sendControlBytes(Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  /** The bytes of one control message, sealed as they are (tests use it to play a peer that lies). */
+  async sendControlBytes(plaintext: Buffer): Promise<void> {
     if (plaintext.length > MAX_CONTROL_SIZE) throw new SealdropError('ERR_BAD_INPUT', `a control message of ${plaintext.length} bytes exceeds ${MAX_CONTROL_SIZE} (too many files in one transfer?)`);
     for (let off = 0; off === 0 || off < plaintext.length; off += CHUNK_SIZE) {
       const piece = plaintext.subarray(off, off + CHUNK_SIZE);
