@@ -103,7 +103,7 @@ export function bytes(n: number): string {
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'ERR_AUTH': case 'ERR_AUTH_REPLAY': case 'ERR_THROTTLED': case 'ERR_LOCKED': return 3;
-    case 'ERR_PEER_OFFLINE': case 'ERR_REJECTED': case 'ERR_PEER_GONE': case 'ERR_TIMEOUT': case 'ERR_NO_DIRECT': case 'ERR_CONNECT': case 'ERR_RELAY_LIMIT': return 4;
+    case 'ERR_PEER_OFFLINE': case 'ERR_REJECTED': case 'ERR_BUSY': case 'ERR_PEER_GONE': case 'ERR_TIMEOUT': case 'ERR_NO_DIRECT': case 'ERR_CONNECT': case 'ERR_RELAY_LIMIT': return 4;
     case 'ERR_DECRYPT': case 'ERR_INTEGRITY': case 'ERR_KEY_CHANGED': case 'ERR_UNTRUSTED': case 'ERR_PROTOCOL': return 5;
     case 'ERR_IO': case 'ERR_SPACE': return 6;
     case 'ERR_BAD_INPUT': case 'ERR_CONFIG': case 'ERR_NOT_FOUND': case 'ERR_EXISTS': return 2;

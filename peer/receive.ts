@@ -62,7 +62,7 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       if (reason !== 'io client disconnect') finish(new SealdropError('ERR_CONNECT', `lost the connection to the rendezvous (${reason})`));
     });
     session.on('request', (req) => {
-      if (busy) return req.accept(false);
+      if (busy) return req.busy();
       busy = true;
       req.accept(true);
       serveSession(o, session, req.sid, req.from, identity, pins).then(

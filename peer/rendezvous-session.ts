@@ -14,7 +14,12 @@ import {
 const REQUEST_TIMEOUT_MS = 15_000;
 const OPEN_TIMEOUT_MS = 45_000;
 
-export interface SessionRequestEvent { sid: string; from: string; accept: (yes: boolean) => void }
+export interface SessionRequestEvent {
+  sid: string; from: string;
+  accept: (yes: boolean) => void;
+  /** Declines because another transfer is running: the opener hears "busy, try again shortly". */
+  busy: () => void;
+}
 
 export interface RendezvousSessionEvents {
   request: [SessionRequestEvent];
@@ -39,7 +44,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
     socket.on('session:request', (req, ack) => {
       const parsed = SessionRequest.safeParse(req);
       if (!parsed.success || typeof ack !== 'function') return;
-      this.emit('request', { ...parsed.data, accept: (yes) => ack({ accept: yes }) });
+      this.emit('request', { ...parsed.data, accept: (yes) => ack({ accept: yes }), busy: () => ack({ accept: false, busy: true }) });
     });
     socket.on('signal', (ev) => {
       const parsed = SignalEvent.safeParse(ev);

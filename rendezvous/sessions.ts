@@ -137,9 +137,11 @@ export class TransferSessions {
     if (this.sessions.get(s.sid) !== s) return;
     const answer = SessionAnswer.safeParse(res);
     if (!answer.success || !answer.data.accept) {
-      const why = answer.success ? 'the peer declined the session' : 'the peer sent a malformed answer';
+      const busy = answer.success && answer.data.busy === true;
+      const why = busy ? `${s.receiver.data.id} is busy with another transfer; try again shortly`
+        : answer.success ? 'the peer declined the session' : 'the peer sent a malformed answer';
       this.forget(s);
-      s.settle?.(errorReply('ERR_REJECTED', why));
+      s.settle?.(errorReply(busy ? 'ERR_BUSY' : 'ERR_REJECTED', why));
       this.opts.logger.info('session.refused', { sid: s.sid, from: s.opener.data.id, to: s.receiver.data.id, malformed: !answer.success });
       this.opts.onEnd?.(s.sid);
       return;

@@ -64,7 +64,8 @@ export const OpenRequest = z.object({ to: AccountId }).strict();
 export const SignalRequest = z.object({ sid: SessionId, data: SignalData }).strict();
 export const CloseRequest = z.object({ sid: SessionId, reason: z.string().max(200).optional() }).strict();
 export const SessionRequest = z.object({ sid: SessionId, from: AccountId }).strict();
-export const SessionAnswer = z.object({ accept: z.boolean() }).strict();
+/** `busy`: the receiver is in another transfer (try again shortly), as opposed to declining. */
+export const SessionAnswer = z.object({ accept: z.boolean(), busy: z.boolean().optional() }).strict();
 export const SignalEvent = z.object({ sid: SessionId, from: AccountId, data: SignalData }).strict();
 export const ClosedEvent = z.object({ sid: SessionId, reason: z.string().max(200) }).strict();
 /** The relay refused the other peer's frames (an operator limit): the relayed transfer cannot go on. */
