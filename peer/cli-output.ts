@@ -2,15 +2,44 @@
  * How the CLI speaks: colored lines and a live progress bar on a terminal,
  * one JSON object per line with --json, nothing but errors with --quiet.
  * Human text goes to stderr so stdout stays clean for --json and pipes.
+ *
+ * Every string the Reporter writes is escaped by `printable` (shared/printable.ts)
+ * first, wherever it came from: a peer's reason, a file name, an error message.
+ * Only `Styled` text, built by `line` and the style helpers below from our own
+ * words with every value escaped, keeps its colors.
  */
 import chalk from 'chalk';
 import cliProgress from 'cli-progress';
 import type { ErrorCode, SealdropError } from '../shared/errors.js';
+import { jsonLine, printable } from '../shared/printable.js';
 import type { ProgressEvent } from './progress.js';
+
+export { printable };
 
 export interface OutputMode { json: boolean; quiet: boolean }
 
 const JSON_PROGRESS_EVERY_MS = 250;
+
+/** Terminal text that is already safe: our words and colors around escaped values. Only `line` and the helpers make one. */
+export class Styled {
+  private constructor(readonly text: string) {}
+  /** @internal for this module's helpers */
+  static of(text: string): Styled { return new Styled(text); }
+}
+
+type Shown = string | number | Styled;
+const shown = (v: Shown): string => (v instanceof Styled ? v.text : printable(String(v)));
+
+/** A tagged template: line`${bold(id)} says ${text}` — the literal parts are ours, every value is escaped or Styled. */
+export function line(parts: TemplateStringsArray, ...values: Shown[]): Styled {
+  return Styled.of(parts.reduce((out, part, i) => out + printable(part) + (i < values.length ? shown(values[i]!) : ''), ''));
+}
+
+const styler = (paint: (s: string) => string) => (v: Shown): Styled => Styled.of(paint(shown(v)));
+export const bold = styler(chalk.bold);
+export const dim = styler(chalk.dim);
+export const cyan = styler(chalk.cyan);
+export const green = styler(chalk.green);
 
 export class Reporter {
   private bar?: cliProgress.SingleBar;
@@ -18,31 +47,31 @@ export class Reporter {
   private started = 0;
   constructor(private readonly mode: OutputMode) {}
 
-  info(text: string): void {
+  info(text: Shown): void {
     if (this.mode.json || this.mode.quiet) return;
     this.clearBar();
-    process.stderr.write(`${chalk.cyan('›')} ${text}\n`);
+    process.stderr.write(`${chalk.cyan('›')} ${shown(text)}\n`);
   }
 
-  success(text: string): void {
+  success(text: Shown): void {
     if (this.mode.json || this.mode.quiet) return;
-    process.stderr.write(`${chalk.green('✔')} ${text}\n`);
+    process.stderr.write(`${chalk.green('✔')} ${shown(text)}\n`);
   }
 
-  warn(text: string): void {
+  warn(text: Shown): void {
     if (this.mode.json || this.mode.quiet) return;
     this.clearBar();
-    process.stderr.write(`${chalk.yellow('!')} ${text}\n`);
+    process.stderr.write(`${chalk.yellow('!')} ${shown(text)}\n`);
   }
 
   /** Emits a JSON event (with --json) — the machine-readable twin of the human lines. */
   event(type: string, fields: Record<string, unknown>): void {
-    if (this.mode.json) process.stdout.write(JSON.stringify({ type, ...fields }) + '\n');
+    if (this.mode.json) process.stdout.write(jsonLine({ type, ...fields }) + '\n');
   }
 
   /** Plain result output (lists, fingerprints): always shown unless --json. */
-  print(text: string): void {
-    if (!this.mode.json) process.stdout.write(text + '\n');
+  print(text: Shown): void {
+    if (!this.mode.json) process.stdout.write(shown(text) + '\n');
   }
 
   progress(p: ProgressEvent): void {
@@ -65,7 +94,7 @@ export class Reporter {
     const seconds = (now - this.started) / 1000;
     const files = p.files > 1 ? ` (${p.file + 1}/${p.files})` : '';
     this.bar.update(Math.min(p.bytes, Math.max(p.total, 1)), {
-      done: bytes(p.bytes), size: bytes(p.total), rate: seconds > 0 ? `${bytes(p.bytes / seconds)}/s` : '', name: `${p.name}${files}`,
+      done: bytes(p.bytes), size: bytes(p.total), rate: seconds > 0 ? `${bytes(p.bytes / seconds)}/s` : '', name: `${printable(p.name)}${files}`,
     });
   }
 
@@ -78,7 +107,7 @@ export class Reporter {
   error(err: SealdropError): void {
     this.clearBar();
     if (this.mode.json) this.event('error', { code: err.code, message: err.message });
-    else process.stderr.write(`${chalk.red('✖')} ${err.message} ${chalk.dim(`(${err.code})`)}\n`);
+    else process.stderr.write(`${chalk.red('✖')} ${printable(err.message)} ${chalk.dim(`(${printable(err.code)})`)}\n`);
   }
 
   private clearBar(): void {
@@ -86,10 +115,27 @@ export class Reporter {
   }
 }
 
-/** A peer's text as it may reach a terminal: control and invisible formatting characters shown as \uXXXX, never obeyed. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * A received text message, line by line: each line escaped, and every line
+ * after the first marked, so a message cannot forge a line of ours.
+ */
+export function printMessage(r: Reporter, from: string, text: string): void {
+  const lines = text.replace(/\r\n/g, '\n').replace(/\n$/, '').split('\n');
+  r.print(line`${bold(from)} says: ${lines[0]!}`);
+  for (const more of lines.slice(1)) r.print(line`${dim('│')} ${more}`);
+}
+
+/**
+ * Resolves once everything written to stdout and stderr has left the process.
+ * process.exit() drops what a pipe has not taken yet: a large --json `done`
+ * line was cut off at the pipe's pace.
+ */
+export async function flushOutput(): Promise<void> {
+  await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => {
+    if (stream.writableLength === 0 || stream.destroyed) return resolve();
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  })));
 }
 
 export function bytes(n: number): string {

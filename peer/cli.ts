@@ -2,7 +2,7 @@
 /** The `sealdrop` command: parse flags, call one library function, print, exit. */
 import { Command, Option } from 'commander';
 import { toSealdropError } from '../shared/errors.js';
-import { exitCodeFor, Reporter } from './cli-output.js';
+import { exitCodeFor, flushOutput, Reporter } from './cli-output.js';
 import type { GlobalFlags } from './commands.js';
 import { settleDirectTransports } from './teardowns.js';
 
@@ -37,6 +37,7 @@ function run(action: (r: Reporter, ...args: any[]) => Promise<void>) {
       status = exitCodeFor(e.code);
     }
     await settleDirectTransports();
+    await flushOutput(); // every --json line complete before exit, however large
     process.exit(status);
   };
 }
@@ -94,7 +95,8 @@ program.command('trust')
 // No command: the interactive menu (on a terminal only). Only then, so a mistyped command stays an error.
 if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run(async (r) => (await import('./menu.js')).menuCommand(r, flags())));
 
-program.parseAsync(process.argv).catch((err) => {
+program.parseAsync(process.argv).catch(async (err) => {
   reporter().error(toSealdropError(err));
+  await flushOutput();
   process.exit(1);
 });

@@ -3,12 +3,11 @@
  * library call the commands make, and report with the CLI's Reporter.
  */
 import { confirm, search } from '@inquirer/prompts';
-import chalk from 'chalk';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 import type { PeerInfo } from '../shared/schemas.js';
-import { bytes, printable, type Reporter } from './cli-output.js';
+import { bold, bytes, dim, green, line, printable, printMessage, type Reporter } from './cli-output.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
 import { isPromptExit, pickPath, pickPeer } from './menu-prompts.js';
@@ -33,7 +32,7 @@ const shown = (p: string) => path.relative(process.cwd(), p) || '.';
 function secured(c: MenuContext, peer: string) {
   return (s: SecuredInfo | IncomingInfo) => {
     if (s.pinnedNow) c.r.warn(`first transfer with ${peer}: pinned key ${s.peerFingerprint}`);
-    c.r.info(`${peer} connected (${s.transport}); verification code ${chalk.bold(s.sas)}`);
+    c.r.info(line`${peer} connected (${s.transport}); verification code ${bold(s.sas)}`);
   };
 }
 
@@ -72,13 +71,13 @@ export async function receiveAction(c: MenuContext): Promise<void> {
   try {
     await receiveLoop({
       home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share,
-      onReady: (s) => c.r.info(`online as ${chalk.bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
+      onReady: (s) => c.r.info(line`online as ${bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
       onSecured: (i) => secured(c, i.from)(i),
       consent: async (offer, info) => {
         const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
         if (!ask) { c.r.info(`accepting ${what}`); return true; }
         try {
-          return await confirm({ message: `${info.from} wants to send ${what}. Accept?`, default: false });
+          return await confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false });
         } catch (err) {
           if (!isPromptExit(err)) throw err;
           quit = err; // refuse, let the refusal reach the sender (onFailed), then leave
@@ -92,8 +91,8 @@ export async function receiveAction(c: MenuContext): Promise<void> {
         if (d.kind === 'served') return c.r.success(`${d.from} fetched ${d.files.length} shared file(s), verified`);
         c.r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
         for (const f of d.files) {
-          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) c.r.print(`${chalk.bold(d.from)} says: ${printable(await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)'))}`);
-          else c.r.print(`  ${f.path ? shown(f.path) : f.name}  ${chalk.dim(bytes(f.bytes))}`);
+          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) printMessage(c.r, d.from, await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)'));
+          else c.r.print(line`  ${f.path ? shown(f.path) : f.name}  ${dim(bytes(f.bytes))}`);
         }
       },
       onFailed: (e, from) => {
@@ -120,7 +119,12 @@ export async function getAction(c: MenuContext): Promise<void> {
     pageSize: 10,
     source: (term) => items
       .filter((i) => !term || i.name.toLowerCase().includes(term.toLowerCase()))
-      .map((i) => ({ name: i.type === 'dir' ? `${i.name}/` : i.name, short: i.name, value: i.name, description: i.type === 'dir' ? `folder, ${bytes(i.size)}` : bytes(i.size) })),
+      // The names are the peer's: shown escaped; one that could not be saved here is listed but cannot be picked.
+      .map((i) => ({
+        name: printable(i.type === 'dir' ? `${i.name}/` : i.name), short: printable(i.name), value: i.name,
+        description: i.type === 'dir' ? `folder, ${bytes(i.size)}` : bytes(i.size),
+        disabled: i.refused ? printable(`(cannot be fetched: ${i.refused})`) : false,
+      })),
   });
   const dir = await pickPath('Save in:', { dirsOnly: true });
   const outcome = await getShared({ ...link, name, dir, onProgress: (p) => c.r.progress(p) });
@@ -131,6 +135,6 @@ export async function getAction(c: MenuContext): Promise<void> {
 
 export async function peersAction(c: MenuContext): Promise<void> {
   const peers = await onlinePeers(c);
-  if (peers.length === 0) { c.r.print(chalk.dim('nobody else is online')); return; }
-  for (const p of peers) c.r.print(p.receiving ? `  ${chalk.green('●')} ${chalk.bold(p.id)}  ${chalk.green('receiving')}` : `  ${chalk.dim('○')} ${p.id}  ${chalk.dim('online')}`);
+  if (peers.length === 0) { c.r.print(dim('nobody else is online')); return; }
+  for (const p of peers) c.r.print(p.receiving ? line`  ${green('●')} ${bold(p.id)}  ${green('receiving')}` : line`  ${dim('○')} ${p.id}  ${dim('online')}`);
 }

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AccountId, type PeerInfo } from '../shared/schemas.js';
-import { bytes } from './cli-output.js';
+import { bytes, printable } from './cli-output.js';
 
 /** Entries listed per folder; more than this is noise in a terminal list. */
 const MAX_ENTRIES = 200;
@@ -63,16 +63,17 @@ export async function pickPath(message: string, opts: { dirsOnly?: boolean } = {
       const choices = [];
       if (dirsOnly && (typed === '' || (typed.endsWith('/') && (await isDir(typed))))) {
         const here = typed || './';
-        choices.push({ name: here, value: { path: here, create: false }, description: 'this folder' });
+        choices.push({ name: printable(here), value: { path: here, create: false }, description: 'this folder' });
       }
       for (const e of await completions(typed, dirsOnly)) {
         choices.push({
-          name: e.shown, value: { path: e.shown, create: false },
+          // A name on disk may hold control characters too (a download, an archive): shown escaped, chosen as it is.
+          name: printable(e.shown), value: { path: e.shown, create: false },
           description: e.dir ? (dirsOnly ? 'folder — Tab opens it' : 'folder (sent with everything in it) — Tab opens it') : bytes(e.size),
         });
       }
       if (dirsOnly && typed !== '' && choices.length === 0 && !(await fs.stat(expandHome(typed)).catch(() => undefined))) {
-        choices.push({ name: typed, value: { path: typed, create: true }, description: 'new folder, created when chosen' });
+        choices.push({ name: printable(typed), value: { path: typed, create: true }, description: 'new folder, created when chosen' });
       }
       return choices;
     },

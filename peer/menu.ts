@@ -4,10 +4,9 @@
  * until Exit or Ctrl-C. Without a terminal it refuses instead of prompting.
  */
 import { input, password, select } from '@inquirer/prompts';
-import chalk from 'chalk';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { isBase32Secret } from '../shared/totp.js';
-import type { Reporter } from './cli-output.js';
+import { bold, cyan, dim, line, type Reporter } from './cli-output.js';
 import { homeOf, loginCommand, type GlobalFlags } from './commands.js';
 import type { Home } from './home.js';
 import { resolveAccount, type Account } from './login.js';
@@ -37,13 +36,13 @@ export async function menuCommand(r: Reporter, g: GlobalFlags): Promise<void> {
   try {
     const home = homeOf(g);
     const account = await ensureAccount(r, g, home);
-    r.print(`${chalk.bold('sealdrop')} ${chalk.dim('—')} ${chalk.cyan(account.id)} ${chalk.dim(`@ ${account.server}`)}`);
+    r.print(line`${bold('sealdrop')} ${dim('—')} ${cyan(account.id)} ${dim(`@ ${account.server}`)}`);
     await menuLoop({ r, home, account, strict: g.strict });
   } catch (err) {
     if (!isPromptExit(err)) throw err;
   }
   r.endProgress();
-  r.print(chalk.dim('Goodbye.'));
+  r.print(dim('Goodbye.'));
 }
 
 async function menuLoop(c: MenuContext): Promise<void> {

@@ -1,6 +1,7 @@
 /** `sealdrop ls ID` and `sealdrop get ID NAME`: ask a peer what it shares, and fetch from it. */
 import { SealdropError } from '../shared/errors.js';
 import type { ShareEntry } from './control-messages.js';
+import { refusal } from './safe-names.js';
 import { withPeerLink, type PeerLinkOptions } from './peer-link.js';
 import type { ProgressListener } from './progress.js';
 import { receiveEngine, type ReceivedFile } from './receive-engine.js';
@@ -8,13 +9,19 @@ import type { TransportKind } from './transport.js';
 
 export type PullOptions = PeerLinkOptions;
 
-export async function listShare(o: PullOptions): Promise<ShareEntry[]> {
+/** A listed name, vetted like a received one: `refused` says why it could not be fetched (names are the peer's, shown escaped). */
+export interface ListedEntry extends ShareEntry { refused?: string }
+
+export async function listShare(o: PullOptions): Promise<ListedEntry[]> {
   return withPeerLink(o, async (link) => {
     await link.channel.sendControl({ t: 'list' });
     const reply = await link.channel.nextControl();
-    if (reply.t === 'reject') throw new SealdropError(reply.code, reply.message);
+    if (reply.t === 'reject') throw new SealdropError(reply.code, `${o.peer} refused to list: ${reply.message}`);
     if (reply.t !== 'listing') throw new SealdropError('ERR_PROTOCOL', `expected a listing, got ${reply.t}`);
-    return reply.entries;
+    return reply.entries.map((e) => {
+      const why = refusal(e.name);
+      return why ? { ...e, refused: why } : e;
+    });
   });
 }
 

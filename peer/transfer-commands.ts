@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SealdropError } from '../shared/errors.js';
-import { bytes, printable, type Reporter } from './cli-output.js';
+import { bytes, printable, printMessage, type Reporter } from './cli-output.js';
 import { accountOf, homeOf, type GlobalFlags } from './commands.js';
 import type { SecuredInfo } from './peer-link.js';
 import { getShared, listShare } from './pull.js';
+import { refusal } from './safe-names.js';
 import { receiveLoop, type IncomingInfo } from './receive.js';
 import { sendFiles } from './send.js';
 import { parseAllowList, SharedFolder } from './shared-folder.js';
@@ -86,7 +87,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       r.event('offer', { from: info.from, files: offer.files, bytes: offer.bytes, names: offer.topLevel });
       if (o.yes) { r.info(`accepting ${what}`); return true; }
       const { confirm } = await import('@inquirer/prompts'); // loaded only to ask: it is a tenth of a second of start-up
-      return confirm({ message: `${info.from} wants to send ${what}. Accept?`, default: false });
+      return confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false });
     },
     onProgress: (p) => r.progress(p),
     onDone: async (d) => {
@@ -95,7 +96,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       if (d.kind === 'received') r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
       else r.success(d.kind === 'listed' ? `${d.from} listed the shared folder` : `${d.from} fetched ${d.files.length} shared file(s), verified`);
       for (const f of d.files) {
-        if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) r.print(`${d.from} says: ${printable(await fs.readFile(f.path, 'utf8'))}`);
+        if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) printMessage(r, d.from, await fs.readFile(f.path, 'utf8'));
       }
       r.event('done', { kind: d.kind, transport: d.transport, from: d.from, files, resumed: d.resumed });
     },
@@ -107,10 +108,13 @@ export async function lsCommand(r: Reporter, g: GlobalFlags, peer: string): Prom
   const entries = await listShare({ home: homeOf(g), account: await accountOf(g), peer, strict: g.strict, onStatus: (t) => r.info(t) });
   r.event('listing', { peer, entries });
   if (entries.length === 0) r.print(`${peer} shares an empty folder`);
-  for (const e of entries) r.print(`${bytes(e.size).padStart(10)}  ${e.name}${e.type === 'dir' ? '/' : ''}`);
+  // Names are the peer's: the Reporter escapes them; one that cannot be fetched here is marked with why.
+  for (const e of entries) r.print(`${bytes(e.size).padStart(10)}  ${e.name}${e.type === 'dir' ? '/' : ''}${e.refused ? `  [cannot be fetched: ${e.refused}]` : ''}`);
 }
 
 export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name: string, o: { dir: string; relay?: boolean; timeout: string }): Promise<void> {
+  const why = refusal(name);
+  if (why) throw new SealdropError('ERR_BAD_INPUT', `cannot get "${printable(name)}" from ${peer}: ${why}`);
   const dir = path.resolve(o.dir);
   await fs.mkdir(dir, { recursive: true });
   const outcome = await getShared({
