@@ -6,12 +6,12 @@
  * ever takes a final name.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
 import { chunkCount } from '../shared/framing.js';
-import { SealdropError, toSealdropError } from '../shared/errors.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import type { Manifest } from './control-messages.js';
 import { ensureFolders, PartialFile } from './partial-file.js';
+import { ReceiveFolder } from './receive-folder.js';
 import type { ProgressListener } from './progress.js';
 import { vetReceivedPath } from './safe-names.js';
 import type { SecureChannel } from './secure-channel.js';
@@ -32,29 +32,53 @@ export interface ReceiveEngineOptions {
 
 /** Takes the files of `manifest` (the first message of a push, or the answer to a get). */
 export async function receiveEngine(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions): Promise<ReceiveResult> {
-  let vetted: string[][];
+  const plan = await planReceive(channel, manifest, opts);
   try {
-    vetted = vetManifest(manifest);
-    await checkSpace(opts.dir, totalBytes(manifest.files));
+    return await takeFiles(channel, manifest, opts, plan);
+  } finally {
+    await plan.folder.close();
+  }
+}
+
+/** What is known before consent: the vetted names, the opened target folder, and where each file resumes. */
+interface ReceivePlan { vetted: string[][]; folder: ReceiveFolder; keys: string[]; from: number[] }
+
+/**
+ * Vets every name, opens the target folder once (everything below is reached
+ * from it), finds the resume points and checks the space still needed. Writes
+ * nothing. Any failure refuses the offer with a reject that names no local path.
+ */
+async function planReceive(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions): Promise<ReceivePlan> {
+  let folder: ReceiveFolder | undefined;
+  try {
+    const vetted = vetManifest(manifest);
+    folder = await ReceiveFolder.open(opts.dir);
+    const keys = manifest.files.map((f) => partialKey(opts.peerId, f));
+    // Resume: whole chunks left by an earlier attempt count; the last chunk is always sent again.
+    const from: number[] = [];
+    for (const [i, f] of manifest.files.entries()) from.push(await PartialFile.existingChunks(folder, vetted[i]!, keys[i]!, CHUNK_SIZE, chunkCount(f.size) - 1));
+    await checkSpace(folder, totalBytes(manifest.files) - from.reduce((n, chunks) => n + chunks * CHUNK_SIZE, 0));
+    return { vetted, folder, keys, from };
   } catch (err) {
-    const e = toSealdropError(err);
-    await channel.sendControl({ t: 'reject', code: e.code, message: e.message }).catch(() => {});
+    await folder?.close();
+    const e = toSealdropError(err, 'ERR_IO');
+    await channel.sendControl({ t: 'reject', code: e.code, message: messageForPeer(e) }).catch(() => {});
     throw e;
   }
+}
+
+async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions, { vetted, folder, keys, from }: ReceivePlan): Promise<ReceiveResult> {
   if (!(await opts.consent(summarize(manifest)))) {
     await channel.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the receiver declined the files' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer');
   }
-  for (const dir of manifest.dirs) await ensureFolders(opts.dir, vetReceivedPath(dir));
-  const keys = manifest.files.map((f) => partialKey(opts.peerId, f));
-  // Resume: whole chunks left by an earlier attempt count; the last chunk is always sent again.
-  const from = await Promise.all(manifest.files.map((f, i) => PartialFile.existingChunks(opts.dir, vetted[i]!, keys[i]!, CHUNK_SIZE, chunkCount(f.size) - 1)));
+  for (const dir of manifest.dirs) await ensureFolders(folder, vetReceivedPath(dir));
   channel.expectData();
   await channel.sendControl({ t: 'accept', from });
 
   const resumed = from.reduce((n, chunks) => n + chunks * CHUNK_SIZE, 0);
   const total = totalBytes(manifest.files);
-  const files = new FileSequence(manifest, vetted, keys, from, opts.dir);
+  const files = new FileSequence(manifest, vetted, keys, from, folder);
   try {
     let received = 0;
     let reported = 0;
@@ -97,7 +121,7 @@ class FileSequence {
   private left = 0;
   private readonly partials: PartialFile[] = [];
 
-  constructor(private readonly manifest: Manifest, private readonly vetted: string[][], private readonly keys: string[], private readonly from: number[], private readonly dir: string) {}
+  constructor(private readonly manifest: Manifest, private readonly vetted: string[][], private readonly keys: string[], private readonly from: number[], private readonly folder: ReceiveFolder) {}
 
   async write(data: Buffer, onWrite: (file: number, name: string) => void): Promise<void> {
     let offset = 0;
@@ -149,7 +173,7 @@ class FileSequence {
       if (this.current + 1 >= this.manifest.files.length) { this.partial = undefined; return false; }
       this.current++;
       const entry = this.manifest.files[this.current]!;
-      this.partial = await PartialFile.open(this.dir, this.vetted[this.current]!, this.keys[this.current]!);
+      this.partial = await PartialFile.open(this.folder, this.vetted[this.current]!, this.keys[this.current]!);
       this.partials.push(this.partial);
       const skip = this.from[this.current]! * CHUNK_SIZE;
       await this.partial.resumeAt(skip);
@@ -167,15 +191,21 @@ function partialKey(peerId: string, f: Manifest['files'][number]): string {
 
 /** Vets every file and folder name before anything is written; one bad name refuses the whole offer. */
 function vetManifest(m: Manifest): string[][] {
-  for (const dir of m.dirs) vetReceivedPath(dir);
-  const seen = new Set<string>();
-  return m.files.map((f) => {
-    const parts = vetReceivedPath(f.name);
-    const key = parts.join('/').normalize('NFC').toLowerCase();
-    if (seen.has(key)) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(f.name)} twice`);
-    seen.add(key);
-    return parts;
-  });
+  try {
+    for (const dir of m.dirs) vetReceivedPath(dir);
+    const seen = new Set<string>();
+    return m.files.map((f) => {
+      const parts = vetReceivedPath(f.name);
+      const key = parts.join('/').normalize('NFC').toLowerCase();
+      if (seen.has(key)) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(f.name)} twice`);
+      seen.add(key);
+      return parts;
+    });
+  } catch (err) {
+    // These words quote only the sender's own names: the sender may read them.
+    const e = toSealdropError(err, 'ERR_BAD_INPUT');
+    throw new SealdropError(e.code, e.message, { cause: e.cause, peerMessage: e.peerMessage ?? e.message });
+  }
 }
 
 function summarize(m: Manifest): OfferSummary {
@@ -184,11 +214,12 @@ function summarize(m: Manifest): OfferSummary {
   return { files: m.files.length, bytes: totalBytes(m.files), topLevel: [...top], dirs: m.dirs.length };
 }
 
-/** Refuses before anything is written when the target folder lacks room. */
-async function checkSpace(dir: string, bytes: number): Promise<void> {
-  const st = await fs.statfs(dir).catch((err) => { throw new SealdropError('ERR_IO', `cannot use ${dir}: ${err.message}`); });
-  const free = st.bavail * st.bsize;
+/** Refuses before anything is written when the target folder lacks room for the bytes still to come. */
+async function checkSpace(folder: ReceiveFolder, bytes: number): Promise<void> {
+  const free = await folder.freeBytes();
   if (bytes > free) {
-    throw new SealdropError('ERR_SPACE', `not enough free space in ${dir}: ${bytes} bytes offered, ${free} available`);
+    throw new SealdropError('ERR_SPACE', `not enough free space in ${folder.shown}: ${bytes} bytes still to come, ${free} available`, {
+      peerMessage: `the receiver does not have enough free space for the ${bytes} bytes still to come`,
+    });
   }
 }

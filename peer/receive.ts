@@ -3,7 +3,7 @@
  * The first message of a session says what the other peer wants: to push
  * files (a manifest), or, with a shared folder, to list or get from it.
  */
-import { SealdropError, toSealdropError } from '../shared/errors.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import type { ControlMessage } from './control-messages.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
@@ -106,7 +106,7 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
       if (first.t !== 'get') throw new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
       const sources = await share.resolve(first.name).catch(async (err) => {
         const e = toSealdropError(err);
-        await channel.sendControl({ t: 'reject', code: e.code, message: e.message });
+        await channel.sendControl({ t: 'reject', code: e.code, message: messageForPeer(e) });
         throw e;
       });
       const result = await sendEngine(channel, sources, o.onProgress);

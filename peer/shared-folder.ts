@@ -43,22 +43,33 @@ export class SharedFolder {
     return { entries, truncated: entries.length >= MAX_LISTED };
   }
 
-  /** The files behind a requested name, which must stay inside the root without passing a link. */
+  /**
+   * The files behind a requested name, which must stay inside the root without
+   * passing a link. Every refusal's peer-facing words quote only the name asked for.
+   */
   async resolve(name: string): Promise<SourceSet> {
-    const parts = vetReceivedPath(name);
+    const shown = JSON.stringify(name);
+    const notFound = (why: string) => new SealdropError('ERR_NOT_FOUND', why, { peerMessage: why });
+    let parts: string[];
+    try {
+      parts = vetReceivedPath(name);
+    } catch (err) {
+      const e = err as SealdropError; // its words quote only the name asked for
+      throw new SealdropError(e.code, e.message, { peerMessage: e.message });
+    }
     let current = this.root;
     for (const part of parts) {
       current = path.join(current, part);
       const st = await fs.lstat(current).catch(() => undefined);
-      if (!st) throw new SealdropError('ERR_NOT_FOUND', `nothing named ${JSON.stringify(name)} is shared`);
-      if (st.isSymbolicLink()) throw new SealdropError('ERR_NOT_FOUND', `${JSON.stringify(name)} is a symbolic link, which is never shared`);
+      if (!st) throw notFound(`nothing named ${shown} is shared`);
+      if (st.isSymbolicLink()) throw notFound(`${shown} is a symbolic link, which is never shared`);
     }
-    const real = await fs.realpath(current);
-    if (real !== this.root && !real.startsWith(this.root + path.sep)) throw new SealdropError('ERR_NOT_FOUND', `${JSON.stringify(name)} is outside the shared folder`);
-    const sources = await collectSources([real]);
-    if (sources.files.length === 0 && sources.dirs.length === 0) {
-      throw new SealdropError('ERR_NOT_FOUND', `${JSON.stringify(name)} holds nothing to send`);
-    }
+    const real = await fs.realpath(current).catch(() => { throw notFound(`nothing named ${shown} is shared`); });
+    if (real !== this.root && !real.startsWith(this.root + path.sep)) throw notFound(`${shown} is outside the shared folder`);
+    const sources = await collectSources([real]).catch((err) => {
+      throw new SealdropError('ERR_IO', `cannot read ${real} to share it: ${(err as Error).message}`, { cause: err, peerMessage: `the sharer cannot read ${shown}` });
+    });
+    if (sources.files.length === 0 && sources.dirs.length === 0) throw notFound(`${shown} holds nothing to send`);
     return sources;
   }
 }

@@ -7,7 +7,7 @@
  *   registered → signaling → direct | relay → (engine) transferring → done | failed
  */
 import type { Role } from '../shared/crypto.js';
-import { SealdropError, toSealdropError } from '../shared/errors.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import { DirectTransport } from './direct-transport.js';
 import { handshake, type HandshakeResult } from './handshake.js';
 import type { KeyPair } from '../shared/crypto.js';
@@ -85,7 +85,7 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
     return await use(link);
   } catch (err) {
     const e = toSealdropError(err);
-    await link.channel.sendControl({ t: 'abort', code: e.code, message: e.message }).catch(() => {});
+    await link.channel.sendControl({ t: 'abort', code: e.code, message: messageForPeer(e) }).catch(() => {}); // never a local path
     await link.channel.ended(1_000);
     throw e;
   } finally {

@@ -33,7 +33,7 @@ function rssOf(pid: number): number {
 }
 
 /** What a failed transfer may leave: hidden partial files kept for resume, never anything under a final name. */
-const onlyPartials = (tree: string[]) => tree.every((f) => /^\.[0-9a-f]+\.sealdrop-part$/.test(f));
+const onlyPartials = (tree: string[]) => tree.every((f) => /^\.[0-9a-f]+:sealdrop-part$/.test(f));
 
 /** Everything the rendezvous received, as bytes: binary frames raw, everything else as its JSON text. */
 function recordedBytes(inbound: TestRendezvous['inbound']): Buffer[] {

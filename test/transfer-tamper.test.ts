@@ -82,7 +82,7 @@ describe('tampering in transit is detected', function () {
       const left = await listTree(inbox);
       expect(left).to.not.include(path.basename(src));
       for (const name of left) {
-        expect(name).to.match(/^\.[0-9a-f]{32}\.sealdrop-part$/);
+        expect(name).to.match(/^\.[0-9a-f]{32}:sealdrop-part$/);
         const kept = await fs.readFile(path.join(inbox, name));
         expect(kept.length % (128 * 1024)).to.equal(0);
         expect(kept.equals((await fs.readFile(src)).subarray(0, kept.length))).to.equal(true);
