@@ -62,6 +62,7 @@ program.command('receive')
   .option('--dir <dir>', 'where received files go', '.')
   .option('--yes', 'accept every transfer without asking')
   .option('--once', 'exit after one transfer')
+  .option('--ask-timeout <seconds>', 'decline an offer nobody answers within this time (at most 240)', '180')
   .option('--share <dir>', 'also let peers list and fetch the files under this folder (read-only)')
   .option('--share-allow <ids>', 'only these peers (comma-separated) may list or fetch')
   .action(run(async (r, o) => (await transfers()).receiveCommand(r, flags(), o)));

@@ -7,6 +7,7 @@
  */
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
+import { MAX_EARLY_BYTES } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import type { IceServer } from '../shared/schemas.js';
 import { trackTeardown } from './teardowns.js';
@@ -33,7 +34,8 @@ export class DirectTransport implements Transport {
   private readonly peer: SimplePeer.Instance;
   /** Frames that arrive before the engine attached are held, never dropped. */
   private early: Buffer[] = [];
-  private frameHandler: (frame: Buffer) => void = (frame) => this.early.push(frame);
+  private earlyBytes = 0;
+  private frameHandler: (frame: Buffer) => void = (frame) => this.holdEarly(frame);
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
   private unchecked = 0;
@@ -88,6 +90,18 @@ export class DirectTransport implements Transport {
     }
     channel.send(frame);
     this.unchecked += frame.length;
+  }
+
+  /** Holds a frame until the engine attaches, within MAX_EARLY_BYTES: more is a flood, and ends the transport. */
+  private holdEarly(frame: Buffer): void {
+    if (this.closed) return;
+    this.earlyBytes += frame.length;
+    if (this.earlyBytes > MAX_EARLY_BYTES) {
+      this.early = [];
+      this.finish(new SealdropError('ERR_PROTOCOL', 'the other peer sent more before the transfer began than any honest peer would')); this.peer.destroy();
+      return;
+    }
+    this.early.push(frame);
   }
 
   onFrame(handler: (frame: Buffer) => void): void {

@@ -73,12 +73,13 @@ export async function receiveAction(c: MenuContext): Promise<void> {
       home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share,
       onReady: (s) => c.r.info(line`online as ${bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
       onSecured: (i) => secured(c, i.from)(i),
-      consent: async (offer, info) => {
+      consent: async (offer, info, signal) => {
         const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
         if (!ask) { c.r.info(`accepting ${what}`); return true; }
         try {
-          return await confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false });
+          return await confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false }, { signal });
         } catch (err) {
+          if (signal.aborted) return false; // the time to answer ran out: the offer is declined, the menu stays
           if (!isPromptExit(err)) throw err;
           quit = err; // refuse, let the refusal reach the sender (onFailed), then leave
           return false;

@@ -1,7 +1,7 @@
 /** `sealdrop ls ID` and `sealdrop get ID NAME`: ask a peer what it shares, and fetch from it. */
 import { SealdropError } from '../shared/errors.js';
-import type { ShareEntry } from './control-messages.js';
-import { refusal } from './safe-names.js';
+import type { Manifest, ShareEntry } from './control-messages.js';
+import { refusal, vetReceivedPath } from './safe-names.js';
 import { withPeerLink, type PeerLinkOptions } from './peer-link.js';
 import type { ProgressListener } from './progress.js';
 import { receiveEngine, type ReceivedFile } from './receive-engine.js';
@@ -35,11 +35,32 @@ export async function getShared(o: GetOptions): Promise<GetOutcome> {
     const reply = await link.channel.nextControl();
     if (reply.t === 'reject') throw new SealdropError(reply.code, reply.message);
     if (reply.t !== 'manifest') throw new SealdropError('ERR_PROTOCOL', `expected the file list, got ${reply.t}`);
+    refuseUnasked(o.peer, o.name, reply);
     const result = await receiveEngine(link.channel, reply, {
       dir: o.dir, peerId: o.peer, onProgress: o.onProgress,
-      consent: async () => true, // we asked for exactly this
+      consent: async () => true, // we asked for exactly this, and refuseUnasked made sure it is
     });
     await link.channel.ended(5_000);
     return { transport: link.transport, ...result, sas: link.sas };
   });
+}
+
+/**
+ * A get delivers only what was asked: the one file under the requested name's last
+ * part, or that folder's tree under it. Anything else (other names, a text message,
+ * more than one file for a file) refuses the whole answer before a byte is written:
+ * a sharer asked for holiday.jpg must not be able to write .ssh/authorized_keys.
+ */
+export function refuseUnasked(peer: string, asked: string, m: Manifest): void {
+  const base = vetReceivedPath(asked).at(-1)!;
+  const oneFile = m.files.length === 1 && m.dirs.length === 0 && m.files[0]!.name === base;
+  const strays = oneFile ? [] : [
+    ...m.files.map((f) => f.name).filter((name) => !name.startsWith(`${base}/`)),
+    ...m.dirs.filter((name) => name !== base && !name.startsWith(`${base}/`)),
+  ];
+  const empty = m.files.length + m.dirs.length === 0;
+  if (strays.length > 0 || empty || m.files.some((f) => f.text)) {
+    const what = strays.length > 0 ? `, such as ${JSON.stringify(strays[0]).slice(0, 80)}` : '';
+    throw new SealdropError('ERR_PROTOCOL', `${peer} answered the request for ${JSON.stringify(asked)} with files that were not asked for${what}; nothing was saved`);
+  }
 }

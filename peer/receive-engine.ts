@@ -6,7 +6,7 @@
  * ever takes a final name.
  */
 import { createHash } from 'node:crypto';
-import { CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
+import { CHUNK_SIZE, CONSENT_TIMEOUT_MS, CREDIT_EVERY } from '../shared/constants.js';
 import { chunkCount } from '../shared/framing.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import type { Manifest } from './control-messages.js';
@@ -23,8 +23,10 @@ export interface ReceiveResult { files: ReceivedFile[]; resumed: number }
 
 export interface ReceiveEngineOptions {
   dir: string;
-  /** Decides whether to take the offer; resolves true to accept. */
-  consent: (offer: OfferSummary) => Promise<boolean>;
+  /** Decides whether to take the offer; resolves true to accept. `signal` aborts when the time to answer is up. */
+  consent: (offer: OfferSummary, signal: AbortSignal) => Promise<boolean>;
+  /** How long the person has to answer (default CONSENT_TIMEOUT_MS); then the offer is declined. */
+  consentTimeoutMs?: number;
   onProgress?: ProgressListener;
   /** The sending peer: partial files are kept per sender, so only it can resume them. */
   peerId: string;
@@ -68,10 +70,7 @@ async function planReceive(channel: SecureChannel, manifest: Manifest, opts: Rec
 }
 
 async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions, { vetted, folder, keys, from }: ReceivePlan): Promise<ReceiveResult> {
-  if (!(await opts.consent(summarize(manifest)))) {
-    await channel.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the receiver declined the files' }).catch(() => {});
-    throw new SealdropError('ERR_REJECTED', 'you declined the transfer');
-  }
+  await askConsent(channel, summarize(manifest), opts);
   for (const dir of manifest.dirs) await ensureFolders(folder, vetReceivedPath(dir));
   channel.expectData();
   await channel.sendControl({ t: 'accept', from });
@@ -82,6 +81,7 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
   try {
     let received = 0;
     let reported = 0;
+    const streamLength = total - resumed;
     for (;;) {
       const item = await channel.next();
       if (item.kind === 'control') {
@@ -89,6 +89,10 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
         throw new SealdropError('ERR_INTEGRITY', `the data stream ended early (${item.msg.t} before its last chunk)`);
       }
       if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} is short but not marked last`);
+      // The stream's length is known: LAST marks exactly the chunk that completes it, and only an empty stream has an empty chunk.
+      if (item.last !== (received + item.data.length === streamLength) || (item.data.length === 0 && item.index !== 0)) {
+        throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} does not end the stream where the file list says it ends`);
+      }
       await files.write(item.data, (index, name) =>
         opts.onProgress?.({ bytes: resumed + received, total, file: index, name, files: manifest.files.length }));
       received += item.data.length;
@@ -108,6 +112,41 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
   } catch (err) {
     await files.abandon();
     throw err;
+  }
+}
+
+/**
+ * Asks the person (through `consent`) while watching the channel: the sender owes
+ * us nothing until we answer, so anything it sends meanwhile ends the session
+ * (nothing piles up; useLink tells it why), and an answer that does not come in time declines.
+ */
+async function askConsent(channel: SecureChannel, offer: OfferSummary, opts: ReceiveEngineOptions): Promise<void> {
+  const timeoutMs = opts.consentTimeoutMs ?? CONSENT_TIMEOUT_MS;
+  const asking = new AbortController();
+  const watching = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const decline = async (code: 'ERR_REJECTED' | 'ERR_TIMEOUT', toPeer: string, local: string): Promise<never> => {
+    await channel.sendControl({ t: 'reject', code, message: toPeer }).catch(() => {});
+    throw new SealdropError(code, local);
+  };
+  try {
+    const answer = await Promise.race([
+      opts.consent(offer, asking.signal),
+      new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); }),
+      channel.next({ timeoutMs: timeoutMs + 5_000, signal: watching.signal }).then((item): never => {
+        if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+        throw new SealdropError('ERR_PROTOCOL', `the sender sent ${item.kind === 'control' ? `a ${item.msg.t} message` : 'file data'} before the files were accepted`);
+      }),
+    ]);
+    if (answer === 'late') {
+      const s = Math.round(timeoutMs / 1000);
+      return await decline('ERR_TIMEOUT', `the receiver did not answer within ${s} s`, `nobody answered within ${s} s, so the offer was declined`);
+    }
+    if (!answer) return await decline('ERR_REJECTED', 'the receiver declined the files', 'you declined the transfer');
+  } finally {
+    clearTimeout(timer);
+    asking.abort(); // a prompt still on screen goes away
+    watching.abort();
   }
 }
 

@@ -35,7 +35,9 @@ export interface ReceiveOptions {
   shareAllow?: Set<string>;
   /** Stop after one session, whatever its outcome. */
   once?: boolean;
-  consent: (offer: OfferSummary, info: IncomingInfo) => Promise<boolean>;
+  /** Asks whether to take an offer; `signal` aborts when the time to answer (`consentTimeoutMs`) is up. */
+  consent: (offer: OfferSummary, info: IncomingInfo, signal: AbortSignal) => Promise<boolean>;
+  consentTimeoutMs?: number;
   onReady?: (session: RendezvousSession) => void;
   onSecured?: (info: IncomingInfo) => void;
   onProgress?: ProgressListener;
@@ -93,7 +95,7 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();
       if (first.t === 'manifest') {
-        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer) => o.consent(offer, info) });
+        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer, signal) => o.consent(offer, info, signal), consentTimeoutMs: o.consentTimeoutMs });
         await channel.ended(5_000);
         return { kind: 'received' as const, ...base, ...result };
       }

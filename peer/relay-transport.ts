@@ -7,6 +7,7 @@
  * sent them: a frame of either peer refused (an operator limit), a frame not
  * taken in time, the session closed, or the rendezvous connection lost.
  */
+import { MAX_EARLY_BYTES } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import type { RendezvousSession, RendezvousSessionEvents } from './rendezvous-session.js';
 import type { SignalInbox } from './signal-inbox.js';
@@ -29,7 +30,8 @@ export class RelayTransport implements Transport {
   private waiters: Array<() => void> = [];
   /** Frames that arrive before the engine attached are held, never dropped. */
   private early: Buffer[] = [];
-  private frameHandler: (frame: Buffer) => void = (frame) => this.early.push(frame);
+  private earlyBytes = 0;
+  private frameHandler: (frame: Buffer) => void = (frame) => this.holdEarly(frame);
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
   /** Why it ended: given to send() callers, and to a close handler attached after the end. */
@@ -88,6 +90,18 @@ export class RelayTransport implements Transport {
         this.finish(new SealdropError('ERR_TIMEOUT', `the rendezvous answered no relayed frame for ${RELAY_ANSWER_TIMEOUT_MS / 1000} s`));
       }
     }, 1_000).unref();
+  }
+
+  /** Holds a frame until the engine attaches, within MAX_EARLY_BYTES: more is a flood, and ends the transport. */
+  private holdEarly(frame: Buffer): void {
+    if (this.closed) return;
+    this.earlyBytes += frame.length;
+    if (this.earlyBytes > MAX_EARLY_BYTES) {
+      this.early = [];
+      this.finish(new SealdropError('ERR_PROTOCOL', 'the other peer sent more before the transfer began than any honest peer would'));
+      return;
+    }
+    this.early.push(frame);
   }
 
   onFrame(handler: (frame: Buffer) => void): void {

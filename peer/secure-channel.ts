@@ -3,7 +3,7 @@
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
  */
-import { CHUNK_SIZE, FLOW_WINDOW, IDLE_TIMEOUT_MS, MAX_CONTROL_SIZE, MAX_FRAME_SIZE } from '../shared/constants.js';
+import { CHUNK_SIZE, FLOW_WINDOW, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../shared/framing.js';
 import { describeIssues } from '../shared/schemas.js';
@@ -11,7 +11,7 @@ import { ControlMessage, type ControlInput } from './control-messages.js';
 import type { Transport } from './transport.js';
 
 export type Inbound =
-  | { kind: 'control'; msg: ControlMessage }
+  | { kind: 'control'; msg: ControlMessage; size: number }
   | { kind: 'chunk'; index: number; last: boolean; data: Buffer };
 
 /** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
@@ -19,11 +19,20 @@ const MAX_QUEUED = 2 * FLOW_WINDOW;
 
 export interface ChannelKeys { sendKey: Buffer; receiveKey: Buffer }
 
+export interface WaitOptions {
+  /** How long the peer may stay silent (default PEER_STALL_MS); then the channel fails with ERR_TIMEOUT. */
+  timeoutMs?: number;
+  /** Gives up the wait without failing the channel: the next message stays for the next caller. */
+  signal?: AbortSignal;
+}
+
 export class SecureChannel {
   private sendControlSeq = 0;
   private receiveControlSeq = 0;
   private readonly queue: Inbound[] = [];
   private queuedBytes = 0;
+  private queuedControl = 0;
+  private queuedControlBytes = 0;
   private waiter?: { resolve: (m: Inbound) => void; reject: (e: SealdropError) => void };
   private failure?: SealdropError;
   /** Index of the next data chunk, or undefined when no data is expected. */
@@ -79,30 +88,42 @@ export class SecureChannel {
     this.dataNext = 0;
   }
 
-  /** The next inbound message; rejects once the channel failed. */
-  next(): Promise<Inbound> {
+  /** The next inbound message; rejects once the channel failed, or with ERR_TIMEOUT when the peer stays silent. */
+  next(o: WaitOptions = {}): Promise<Inbound> {
     const item = this.queue.shift();
     if (item) {
       if (item.kind === 'chunk') this.queuedBytes -= item.data.length;
+      else { this.queuedControl--; this.queuedControlBytes -= item.size; }
       return Promise.resolve(item);
     }
     if (this.failure) return Promise.reject(this.failure);
+    if (this.waiter) return Promise.reject(new SealdropError('ERR_INTERNAL', 'two readers on one secure channel'));
+    const timeoutMs = o.timeoutMs ?? PEER_STALL_MS;
     return new Promise((resolve, reject) => {
-      // A peer that goes silent (stopped, or a network that drops everything) must not hang us forever.
+      // A peer that goes silent (stopped, hostile, or a network that drops everything) must not hold us.
       const timer = setTimeout(() => {
-        this.fail(new SealdropError('ERR_TIMEOUT', `no word from the other peer for ${IDLE_TIMEOUT_MS / 60_000} minutes`));
+        this.fail(new SealdropError('ERR_TIMEOUT', `the other peer sent nothing for ${Math.round(timeoutMs / 1000)} s`));
         this.transport.close();
-      }, IDLE_TIMEOUT_MS);
-      this.waiter = {
-        resolve: (m) => { clearTimeout(timer); resolve(m); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+      }, timeoutMs);
+      const cancel = () => {
+        if (this.waiter !== waiter) return;
+        this.waiter = undefined;
+        clearTimeout(timer);
+        reject(new SealdropError('ERR_TIMEOUT', 'stopped waiting'));
       };
+      const waiter = {
+        resolve: (m: Inbound) => { clearTimeout(timer); o.signal?.removeEventListener('abort', cancel); resolve(m); },
+        reject: (e: SealdropError) => { clearTimeout(timer); o.signal?.removeEventListener('abort', cancel); reject(e); },
+      };
+      this.waiter = waiter;
+      if (o.signal?.aborted) cancel();
+      else o.signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 
   /** The next control message; an abort from the peer becomes its error. */
-  async nextControl(): Promise<ControlMessage> {
-    const item = await this.next();
+  async nextControl(o: WaitOptions = {}): Promise<ControlMessage> {
+    const item = await this.next(o);
     if (item.kind !== 'control') throw new SealdropError('ERR_PROTOCOL', 'file data arrived where a control message was expected');
     if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
     return item.msg;
@@ -150,7 +171,7 @@ export class SecureChannel {
       try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
       const parsed = ControlMessage.safeParse(json);
       if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
-      return { kind: 'control', msg: parsed.data };
+      return { kind: 'control', msg: parsed.data, size: text.length };
     }
     if (this.dataNext === undefined) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
     const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: DATA_STREAM, index: this.dataNext });
@@ -169,6 +190,13 @@ export class SecureChannel {
     if (item.kind === 'chunk') {
       this.queuedBytes += item.data.length;
       if (this.queuedBytes > MAX_QUEUED) throw new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window');
+    } else {
+      // Each control message is bounded (MAX_CONTROL_SIZE); so are how many, and how many bytes, may wait unread.
+      this.queuedControl++;
+      this.queuedControlBytes += item.size;
+      if (this.queuedControl > MAX_QUEUED_CONTROL || this.queuedControlBytes > MAX_CONTROL_SIZE) {
+        throw new SealdropError('ERR_PROTOCOL', 'the peer sent messages nobody asked for, more than a receiver holds');
+      }
     }
     this.queue.push(item);
   }

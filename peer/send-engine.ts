@@ -8,7 +8,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { CHUNK_SIZE } from '../shared/constants.js';
+import { ANSWER_TIMEOUT_MS, CHUNK_SIZE, PEER_STALL_MS } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { chunkCount } from '../shared/framing.js';
 import type { ControlMessage } from './control-messages.js';
@@ -17,6 +17,8 @@ import type { ProgressListener } from './progress.js';
 import type { SecureChannel } from './secure-channel.js';
 import { totalBytes, type SourceFile, type SourceSet } from './source-files.js';
 
+/** While we send, the receiver's credits may pause while it syncs a large file to disk: give it twice the usual stall. */
+const REPLY_STALL_MS = 2 * PEER_STALL_MS;
 /** Bytes per file read: a few chunks, so reads cost one thread-pool round trip per MiB. */
 const READ_BLOCK = 8 * CHUNK_SIZE;
 
@@ -26,7 +28,7 @@ export interface SendResult { files: SentFile[]; resumed: number }
 export async function sendEngine(channel: SecureChannel, sources: SourceSet, onProgress: ProgressListener = () => {}): Promise<SendResult> {
   const { files } = sources;
   await channel.sendControl({ t: 'manifest', files: files.map((f) => ({ name: f.name, size: f.size, mtime: f.mtime, text: f.text })), dirs: sources.dirs });
-  const answer = await channel.nextControl();
+  const answer = await channel.nextControl({ timeoutMs: ANSWER_TIMEOUT_MS }); // a person may be reading the offer
   if (answer.t === 'reject') throw new SealdropError(answer.code, `the receiver declined: ${answer.message}`);
   if (answer.t !== 'accept' || answer.from.length !== files.length) throw new SealdropError('ERR_PROTOCOL', 'expected the receiver to accept or decline');
   answer.from.forEach((from, i) => {
@@ -154,7 +156,7 @@ class DataStream {
 async function readReplies(channel: SecureChannel, flow: CreditWindow): Promise<Extract<ControlMessage, { t: 'complete' }>> {
   try {
     for (;;) {
-      const msg = await channel.nextControl();
+      const msg = await channel.nextControl({ timeoutMs: REPLY_STALL_MS });
       if (msg.t === 'credit') flow.credit(msg.bytes);
       else if (msg.t === 'complete') return msg;
       else throw new SealdropError('ERR_PROTOCOL', `unexpected ${msg.t} from the receiver`);

@@ -3,6 +3,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { MAX_CONSENT_TIMEOUT_MS, MAX_DIRECT_TIMEOUT_MS } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { bytes, printable, printMessage, type Reporter } from './cli-output.js';
 import { accountOf, homeOf, type GlobalFlags } from './commands.js';
@@ -24,9 +25,11 @@ function secured(r: Reporter, peer: string) {
   };
 }
 
-function timeoutMs(text: string): number {
+function timeoutMs(text: string, flag = '--timeout', maxMs = MAX_DIRECT_TIMEOUT_MS): number {
   const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new SealdropError('ERR_BAD_INPUT', '--timeout takes a number of seconds');
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds * 1000 > maxMs) {
+    throw new SealdropError('ERR_BAD_INPUT', `${flag} takes a number of seconds, at most ${maxMs / 1000}`);
+  }
   return seconds * 1000;
 }
 
@@ -66,7 +69,8 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
   }
 }
 
-export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; share?: string; shareAllow?: string }): Promise<void> {
+export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
+  const consentTimeoutMs = timeoutMs(o.askTimeout, '--ask-timeout', MAX_CONSENT_TIMEOUT_MS);
   if (!o.yes && !process.stdin.isTTY) throw new SealdropError('ERR_BAD_INPUT', 'not on a terminal, so nobody can confirm transfers: pass --yes to accept them');
   const dir = path.resolve(o.dir);
   await fs.mkdir(dir, { recursive: true });
@@ -76,18 +80,18 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
   process.once('SIGINT', () => stop());
   process.once('SIGTERM', () => stop());
   await receiveLoop({
-    home: homeOf(g), account: await accountOf(g), dir, once: o.once, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
+    home: homeOf(g), account: await accountOf(g), dir, once: o.once, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
     onReady: (s) => {
       r.info(`online as ${s.id}; saving to ${dir}${share ? `; sharing ${share.root}` : ''}`);
       r.event('ready', { id: s.id, dir, share: share?.root });
     },
     onSecured: (i) => secured(r, i.from)(i),
-    consent: async (offer, info) => {
+    consent: async (offer, info, signal) => {
       const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
       r.event('offer', { from: info.from, files: offer.files, bytes: offer.bytes, names: offer.topLevel });
       if (o.yes) { r.info(`accepting ${what}`); return true; }
       const { confirm } = await import('@inquirer/prompts'); // loaded only to ask: it is a tenth of a second of start-up
-      return confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false });
+      return confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false }, { signal });
     },
     onProgress: (p) => r.progress(p),
     onDone: async (d) => {

@@ -6,6 +6,7 @@
  *
  *   registered → signaling → direct | relay → (engine) transferring → done | failed
  */
+import { MAX_DIRECT_TIMEOUT_MS } from '../shared/constants.js';
 import type { Role } from '../shared/crypto.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import { DirectTransport } from './direct-transport.js';
@@ -21,8 +22,8 @@ import type { Transport, TransportKind } from './transport.js';
 export type TransportMode = 'auto' | 'relay' | 'direct-only';
 
 export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
-/** Upper bound on the receiver's wait for the sender's transport choice. */
-const TRANSPORT_CHOICE_TIMEOUT_MS = 10 * 60_000;
+/** The receiver's wait for the sender's transport choice: the longest direct attempt a sender may make, and a margin. */
+const TRANSPORT_CHOICE_TIMEOUT_MS = MAX_DIRECT_TIMEOUT_MS + 10_000;
 
 export interface LinkOptions {
   session: RendezvousSession;
@@ -45,6 +46,9 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
   const inbox = new SignalInbox(o.session, o.sid, o.peerId);
   const mode = o.mode ?? 'auto';
   const timeoutMs = o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS;
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_DIRECT_TIMEOUT_MS)) {
+    throw new SealdropError('ERR_BAD_INPUT', `the direct-path timeout is at most ${MAX_DIRECT_TIMEOUT_MS / 1000} s (the receiver waits no longer for the choice)`);
+  }
   let direct: DirectTransport | undefined;
   // The receiver holds relay frames from the start: the sender's first one can arrive in the same tick as its transport choice.
   let relay = o.role === 'receiver' ? new RelayTransport(o.session, o.sid, inbox) : undefined;
@@ -108,7 +112,7 @@ async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefin
 }
 
 async function followTransport(inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
-  // The sender's --timeout is not known here: wait as long as the session lives (the inbox fails when it ends).
+  // The sender's --timeout is not known here, but it is at most MAX_DIRECT_TIMEOUT_MS.
   const chosen = await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
   if (chosen === 'direct') {
     if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');

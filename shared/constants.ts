@@ -16,8 +16,27 @@ export const MAX_FRAME_SIZE = FRAME_HEADER_SIZE + CHUNK_SIZE + GCM_TAG_SIZE;
 export const MAX_CONTROL_SIZE = 16 * 1024 * 1024;
 /** Bytes the sender may have in flight before the receiver reports them written. */
 export const FLOW_WINDOW = 8 * 1024 * 1024;
-/** A transfer whose peer sends nothing for this long fails (includes waiting for the receiver's consent). */
-export const IDLE_TIMEOUT_MS = 5 * 60_000;
+/**
+ * Every wait on the other peer is bounded (docs/PROTOCOL.md, "Timeouts"). A peer that
+ * owes us its next message (a request, data, hashes, a credit) and sends nothing for
+ * this long fails the session: a stalled or hostile peer holds nobody for more than seconds.
+ */
+export const PEER_STALL_MS = 30_000;
+/** How long a person is given to accept an offer before it is declined (`receive --ask-timeout`). */
+export const CONSENT_TIMEOUT_MS = 3 * 60_000;
+/** Longest consent wait a receiver may configure; the sender waits for an answer this long plus a margin. */
+export const MAX_CONSENT_TIMEOUT_MS = 4 * 60_000;
+/** The sender's wait for accept or decline: a person may be reading the offer. */
+export const ANSWER_TIMEOUT_MS = MAX_CONSENT_TIMEOUT_MS + 30_000;
+/** The longest `--timeout` a sender may give the direct path; the receiver's wait for its choice follows from it. */
+export const MAX_DIRECT_TIMEOUT_MS = 30_000;
+/**
+ * Frames a transport holds before the secure channel takes over: at most the first
+ * control message (the only thing a peer may send that early) and its framing.
+ */
+export const MAX_EARLY_BYTES = MAX_CONTROL_SIZE + 1024 * 1024;
+/** Control messages that may wait unread (e.g. credits in a burst); more is a protocol error, not a queue. */
+export const MAX_QUEUED_CONTROL = 64;
 /** The receiver reports progress (credit) each time this many more bytes are written. */
 export const CREDIT_EVERY = 512 * 1024;
 

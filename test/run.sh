@@ -13,4 +13,8 @@ if [ -z "${SEALDROP_IN_NETNS:-}" ]; then
 else
   ip link set lo up
 fi
+# No files named: the whole suite. Named files (bash test/run.sh test/x.test.ts): only those.
+has_spec=0
+for arg in "$@"; do case "$arg" in *.ts) has_spec=1 ;; esac; done
+if [ "$has_spec" = 0 ]; then set -- "$@" 'test/**/*.test.ts'; fi
 exec npx mocha "$@"

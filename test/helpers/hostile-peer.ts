@@ -9,7 +9,9 @@
  */
 import { Home } from '../../peer/home.js';
 import { connect, resolveAccount } from '../../peer/login.js';
+import { handshake } from '../../peer/handshake.js';
 import { PinnedKeys } from '../../peer/pinned-keys.js';
+import { SignalInbox } from '../../peer/signal-inbox.js';
 import type { RendezvousSession } from '../../peer/rendezvous-session.js';
 import type { SecureChannel } from '../../peer/secure-channel.js';
 import { establishLink, type Link, type TransportMode } from '../../peer/transfer-link.js';
@@ -63,12 +65,16 @@ export async function hostileOpen(world: World, id: string, to: string, o: { mod
 }
 
 /**
- * Only the first steps: `id` opens a session to `to` and then does nothing at all
- * (no hello, no transport choice), or only the hello: a stalled opener.
+ * A stalled opener: `id` opens a session to `to` and then does nothing at all, or
+ * (`hello`) runs the key exchange and then never chooses a transport.
  */
-export async function stalledOpen(world: World, id: string, to: string): Promise<{ sid: string; session: RendezvousSession; close: () => void }> {
-  const { session } = await sessionOf(world, id, false);
+export async function stalledOpen(world: World, id: string, to: string, o: { hello?: boolean } = {}): Promise<{ sid: string; session: RendezvousSession; close: () => void }> {
+  const { home, session } = await sessionOf(world, id, false);
   const sid = await session.open(to);
+  if (o.hello) {
+    const inbox = new SignalInbox(session, sid, to);
+    await handshake({ session, inbox, role: 'sender', identity: await home.identity(), pins: new PinnedKeys(home), strict: false });
+  }
   return { sid, session, close: () => session.disconnect() };
 }
 
