@@ -61,6 +61,7 @@ export function refuseUnasked(peer: string, asked: string, m: Manifest): void {
   const empty = m.files.length + m.dirs.length === 0;
   if (strays.length > 0 || empty || m.files.some((f) => f.text)) {
     const what = strays.length > 0 ? `, such as ${JSON.stringify(strays[0]).slice(0, 80)}` : '';
-    throw new SealdropError('ERR_PROTOCOL', `${peer} answered the request for ${JSON.stringify(asked)} with files that were not asked for${what}; nothing was saved`);
+    const why = `the answer to the request for ${JSON.stringify(asked)} holds files that were not asked for${what}; nothing was saved`;
+    throw new SealdropError('ERR_PROTOCOL', `${peer}: ${why}`, { peerMessage: why });
   }
 }

@@ -135,7 +135,8 @@ async function askConsent(channel: SecureChannel, offer: OfferSummary, opts: Rec
       new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); }),
       channel.next({ timeoutMs: timeoutMs + 5_000, signal: watching.signal }).then((item): never => {
         if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
-        throw new SealdropError('ERR_PROTOCOL', `the sender sent ${item.kind === 'control' ? `a ${item.msg.t} message` : 'file data'} before the files were accepted`);
+        const why = `the sender sent ${item.kind === 'control' ? `a ${item.msg.t} message` : 'file data'} before the files were accepted`;
+        throw new SealdropError('ERR_PROTOCOL', why, { peerMessage: why });
       }),
     ]);
     if (answer === 'late') {
