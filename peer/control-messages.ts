@@ -48,7 +48,17 @@ export const Listing = z.object({ t: z.literal('listing'), entries: z.array(Shar
 export const Get = z.object({ t: z.literal('get'), name: UntrustedName }).strict();
 export type ShareEntry = z.infer<typeof ShareEntry>;
 
-export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, Hashes, Complete, Abort, List, Listing, Get]);
+/**
+ * Version 2: each side's first message, before anything else. It repeats, under the
+ * session keys, what the two agreed outside the channel: the path this side uses, and
+ * whether its person will confirm the verification code. A rendezvous that changed the
+ * transport signal is caught here.
+ */
+export const Path = z.object({ t: z.literal('path'), transport: z.enum(['direct', 'relay']), verify: z.boolean() }).strict();
+/** Sent by a side whose person was asked whether both sides show the same code (`--verify`). */
+export const Verified = z.object({ t: z.literal('verified'), ok: z.boolean() }).strict();
+
+export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, Hashes, Complete, Abort, List, Listing, Get, Path, Verified]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type ControlInput = z.input<typeof ControlMessage>;
 export type Manifest = z.infer<typeof Manifest>;

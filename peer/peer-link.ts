@@ -7,10 +7,11 @@ import { SealdropError, toSealdropError } from '../shared/errors.js';
 import type { Home } from './home.js';
 import { connect, type Account } from './login.js';
 import { PinnedKeys } from './pinned-keys.js';
-import { establishLink, useLink, type Link, type TransportMode } from './transfer-link.js';
+import { establishLink, useLink, type Link, type Secured, type TransportMode } from './transfer-link.js';
+import type { ConfirmCode } from './verification.js';
 import type { Transport, TransportKind } from './transport.js';
 
-export interface SecuredInfo { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
+export type SecuredInfo = Secured;
 
 export interface PeerLinkOptions {
   home: Home;
@@ -22,6 +23,9 @@ export interface PeerLinkOptions {
   onStatus?: (text: string) => void;
   /** Called once keys are agreed: the short authentication string to compare. */
   onSecured?: (info: SecuredInfo) => void;
+  /** `--verify`: nothing moves until this side's person confirms the code (`confirmCode`). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
   /** Test seam: wraps the transport the engine will use. */
   wrapTransport?: (t: Transport) => Transport;
 }
@@ -38,8 +42,8 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     const link = await establishLink({
       session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
+      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode,
     });
-    o.onSecured?.({ sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' });
     return await useLink(link, use);
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;

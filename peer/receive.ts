@@ -14,10 +14,11 @@ import type { RendezvousSession } from './rendezvous-session.js';
 import type { SecureChannel } from './secure-channel.js';
 import { sendEngine } from './send-engine.js';
 import type { SharedFolder } from './shared-folder.js';
-import { establishLink, useLink } from './transfer-link.js';
+import { establishLink, useLink, type Secured } from './transfer-link.js';
+import type { ConfirmCode } from './verification.js';
 import type { TransportKind } from './transport.js';
 
-export interface IncomingInfo { from: string; sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
+export interface IncomingInfo extends Secured { from: string }
 export interface OutcomeFile { name: string; bytes: number; sha256: string; path?: string; text?: boolean }
 export interface ReceiveOutcome {
   /** received: files pushed to us; listed / served: a peer listed or fetched from our shared folder. */
@@ -40,6 +41,9 @@ export interface ReceiveOptions {
   consentTimeoutMs?: number;
   onReady?: (session: RendezvousSession) => void;
   onSecured?: (info: IncomingInfo) => void;
+  /** `--verify`: each session waits until this side's person confirms the code (`confirmCode`). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
   onProgress?: ProgressListener;
   onDone?: (outcome: ReceiveOutcome) => void | Promise<void>;
   onFailed?: (err: SealdropError, from: string) => void;
@@ -88,9 +92,11 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
 async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
   let outcome = 'done';
   try {
-    const link = await establishLink({ session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict });
-    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
-    o.onSecured?.(info);
+    const link = await establishLink({
+      session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict,
+      onSecured: (s) => o.onSecured?.({ ...s, from }), verify: o.verify, confirmCode: o.confirmCode,
+    });
+    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now', verify: !!o.verify };
     const base = { from, transport: link.transport, sas: link.sas };
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();

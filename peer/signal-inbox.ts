@@ -1,17 +1,23 @@
 /**
  * SignalInbox: the signals of one transfer session, from the one peer in it.
- * Hello and transport choice are awaited once; WebRTC signals are streamed.
+ * Commitment, hello and transport choice are each taken once (a second one is
+ * ignored) and awaited; WebRTC signals are streamed.
  */
 import { SealdropError } from '../shared/errors.js';
-import type { HelloSignal, SignalData } from '../shared/schemas.js';
+import type { CommitSignal, HelloSignal, SignalData } from '../shared/schemas.js';
 import type { RendezvousSession } from './rendezvous-session.js';
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
 
+/** What the opener sends first: its commitment (version 2), or a hello (another version, or a peer out of order). */
+export type Opening = CommitSignal | HelloSignal;
+
 export class SignalInbox {
   private hello?: HelloSignal;
+  private commit?: CommitSignal;
   private mode?: 'direct' | 'relay';
   private helloWaiter?: Waiter<HelloSignal>;
+  private openingWaiter?: Waiter<Opening>;
   private modeWaiter?: Waiter<'direct' | 'relay'>;
   private webrtcQueue: Record<string, unknown>[] = [];
   private webrtcHandler?: (data: Record<string, unknown>) => void;
@@ -34,6 +40,11 @@ export class SignalInbox {
       if (this.hello) return; // one hello per session; a second one is ignored
       this.hello = data;
       this.helloWaiter?.resolve(data);
+      this.openingWaiter?.resolve(data);
+    } else if (data.type === 'commit') {
+      if (this.commit || this.hello) return; // one commitment, and only before a hello
+      this.commit = data;
+      this.openingWaiter?.resolve(data);
     } else if (data.type === 'transport') {
       if (this.mode) return;
       this.mode = data.mode;
@@ -48,6 +59,13 @@ export class SignalInbox {
   nextHello(timeoutMs: number): Promise<HelloSignal> {
     if (this.hello) return Promise.resolve(this.hello);
     return this.wait((w) => { this.helloWaiter = w; }, timeoutMs, `${this.peerId} did not send its keys`);
+  }
+
+  /** The first of the other side's commitment or hello, whichever came first. */
+  nextOpening(timeoutMs: number): Promise<Opening> {
+    const first = this.commit ?? this.hello;
+    if (first) return Promise.resolve(first);
+    return this.wait((w) => { this.openingWaiter = w; }, timeoutMs, `${this.peerId} did not send its keys`);
   }
 
   nextTransport(timeoutMs: number): Promise<'direct' | 'relay'> {
@@ -84,6 +102,7 @@ export class SignalInbox {
     if (this.closedError) return;
     this.closedError = err;
     this.helloWaiter?.reject(err);
+    this.openingWaiter?.reject(err);
     this.modeWaiter?.reject(err);
     for (const l of this.closeListeners.splice(0)) l(err);
   }

@@ -17,6 +17,7 @@ import { RelayTransport } from './relay-transport.js';
 import type { RendezvousSession } from './rendezvous-session.js';
 import { SecureChannel } from './secure-channel.js';
 import { SignalInbox } from './signal-inbox.js';
+import { verifyCodes, type ConfirmCode } from './verification.js';
 import type { Transport, TransportKind } from './transport.js';
 
 export type TransportMode = 'auto' | 'relay' | 'direct-only';
@@ -38,7 +39,14 @@ export interface LinkOptions {
   directTimeoutMs?: number;
   /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames). */
   wrapTransport?: (t: Transport) => Transport;
+  /** Called once keys and path are agreed, before any verification: the code to compare. */
+  onSecured?: (s: Secured) => void;
+  /** `--verify`: this side's person confirms the code (`confirmCode`) before anything moves. */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
 }
+
+export interface Secured { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean; verify: boolean }
 
 export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox }
 
@@ -69,6 +77,18 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     else relay?.close();
     if (o.wrapTransport) transport = o.wrapTransport(transport);
     const channel = new SecureChannel(transport, keys.keys, Buffer.from(o.sid, 'hex'));
+    try {
+      const theirs = await channel.agree(o.verify ?? false);
+      o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now', verify: !!o.verify || theirs.verify });
+      await verifyCodes(channel, { sas: keys.sas, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
+    } catch (err) {
+      // The other side is told why (it may be waiting for our answer), then the channel goes.
+      const e = toSealdropError(err);
+      await channel.sendControl({ t: 'abort', code: e.code, message: messageForPeer(e) }).catch(() => {});
+      await channel.ended(1_000);
+      channel.close();
+      throw e;
+    }
     return { ...keys, channel, transport: chosen, inbox };
   } catch (err) {
     direct?.close();

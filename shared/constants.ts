@@ -1,5 +1,6 @@
 /** Protocol and tuning constants shared by the rendezvous and the peer. */
-export const PROTOCOL_VERSION = 1;
+/** The peer-to-peer protocol (docs/PROTOCOL.md); both peers of a session must speak the same one. */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Plaintext bytes per encrypted chunk. Each wrtc send costs a synchronous hop to

@@ -9,9 +9,11 @@ import {
 } from 'node:crypto';
 import { SealdropError } from './errors.js';
 
-const HELLO_CONTEXT = 'sealdrop/1 hello';
-const TRANSCRIPT_CONTEXT = 'sealdrop/1 transcript';
-const KEYS_INFO = 'sealdrop/1 keys';
+// Protocol version 2 contexts (docs/PROTOCOL.md "Context strings"); fingerprints keep theirs, so pins survive.
+const HELLO_CONTEXT = 'sealdrop/2 hello';
+const COMMIT_CONTEXT = 'sealdrop/2 commit';
+const TRANSCRIPT_CONTEXT = 'sealdrop/2 transcript';
+const KEYS_INFO = 'sealdrop/2 keys';
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 export type Role = 'sender' | 'receiver';
@@ -127,8 +129,19 @@ export function verifyHello(identityPublic: Uint8Array, c: HelloContext, signatu
   }
 }
 
+/**
+ * The opener's commitment to its hello, sent before it sees the accepter's: SHA-256 over the
+ * session and every field of the hello it will reveal. Its ephemeral key is 32 fresh random
+ * bytes, so the commitment shows nothing of it, and the opener cannot change it afterwards.
+ */
+export function helloCommitment(sid: string, identityKey: Uint8Array, ephemeralKey: Uint8Array, signature: Uint8Array): Buffer {
+  return createHash('sha256').update(Buffer.concat([lp(COMMIT_CONTEXT), lp(sid), lp(identityKey), lp(ephemeralKey), lp(signature)])).digest();
+}
+
 export interface TranscriptInput {
   sid: string;
+  /** The opener's commitment, as the accepter received it. */
+  commitment: Uint8Array;
   senderId: string; receiverId: string;
   senderIdentity: Uint8Array; receiverIdentity: Uint8Array;
   senderEphemeral: Uint8Array; receiverEphemeral: Uint8Array;
@@ -157,7 +170,7 @@ export function deriveTransferKeys(own: KeyPair, peerEphemeral: Uint8Array, t: T
   }
   if (shared.length !== 32 || shared.every((b) => b === 0)) throw lowOrder();
   const transcript = createHash('sha256').update(Buffer.concat([
-    lp(TRANSCRIPT_CONTEXT), lp(t.sid), lp(t.senderId), lp(t.receiverId),
+    lp(TRANSCRIPT_CONTEXT), lp(t.sid), lp(t.commitment), lp(t.senderId), lp(t.receiverId),
     lp(t.senderIdentity), lp(t.receiverIdentity), lp(t.senderEphemeral), lp(t.receiverEphemeral),
   ])).digest();
   const okm = Buffer.from(hkdfSync('sha256', shared, transcript, KEYS_INFO, 68));

@@ -37,15 +37,24 @@ export const Welcome = z.object({
 }).strict();
 export type Welcome = z.infer<typeof Welcome>;
 
-/** Peer → peer hello, forwarded by the rendezvous: identity key, fresh ephemeral key, signature. */
+/**
+ * Peer → peer hello, forwarded by the rendezvous: identity key, fresh ephemeral key, signature.
+ * Any version passes the schema (the rendezvous forwards it), so a peer can name the other's
+ * version when they differ; the handshake speaks only PROTOCOL_VERSION.
+ */
+const Version = z.number().int().min(1).max(65535);
 export const HelloSignal = z.object({
   type: z.literal('hello'),
-  v: z.literal(1),
+  v: Version,
   identityKey: B64(32),
   ephemeralKey: B64(32),
   signature: B64(64),
 }).strict();
 export type HelloSignal = z.infer<typeof HelloSignal>;
+
+/** Version 2: the opener's commitment to its hello, sent before it sees the accepter's (PROTOCOL.md "Hello"). */
+export const CommitSignal = z.object({ type: z.literal('commit'), v: Version, commit: B64(32) }).strict();
+export type CommitSignal = z.infer<typeof CommitSignal>;
 
 /** simple-peer's own signal objects (offer, answer, candidate, renegotiate, transceiverRequest). */
 export const WebrtcSignal = z.object({
@@ -56,7 +65,7 @@ export const WebrtcSignal = z.object({
 /** Transport negotiation: the sender tells the receiver which transport carries the transfer. */
 export const TransportSignal = z.object({ type: z.literal('transport'), mode: z.enum(['direct', 'relay']) }).strict();
 
-export const SignalData = z.discriminatedUnion('type', [HelloSignal, WebrtcSignal, TransportSignal]);
+export const SignalData = z.discriminatedUnion('type', [CommitSignal, HelloSignal, WebrtcSignal, TransportSignal]);
 export type SignalData = z.infer<typeof SignalData>;
 
 export const PeersRequest = z.object({}).strict();
