@@ -96,6 +96,14 @@ program.command('trust')
 // No command: the interactive menu (on a terminal only). Only then, so a mistyped command stays an error.
 if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run(async (r) => (await import('./menu.js')).menuCommand(r, flags())));
 
+// The last resort too goes through the Reporter, so even a crash cannot put a peer's text on the terminal raw.
+const crashed = (err: unknown) => {
+  reporter().error(toSealdropError(err));
+  void flushOutput().then(() => process.exit(1));
+};
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
+
 program.parseAsync(process.argv).catch(async (err) => {
   reporter().error(toSealdropError(err));
   await flushOutput();
