@@ -39,6 +39,8 @@ export interface LinkOptions {
   directTimeoutMs?: number;
   /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames). */
   wrapTransport?: (t: Transport) => Transport;
+  /** Test seam: rewrites this side's WebRTC SDP (e.g. to advertise a smaller a=max-message-size). */
+  sdpTransform?: (sdp: string) => string;
   /** Called once keys and path are agreed, before any verification: the code to compare. */
   onSecured?: (s: Secured) => void;
   /** `--verify`: this side's person confirms the code (`confirmCode`) before anything moves. */
@@ -66,6 +68,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
         initiator: o.role === 'sender',
         iceServers: o.session.welcome.iceServers,
         signalOut: (data) => { o.session.signal(o.sid, { type: 'webrtc', data }).catch(() => {}); },
+        sdpTransform: o.sdpTransform,
       });
       inbox.onWebrtc((data) => direct!.signal(data));
       inbox.onClose(() => direct?.close());
