@@ -96,7 +96,7 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
       session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict,
       onSecured: (s) => o.onSecured?.({ ...s, from }), verify: o.verify, confirmCode: o.confirmCode,
     });
-    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now', verify: !!o.verify };
+    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
     const base = { from, transport: link.transport, sas: link.sas };
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();

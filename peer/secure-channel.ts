@@ -93,6 +93,11 @@ export class SecureChannel {
    */
   async agree(verify: boolean, timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
     await this.sendControl({ t: 'path', transport: this.transport.kind, verify });
+    return this.agreed(timeoutMs);
+  }
+
+  /** Resolves once the other side's `path` message arrived (and matched this channel's path). */
+  async agreed(timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
     if (!this.agreement) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -41,14 +41,14 @@ export interface LinkOptions {
   wrapTransport?: (t: Transport) => Transport;
   /** Test seam: rewrites this side's WebRTC SDP (e.g. to advertise a smaller a=max-message-size). */
   sdpTransform?: (sdp: string) => string;
-  /** Called once keys and path are agreed, before any verification: the code to compare. */
+  /** Called once keys and path are chosen, before any verification: the code to compare. */
   onSecured?: (s: Secured) => void;
   /** `--verify`: this side's person confirms the code (`confirmCode`) before anything moves. */
   verify?: boolean;
   confirmCode?: ConfirmCode;
 }
 
-export interface Secured { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean; verify: boolean }
+export interface Secured { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
 
 export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox }
 
@@ -76,13 +76,20 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
     const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await followTransport(inbox, direct, timeoutMs);
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
-    if (chosen === 'relay') direct?.close();
-    else relay?.close();
+    const unchosen = chosen === 'relay' ? direct : relay;
+    if (o.role === 'sender') unchosen?.close();
     if (o.wrapTransport) transport = o.wrapTransport(transport);
     const channel = new SecureChannel(transport, keys.keys, Buffer.from(o.sid, 'hex'));
+    // The code is shown as soon as it exists: if what follows fails, it is what the people compare.
+    o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
     try {
-      const theirs = await channel.agree(o.verify ?? false);
-      o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now', verify: !!o.verify || theirs.verify });
+      // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
+      // message comes over the path it was told is unused, the signal was changed on the way.
+      const witness = o.role === 'receiver' && unchosen ? new SecureChannel(unchosen, keys.keys, Buffer.from(o.sid, 'hex')) : undefined;
+      const theirs = await Promise.race([
+        channel.agree(o.verify ?? false),
+        ...(witness ? [witness.agreed().then((): never => { throw transportChanged(chosen, witness); }, () => new Promise<never>(() => {}))] : []),
+      ]).finally(() => witness?.close());
       await verifyCodes(channel, { sas: keys.sas, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
     } catch (err) {
       // The other side is told why (it may be waiting for our answer), then the channel goes.
@@ -119,6 +126,15 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
     link.channel.close();
     link.inbox.dispose();
   }
+}
+
+/** The opener's sealed `path` came over the other path than the rendezvous said: tell it there, then stop. */
+function transportChanged(told: TransportKind, witness: SecureChannel): SealdropError {
+  const err = new SealdropError('ERR_PROTOCOL',
+    `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${witness.transport.kind} path: someone changed the agreed transport; stopped`,
+    { peerMessage: 'the transport choice was changed on its way to the other peer (by the rendezvous?); stopped' });
+  witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+  return err;
 }
 
 async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {

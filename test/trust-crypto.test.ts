@@ -40,7 +40,7 @@ const SID = '0123456789abcdef0123456789abcdef';
 
 function transcript(sender: { id: KeyPair; eph: KeyPair }, receiver: { id: KeyPair; eph: KeyPair }): TranscriptInput {
   return {
-    sid: SID, senderId: 'alice', receiverId: 'bob',
+    sid: SID, commitment: Buffer.alloc(32, 9), senderId: 'alice', receiverId: 'bob',
     senderIdentity: sender.id.publicKey, receiverIdentity: receiver.id.publicKey,
     senderEphemeral: sender.eph.publicKey, receiverEphemeral: receiver.eph.publicKey,
   };

@@ -5,7 +5,12 @@
  * binary relay frames included. So it sees and controls all the rendezvous sees,
  * exactly like a compromised server, while the real one does the bookkeeping.
  *
- * What it does to the `hello` signals it forwards depends on `mode`:
+ * Protocol version 2: the opener sends a `commit` first and reveals its `hello` only after
+ * the accepter's hello. Whatever it rewrites, the MITM keeps its own commitments
+ * consistent (it commits, towards the accepter, to the hello it will later reveal), so
+ * each check fails for the reason a test names, not for a broken commitment.
+ *
+ * What it does to the `commit` and `hello` signals it forwards depends on `mode`:
  * - honest:           nothing (a pure proxy that records what it saw);
  * - swap-keys:        replaces the identity and ephemeral keys with its own and re-signs
  *                     the hello with its own identity key (a valid signature, wrong key).
@@ -18,7 +23,17 @@
  * - swap-ephemeral:   replaces only the ephemeral key, keeping the peer's identity and signature;
  * - tamper-signature: flips one bit of the signature;
  * - low-order:        like swap-keys, but the ephemeral key is a point of order 8 (which
- *                     would force a known shared secret), validly signed by the MITM.
+ *                     would force a known shared secret), validly signed by the MITM;
+ * - flip-transport:   hellos untouched; the opener's `transport` signal is inverted on its
+ *                     way to the accepter (direct ↔ relay).
+ *
+ * In the swapping modes the MITM plays its best strategy against the verification code:
+ * towards the accepter it must commit to its key before it sees the accepter's; towards the
+ * opener it must show its key before the opener reveals its own. So it can compute the
+ * accepter's code but not the opener's, and gets one guess per session (`codes` records
+ * what it could know). Against version 1, where both honest keys were on the wire before
+ * the MITM answered either, it could search for a pair of its keys that gave both sides
+ * the same code (test/trust-commitment.test.ts shows that search).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -26,12 +41,12 @@ import type { AddressInfo } from 'node:net';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import {
-  deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, signHello, verifyHello,
+  deriveTransferKeys, ephemeralFromSeed, fingerprint, helloCommitment, identityFromSeed, signHello,
   type KeyPair, type Role, type TransferKeys,
 } from '../../shared/crypto.js';
 import { decodeHeader, openFrame, sealFrame, type FrameHeader } from '../../shared/framing.js';
 
-export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order';
+export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport';
 
 export interface ForwardedEvent {
   /** up: peer → real rendezvous; down: real rendezvous → peer. */
@@ -69,7 +84,7 @@ export interface MitmRendezvous {
 /** A Curve25519 point of order 8: any clamped scalar times it is the point at infinity. */
 const ORDER_8_POINT = Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex');
 
-interface HelloData { type: 'hello'; v: 1; identityKey: string; ephemeralKey: string; signature: string }
+interface HelloData { type: 'hello'; v: number; identityKey: string; ephemeralKey: string; signature: string }
 interface SignalDown { sid: string; from: string; data: { type: string } }
 /** A peer's genuine hello, as the MITM saw it. */
 interface Genuine { role: Role; identity: Buffer; ephemeral: Buffer }
@@ -85,6 +100,8 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   const genuine = new Map<string, Genuine>();
   /** sid → the two members, once both hellos passed. */
   const members = new Map<string, Set<string>>();
+  /** sid → the opener, its genuine commitment, and the one the accepter was shown. */
+  const commits = new Map<string, { opener: string; genuine: Buffer; shown: Buffer }>();
   let tampered = 0;
 
   const state: MitmRendezvous = {
@@ -108,37 +125,57 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
     },
   };
 
-  /** Rewrites a hello on its way down to `to`, according to the mode. */
-  const rewrite = (ev: SignalDown, to: string): SignalDown => {
-    if (ev.data.type !== 'hello' || state.mode === 'honest') return ev;
-    const hello = ev.data as HelloData;
-    const original = {
-      identity: Buffer.from(hello.identityKey, 'base64'),
-      ephemeral: Buffer.from(hello.ephemeralKey, 'base64'),
-      signature: Buffer.from(hello.signature, 'base64'),
-    };
-    // The author's role is not on the wire; its own signature tells which one it signed.
-    const role: Role = verifyHello(original.identity, { sid: ev.sid, role: 'sender', from: ev.from, to, ephemeralKey: original.ephemeral }, original.signature)
-      ? 'sender' : 'receiver';
-    const key = `${ev.sid}/${ev.from}`;
-    genuine.set(key, { role, identity: original.identity, ephemeral: original.ephemeral });
-    members.set(ev.sid, (members.get(ev.sid) ?? new Set<string>()).add(ev.from).add(to));
+  const swapping = () => state.mode === 'swap-keys' || state.mode === 're-encrypt' || state.mode === 'low-order';
+  /** The hello the MITM shows `to` in place of `author`'s in a swapping mode: its own identity, its own ephemeral key. */
+  const forgedHello = (sid: string, author: string, to: string, role: Role): HelloData => {
+    const key = `${sid}/${author}`;
     if (!ephemerals.has(key)) ephemerals.set(key, ephemeralFromSeed(randomBytes(32)));
-    const ephemeral = ephemerals.get(key)!;
+    const ephemeralKey = state.mode === 'low-order' ? ORDER_8_POINT : ephemerals.get(key)!.publicKey;
+    const signature = signHello(identity.privateKey, { sid, role, from: author, to, ephemeralKey });
+    return { type: 'hello', v: 2, identityKey: identity.publicKey.toString('base64'), ephemeralKey: ephemeralKey.toString('base64'), signature: signature.toString('base64') };
+  };
+  const commitOf = (sid: string, h: HelloData) => helloCommitment(sid, Buffer.from(h.identityKey, 'base64'), Buffer.from(h.ephemeralKey, 'base64'), Buffer.from(h.signature, 'base64'));
+
+  /** Rewrites a commit, hello or transport signal on its way down to `to`, according to the mode. */
+  const rewrite = (ev: SignalDown, to: string): SignalDown => {
+    if (state.mode === 'honest') return ev;
+    if (ev.data.type === 'transport') {
+      if (state.mode !== 'flip-transport') return ev;
+      tampered++;
+      const mode = (ev.data as unknown as { mode: string }).mode === 'direct' ? 'relay' : 'direct';
+      return { ...ev, data: { type: 'transport', mode } as SignalDown['data'] };
+    }
+    if (state.mode === 'flip-transport') return ev;
+    if (ev.data.type === 'commit') {
+      // Only the opener commits. It must be answered now, before the MITM sees the accepter's key.
+      const c = ev.data as unknown as { type: 'commit'; v: number; commit: string };
+      members.set(ev.sid, (members.get(ev.sid) ?? new Set<string>()).add(ev.from).add(to));
+      const shown = swapping() ? commitOf(ev.sid, forgedHello(ev.sid, ev.from, to, 'sender')) : Buffer.from(c.commit, 'base64');
+      commits.set(ev.sid, { opener: ev.from, genuine: Buffer.from(c.commit, 'base64'), shown });
+      if (!swapping()) return ev;
+      return { ...ev, data: { ...c, commit: shown.toString('base64') } as SignalDown['data'] };
+    }
+    if (ev.data.type !== 'hello') return ev;
+    const hello = ev.data as HelloData;
+    const role: Role = commits.get(ev.sid)?.opener === ev.from ? 'sender' : 'receiver';
+    const key = `${ev.sid}/${ev.from}`;
+    genuine.set(key, { role, identity: Buffer.from(hello.identityKey, 'base64'), ephemeral: Buffer.from(hello.ephemeralKey, 'base64') });
+    members.set(ev.sid, (members.get(ev.sid) ?? new Set<string>()).add(ev.from).add(to));
     let out: HelloData;
-    if (state.mode === 'swap-keys' || state.mode === 're-encrypt' || state.mode === 'low-order') {
-      const ephemeralKey = state.mode === 'low-order' ? ORDER_8_POINT : ephemeral.publicKey;
-      const signature = signHello(identity.privateKey, { sid: ev.sid, role, from: ev.from, to, ephemeralKey });
-      out = { ...hello, identityKey: identity.publicKey.toString('base64'), ephemeralKey: ephemeralKey.toString('base64'), signature: signature.toString('base64') };
+    if (swapping()) {
+      // The same forged hello it committed to (opener), or a fresh one (accepter): its best strategy,
+      // since the code the opener will see depends on a key the opener has not revealed yet.
+      out = forgedHello(ev.sid, ev.from, to, role);
     } else if (state.mode === 'swap-ephemeral') {
-      out = { ...hello, ephemeralKey: ephemeral.publicKey.toString('base64') };
+      if (!ephemerals.has(key)) ephemerals.set(key, ephemeralFromSeed(randomBytes(32)));
+      out = { ...hello, ephemeralKey: ephemerals.get(key)!.publicKey.toString('base64') };
     } else {
-      const signature = Buffer.from(original.signature);
+      const signature = Buffer.from(hello.signature, 'base64');
       signature[10] ^= 0x01;
       out = { ...hello, signature: signature.toString('base64') };
     }
     tampered++;
-    return { ...ev, data: out };
+    return { ...ev, data: out as SignalDown['data'] };
   };
 
   /** The keys `peer` agreed with the MITM (which it believes it shares with `other`). */
@@ -146,8 +183,11 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
     const mine = ephemerals.get(`${sid}/${other}`)!;
     const p = genuine.get(`${sid}/${peer}`)!;
     const sender = p.role === 'sender';
+    const c = commits.get(sid)!;
     return deriveTransferKeys(mine, p.ephemeral, {
       sid,
+      // The opener's transcript holds its own commitment; the accepter's, the one it was shown.
+      commitment: sender ? c.genuine : c.shown,
       senderId: sender ? peer : other,
       receiverId: sender ? other : peer,
       senderIdentity: sender ? p.identity : identity.publicKey,
