@@ -169,7 +169,7 @@ describe('a hostile peer and the terminal', function () {
               const run = human(world, 'alice', args);
               expect(await run.exit, run.stderr()).to.not.equal(0);
               expectClean(run.stderr() + run.stdout(), args[0]!);
-              expect(run.stderr()).to.include(ESCAPED[what]);
+              expect(run.stderr(), `${args[0]}: ${run.stderr()}`).to.include(ESCAPED[what]);
               const json = world.peer('alice', args);
               expect(await json.exit).to.not.equal(0);
               expect(jsonEvents(json).find((e) => e.type === 'error')?.message).to.include(payload);
