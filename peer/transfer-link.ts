@@ -15,7 +15,7 @@ import type { KeyPair } from '../shared/crypto.js';
 import type { PinnedKeys } from './pinned-keys.js';
 import { RelayTransport } from './relay-transport.js';
 import type { RendezvousSession } from './rendezvous-session.js';
-import { SecureChannel } from './secure-channel.js';
+import { SecureChannel, type ChannelKeys } from './secure-channel.js';
 import { SignalInbox } from './signal-inbox.js';
 import { verifyCodes, type ConfirmCode } from './verification.js';
 import type { Transport, TransportKind } from './transport.js';
@@ -74,22 +74,24 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
       inbox.onClose(() => direct?.close());
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
-    const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await followTransport(inbox, direct, timeoutMs);
-    let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
+    const transferId = Buffer.from(o.sid, 'hex');
+    const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
     const unchosen = chosen === 'relay' ? direct : relay;
     if (o.role === 'sender') unchosen?.close();
+    // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
+    // message comes over the path it was told is unused, the signal was changed on the way.
+    const witness = o.role === 'receiver' && unchosen ? watchUnchosen(unchosen, keys.keys, transferId, chosen) : undefined;
+    if (o.role === 'receiver' && chosen === 'direct') {
+      if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
+      await Promise.race([withTimeout(direct.connected, timeoutMs + 10_000), ...(witness ? [witness.tampered] : [])]);
+    }
+    let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (o.wrapTransport) transport = o.wrapTransport(transport);
-    const channel = new SecureChannel(transport, keys.keys, Buffer.from(o.sid, 'hex'));
+    const channel = new SecureChannel(transport, keys.keys, transferId);
     // The code is shown as soon as it exists: if what follows fails, it is what the people compare.
     o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
     try {
-      // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
-      // message comes over the path it was told is unused, the signal was changed on the way.
-      const witness = o.role === 'receiver' && unchosen ? new SecureChannel(unchosen, keys.keys, Buffer.from(o.sid, 'hex')) : undefined;
-      const theirs = await Promise.race([
-        channel.agree(o.verify ?? false),
-        ...(witness ? [witness.agreed().then((): never => { throw transportChanged(chosen, witness); }, () => new Promise<never>(() => {}))] : []),
-      ]).finally(() => witness?.close());
+      const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close());
       await verifyCodes(channel, { sas: keys.sas, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
     } catch (err) {
       // The other side is told why (it may be waiting for our answer), then the channel goes.
@@ -128,13 +130,22 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
   }
 }
 
-/** The opener's sealed `path` came over the other path than the rendezvous said: tell it there, then stop. */
-function transportChanged(told: TransportKind, witness: SecureChannel): SealdropError {
-  const err = new SealdropError('ERR_PROTOCOL',
-    `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${witness.transport.kind} path: someone changed the agreed transport; stopped`,
-    { peerMessage: 'the transport choice was changed on its way to the other peer (by the rendezvous?); stopped' });
-  witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
-  return err;
+/**
+ * Watches the path the accepter was told is unused. `tampered` rejects if the opener's
+ * sealed `path` message arrives there (the opener is told, over that same path); it never
+ * resolves otherwise. `close` ends the watch and the path.
+ */
+function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: () => void } {
+  const witness = new SecureChannel(unchosen, keys, transferId);
+  const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then((): never => {
+    const err = new SealdropError('ERR_PROTOCOL',
+      `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${unchosen.kind} path: someone changed the agreed transport; stopped`,
+      { peerMessage: 'the transport choice was changed on its way to the other peer (by the rendezvous?); stopped' });
+    witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+    throw err;
+  }, () => new Promise<never>(() => {}));
+  tampered.catch(() => {});
+  return { tampered, close: () => witness.close() };
 }
 
 async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
@@ -147,16 +158,6 @@ async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefin
     }
   }
   await o.session.signal(o.sid, { type: 'transport', mode: chosen });
-  return chosen;
-}
-
-async function followTransport(inbox: SignalInbox, direct: DirectTransport | undefined, timeoutMs: number): Promise<TransportKind> {
-  // The sender's --timeout is not known here, but it is at most MAX_DIRECT_TIMEOUT_MS.
-  const chosen = await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
-  if (chosen === 'direct') {
-    if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
-    await withTimeout(direct.connected, timeoutMs + 10_000);
-  }
   return chosen;
 }
 

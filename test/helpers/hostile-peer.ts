@@ -33,7 +33,8 @@ export interface HostileLink {
   close: () => void;
 }
 
-async function sessionOf(world: World, id: string, receiving: boolean): Promise<{ home: Home; session: RendezvousSession }> {
+/** `id`'s own authenticated rendezvous session, with its home (identity key and pins): for peers that speak raw signals. */
+export async function sessionOf(world: World, id: string, receiving: boolean): Promise<{ home: Home; session: RendezvousSession }> {
   const home = new Home(world.homes[id]!);
   const account = await resolveAccount(home, {});
   return { home, session: await connect(home, account, { receiving }) };
