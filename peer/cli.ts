@@ -20,6 +20,7 @@ const program = new Command('sealdrop')
   .option('--json', 'one JSON object per line on stdout')
   .option('--quiet', 'print only errors')
   .option('--strict', 'refuse peers whose key is not pinned yet')
+  .option('--verify', 'send and write nothing until you confirm both sides show the same verification code')
   .showHelpAfterError();
 
 const flags = (): GlobalFlags => program.opts<GlobalFlags>();

@@ -8,7 +8,7 @@ import { defaultHome, Home } from './home.js';
 import { connect, resolveAccount } from './login.js';
 import { PinnedKeys } from './pinned-keys.js';
 
-export interface GlobalFlags { server?: string; id?: string; home?: string; code?: string; json?: boolean; quiet?: boolean; strict?: boolean }
+export interface GlobalFlags { server?: string; id?: string; home?: string; code?: string; json?: boolean; quiet?: boolean; strict?: boolean; verify?: boolean }
 
 export const homeOf = (g: GlobalFlags) => new Home(g.home ?? defaultHome());
 export const accountOf = (g: GlobalFlags) => resolveAccount(homeOf(g), { server: g.server, id: g.id, code: g.code });

@@ -16,6 +16,8 @@ export const Credentials = z.object({
   id: AccountId.optional(),
   secret: z.string().regex(/^[A-Z2-7]{16,128}=*$/, 'secret must be base32').optional(),
   strict: z.boolean().optional(),
+  /** `--verify` by default: every transfer waits until the person confirms the verification code. */
+  verify: z.boolean().optional(),
 }).strict();
 export type Credentials = z.infer<typeof Credentials>;
 

@@ -10,7 +10,7 @@ import type { Home } from './home.js';
 import { RendezvousSession } from './rendezvous-session.js';
 
 export interface CredentialInput { server?: string; id?: string; secret?: string; code?: string }
-export interface Account { server: string; id: string; secret?: string; code?: string; strict: boolean }
+export interface Account { server: string; id: string; secret?: string; code?: string; strict: boolean; verify: boolean }
 
 export async function resolveAccount(home: Home, input: CredentialInput): Promise<Account> {
   const stored = await home.readCredentials();
@@ -20,7 +20,7 @@ export async function resolveAccount(home: Home, input: CredentialInput): Promis
   if (!server) throw new SealdropError('ERR_CONFIG', 'no rendezvous server: run `sealdrop login --server URL --id ID --secret SECRET`, or pass --server');
   if (!id) throw new SealdropError('ERR_CONFIG', 'no account ID: run `sealdrop login`, or pass --id');
   if (secret && !isBase32Secret(secret)) throw new SealdropError('ERR_CONFIG', 'the TOTP secret must be base32 (A-Z, 2-7)');
-  return { server, id, secret, code: input.code, strict: stored.strict ?? false };
+  return { server, id, secret, code: input.code, strict: stored.strict ?? false, verify: stored.verify ?? false };
 }
 
 export interface ConnectOptions { receiving?: boolean; now?: () => number; onWait?: (seconds: number) => void }

@@ -16,6 +16,8 @@ import { getShared, listShare } from './pull.js';
 import { receiveLoop, type IncomingInfo } from './receive.js';
 import { sendFiles } from './send.js';
 import { SharedFolder } from './shared-folder.js';
+import type { ConfirmCode } from './verification.js';
+import { confirmCodeFor } from './verify-prompt.js';
 
 export interface MenuContext { r: Reporter; home: Home; account: Account; strict?: boolean }
 
@@ -36,13 +38,19 @@ function secured(c: MenuContext, peer: string) {
   };
 }
 
+/** The menu's verification step: compare the code with `peer` first? (default: the config's "verify"). */
+async function verifyStep(c: MenuContext, peer: string): Promise<{ verify?: boolean; confirmCode?: ConfirmCode }> {
+  const verify = await confirm({ message: `Compare a verification code with ${peer} before anything moves?`, default: c.account.verify });
+  return verify ? { verify, confirmCode: confirmCodeFor(c.r, false) } : {};
+}
+
 export async function sendAction(c: MenuContext): Promise<void> {
   const paths = [await pickPath('File or folder to send:')];
   while (await confirm({ message: 'Add another file or folder?', default: false })) paths.push(await pickPath('Also send:'));
   const to = await pickPeer('Send to:', await onlinePeers(c));
   if (!to) return;
   const outcome = await sendFiles({
-    home: c.home, account: c.account, to, paths, strict: c.strict,
+    home: c.home, account: c.account, to, paths, strict: c.strict, ...(await verifyStep(c, to)),
     onStatus: (t) => c.r.info(t), onSecured: secured(c, to),
     onProgress: (p) => c.r.progress(p),
   });
@@ -60,6 +68,7 @@ export async function sendAction(c: MenuContext): Promise<void> {
 export async function receiveAction(c: MenuContext): Promise<void> {
   const dir = await pickPath('Save received files in:', { dirsOnly: true });
   const ask = await confirm({ message: 'Ask before accepting each transfer?', default: true });
+  const verify = await confirm({ message: 'Compare a verification code with each sender before anything is written?', default: c.account.verify });
   const share = await confirm({ message: 'Also share a folder that peers can get from?', default: false })
     ? await SharedFolder.open(await pickPath('Folder to share (read-only):', { dirsOnly: true }))
     : undefined;
@@ -70,7 +79,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
   process.on('SIGINT', onSigint);
   try {
     await receiveLoop({
-      home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share,
+      home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share, ...(verify ? { verify, confirmCode: confirmCodeFor(c.r, false) } : {}),
       onReady: (s) => c.r.info(line`online as ${bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
       onSecured: (i) => secured(c, i.from)(i),
       consent: async (offer, info, signal) => {
@@ -112,7 +121,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
 export async function getAction(c: MenuContext): Promise<void> {
   const peer = await pickPeer('Get from:', await onlinePeers(c));
   if (!peer) return;
-  const link = { home: c.home, account: c.account, peer, strict: c.strict, onStatus: (t: string) => c.r.info(t), onSecured: secured(c, peer) };
+  const link = { home: c.home, account: c.account, peer, strict: c.strict, onStatus: (t: string) => c.r.info(t), onSecured: secured(c, peer), ...(await verifyStep(c, peer)) };
   const items = await listShare(link);
   if (items.length === 0) { c.r.info(`${peer} shares nothing right now`); return; }
   const name = await search<string>({

@@ -11,7 +11,10 @@ import type { SecuredInfo } from './peer-link.js';
 import { getShared, listShare } from './pull.js';
 import { refusal } from './safe-names.js';
 import { receiveLoop, type IncomingInfo } from './receive.js';
+import type { Account } from './login.js';
 import { sendFiles } from './send.js';
+import type { ConfirmCode } from './verification.js';
+import { confirmCodeFor } from './verify-prompt.js';
 import { parseAllowList, SharedFolder } from './shared-folder.js';
 import { collectSources, type SourceSet } from './source-files.js';
 
@@ -23,6 +26,11 @@ function secured(r: Reporter, peer: string) {
     r.info(`secured (${s.transport}); verification code ${s.sas}`);
     r.event('secured', { peer, transport: s.transport, sas: s.sas, peerFingerprint: s.peerFingerprint });
   };
+}
+
+/** `--verify` (or `"verify": true` in config.json): nothing moves until the person confirms the code. */
+function verifying(r: Reporter, g: GlobalFlags, account: Account): { verify?: boolean; confirmCode?: ConfirmCode } {
+  return g.verify || account.verify ? { verify: true, confirmCode: confirmCodeFor(r, !!g.json) } : {};
 }
 
 function timeoutMs(text: string, flag = '--timeout', maxMs = MAX_DIRECT_TIMEOUT_MS): number {
@@ -54,8 +62,9 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
       r.warn(`skipped ${name}: symbolic links and special files are not sent`);
       r.event('skipped', { name });
     }
+    const account = await accountOf(g);
     const outcome = await sendFiles({
-      home: homeOf(g), account: await accountOf(g), to: o.to, sources,
+      home: homeOf(g), account, to: o.to, sources, ...verifying(r, g, account),
       mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
       directTimeoutMs: timeoutMs(o.timeout), strict: g.strict,
       onStatus: (t) => r.info(t), onSecured: secured(r, o.to), onProgress: (p) => r.progress(p),
@@ -79,8 +88,9 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
   process.once('SIGINT', () => stop());
   process.once('SIGTERM', () => stop());
+  const account = await accountOf(g);
   await receiveLoop({
-    home: homeOf(g), account: await accountOf(g), dir, once: o.once, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
+    home: homeOf(g), account, ...verifying(r, g, account), dir, once: o.once, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
     onReady: (s) => {
       r.info(`online as ${s.id}; saving to ${dir}${share ? `; sharing ${share.root}` : ''}`);
       r.event('ready', { id: s.id, dir, share: share?.root });
@@ -109,7 +119,8 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
 }
 
 export async function lsCommand(r: Reporter, g: GlobalFlags, peer: string): Promise<void> {
-  const entries = await listShare({ home: homeOf(g), account: await accountOf(g), peer, strict: g.strict, onStatus: (t) => r.info(t) });
+  const account = await accountOf(g);
+  const entries = await listShare({ home: homeOf(g), account, ...verifying(r, g, account), peer, strict: g.strict, onStatus: (t) => r.info(t), onSecured: secured(r, peer) });
   r.event('listing', { peer, entries });
   if (entries.length === 0) r.print(`${peer} shares an empty folder`);
   // Names are the peer's: the Reporter escapes them; one that cannot be fetched here is marked with why.
@@ -121,8 +132,9 @@ export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name
   if (why) throw new SealdropError('ERR_BAD_INPUT', `cannot get "${printable(name)}" from ${peer}: ${why}`);
   const dir = path.resolve(o.dir);
   await fs.mkdir(dir, { recursive: true });
+  const account = await accountOf(g);
   const outcome = await getShared({
-    home: homeOf(g), account: await accountOf(g), peer, name, dir, strict: g.strict,
+    home: homeOf(g), account, ...verifying(r, g, account), peer, name, dir, strict: g.strict,
     mode: o.relay ? 'relay' : 'auto', directTimeoutMs: timeoutMs(o.timeout),
     onStatus: (t) => r.info(t), onSecured: secured(r, peer), onProgress: (p) => r.progress(p),
   });

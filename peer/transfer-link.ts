@@ -92,7 +92,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
     try {
       const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close());
-      await verifyCodes(channel, { sas: keys.sas, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
+      await verifyCodes(channel, { sas: keys.sas, peer: o.peerId, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
     } catch (err) {
       // The other side is told why (it may be waiting for our answer), then the channel goes.
       const e = toSealdropError(err);

@@ -9,11 +9,12 @@ import { MAX_CONSENT_TIMEOUT_MS } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import type { SecureChannel } from './secure-channel.js';
 
-/** Asks this side's person whether the other side shows `sas`; `signal` aborts the question. */
-export type ConfirmCode = (sas: string, signal: AbortSignal) => Promise<boolean>;
+/** Asks this side's person whether `peer` shows `sas` too; `signal` aborts the question. */
+export type ConfirmCode = (sas: string, signal: AbortSignal, peer: string) => Promise<boolean>;
 
 export interface VerifyOptions {
   sas: string;
+  peer: string;
   /** This side's person is asked (and the other side was told so). */
   mine: boolean;
   /** The other side said its person will be asked. */
@@ -34,7 +35,7 @@ export async function verifyCodes(channel: SecureChannel, o: VerifyOptions): Pro
     if (o.mine) {
       if (!o.confirm) throw new SealdropError('ERR_CONFIG', '--verify needs a person to ask (a terminal, or --json with answers on stdin)');
       const ok = await Promise.race([
-        o.confirm(o.sas, asking.signal).catch((err) => { if (asking.signal.aborted) return false; throw err; }),
+        o.confirm(o.sas, asking.signal, o.peer).catch((err) => { if (asking.signal.aborted) return false; throw err; }),
         theirAnswer.then(() => new Promise<never>(() => {})), // their "yes" does not answer for us
         new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
       ]);

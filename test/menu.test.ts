@@ -71,6 +71,8 @@ describe('interactive menu', function () {
       pane.keys('Enter');
       await pane.waitFor(/Send to:[\s\S]*❯ bob\s+● receiving/);
       pane.keys('Enter');
+      await pane.waitFor(/Compare a verification code with bob before anything moves\? \(y\/N\)/);
+      pane.keys('Enter');
 
       const screen = await pane.waitFor(/✔ sent 1 file\(s\), 3\.0 MiB, to bob over the direct path; verified by the receiver/, 30_000)
         .catch((err: Error) => { throw new Error(`${err.message}\nbob said: ${bob.stdout()}${bob.stderr()}`); });
@@ -102,6 +104,8 @@ describe('interactive menu', function () {
         await pane.waitFor(/❯ Get from a peer/);
         pane.keys('Enter');
         await pane.waitFor(/Get from:[\s\S]*❯ bob\s+● receiving/);
+        pane.keys('Enter');
+        await pane.waitFor(/Compare a verification code with bob before anything moves\? \(y\/N\)/);
         pane.keys('Enter');
         await pane.waitFor(/What to get from bob:[\s\S]*photos\/a\.jpg/);
         pane.type('notes');

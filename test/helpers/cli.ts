@@ -20,13 +20,15 @@ export interface Run {
   exit: Promise<number>;
   /** Resolves with the first event of that type. */
   waitFor: (type: string, timeoutMs?: number) => Promise<Record<string, any>>;
+  /** Writes to its standard input (spawned with `{ stdin: true }`; otherwise stdin is closed). */
+  write: (text: string) => void;
 }
 
 /** Runs `cli` (PEER_CLI or RENDEZVOUS_CLI) the way a shell runs an installed command: the file itself. */
-export function spawnCli(cli: string, args: string[], env: Record<string, string> = {}): Run {
+export function spawnCli(cli: string, args: string[], env: Record<string, string> = {}, o: { stdin?: boolean } = {}): Run {
   const child = spawn(cli, args, {
     env: { ...process.env, SEALDROP_LOG: 'silent', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let out = '', err = '';
   const events: Array<Record<string, any>> = [];
@@ -56,7 +58,8 @@ export function spawnCli(cli: string, args: string[], env: Record<string, string
       exit.then(() => setTimeout(() => { if (!check()) { clearTimeout(timer); reject(new Error(`exited before "${type}"; stdout=${out} stderr=${err}`)); } }, 50));
     }
   });
-  return { child, events, stdout: () => out, stderr: () => err, exit, waitFor };
+  const write = (text: string) => { child.stdin?.write(text); };
+  return { child, events, stdout: () => out, stderr: () => err, exit, waitFor, write };
 }
 
 export async function tempDir(prefix = 'sealdrop-test-'): Promise<string> {

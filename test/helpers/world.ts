@@ -13,7 +13,7 @@ export interface World {
   homes: Record<string, string>;
   secrets: Record<string, string>;
   /** Runs `sealdrop --home <home of id> --json ...args`. */
-  peer: (id: string, args: string[], env?: Record<string, string>) => Run;
+  peer: (id: string, args: string[], env?: Record<string, string>, o?: { stdin?: boolean }) => Run;
   stop: () => Promise<void>;
 }
 
@@ -45,8 +45,8 @@ export async function startWorld(ids: string[], serveArgs: string[] = []): Promi
   const { server, url } = await startServer(dataDir, serveArgs);
   const homes: Record<string, string> = {};
   const running = new Set<Run>();
-  const peer = (id: string, args: string[], env: Record<string, string> = {}) => {
-    const run = spawnCli(PEER_CLI, ['--home', homes[id]!, '--json', ...args], env);
+  const peer = (id: string, args: string[], env: Record<string, string> = {}, o: { stdin?: boolean } = {}) => {
+    const run = spawnCli(PEER_CLI, ['--home', homes[id]!, '--json', ...args], env, o);
     running.add(run);
     run.exit.then(() => running.delete(run));
     return run;
