@@ -280,6 +280,8 @@ describe('a hostile peer and the terminal', function () {
           pane.keys('Enter');
           await pane.waitFor(/Get from:[\s\S]*❯ mallory\s+● receiving/);
           pane.keys('Enter');
+          await pane.waitFor(/Compare a verification code with mallory before anything moves\?/);
+          pane.keys('Enter');
           const screen = await pane.waitFor(/What to get from mallory:[\s\S]*notes\.md/);
           // Raw, the OSC would have retitled the window and \e[2J wiped the menu off the screen.
           expect(screen).to.include('\\u{001B}]0;PWNED\\u{0007}\\u{001B}[2J\\u{001B}[31mFAKE: all verified');
