@@ -76,6 +76,11 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
     const transferId = Buffer.from(o.sid, 'hex');
     const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
+    if (o.role === 'sender') {
+      // Listen on the chosen path before announcing it: the accepter's first sealed message may follow the signal at once.
+      if (chosen === 'relay') relay ??= new RelayTransport(o.session, o.sid, inbox);
+      await o.session.signal(o.sid, { type: 'transport', mode: chosen });
+    }
     const unchosen = chosen === 'relay' ? direct : relay;
     if (o.role === 'sender') unchosen?.close();
     // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
@@ -148,6 +153,7 @@ function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffe
   return { tampered, close: () => witness.close() };
 }
 
+/** The opener's choice: direct if the data channel opened within the timeout, else the relay (unless forbidden). */
 async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
   let chosen: TransportKind = 'relay';
   if (direct) {
@@ -157,7 +163,6 @@ async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefin
       throw new SealdropError('ERR_NO_DIRECT', `no direct path to ${o.peerId} was found within ${timeoutMs / 1000} s, and --direct-only forbids the relay`);
     }
   }
-  await o.session.signal(o.sid, { type: 'transport', mode: chosen });
   return chosen;
 }
 

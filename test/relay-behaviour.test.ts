@@ -181,7 +181,8 @@ describe('relay transport through the CLI', function () {
       const pid = world.server.child.pid!;
       const { inbox, sender, receiver } = await startRelayed(big.src);
       const idle = rssOf(pid);
-      await until(() => progressOf(receiver) >= 32 * MiB, 30_000, 'the receiver to get 32 MiB');
+      // Early (16 of 128 MiB): progress comes every 250 ms, and the transfer must still be running when paused.
+      await until(() => progressOf(receiver) >= 16 * MiB, 30_000, 'the receiver to get 16 MiB');
       receiver.child.kill('SIGSTOP');
       const atPause = rssOf(pid);
       const sentAtPause = progressOf(sender);
@@ -210,8 +211,14 @@ describe('relay transport through the CLI', function () {
 
     it('killing the sender mid-relay ends the receiver within seconds with a clear error; the partial file resumes', async () => {
       const { inbox, sender, receiver } = await startRelayed(medium.src);
-      await until(() => progressOf(receiver) >= 8 * MiB, 30_000, 'the receiver to get 8 MiB');
+      // No race against the transfer finishing first: the receiver is stopped at its first bytes, so
+      // it credits nothing more and the sender can be at most one credit window (8 MiB) ahead when
+      // it is killed; 48 MiB cannot be through. Then the receiver goes on and must notice.
+      await receiver.waitFor('progress', 30_000);
+      receiver.child.kill('SIGSTOP');
       sender.child.kill('SIGKILL');
+      await sender.exit;
+      receiver.child.kill('SIGCONT');
       const killed = performance.now();
       const code = await receiver.exit;
       const seconds = (performance.now() - killed) / 1000;
@@ -239,8 +246,12 @@ describe('relay transport through the CLI', function () {
 
     it('killing the receiver mid-relay ends the sender within seconds, with a clear error', async () => {
       const { inbox, sender, receiver } = await startRelayed(medium.src);
-      await until(() => progressOf(sender) >= 8 * MiB, 30_000, 'the sender to get 8 MiB out');
+      // Stopped at its first bytes out, the sender cannot finish before the receiver is gone.
+      await sender.waitFor('progress', 30_000);
+      sender.child.kill('SIGSTOP');
       receiver.child.kill('SIGKILL');
+      await receiver.exit;
+      sender.child.kill('SIGCONT');
       const killed = performance.now();
       const code = await sender.exit;
       const seconds = (performance.now() - killed) / 1000;

@@ -145,7 +145,7 @@ describe('rendezvous sessions and signaling', () => {
       ['session:open', [{ to: 123 }]], ['session:open', [{ to: '../etc' }]], ['session:open', ['bob']], ['session:open', [[]]],
       ['session:open', [{ to: 'bob' }, 'extra']],
       ['signal', [42]], ['signal', [{ sid, data: 'hi' }]], ['signal', [{ sid, data: { type: 'unknown' } }]],
-      ['signal', [{ sid: 'not-hex', data: hello }]], ['signal', [{ sid, data: { ...hello, v: 2 } }]],
+      ['signal', [{ sid: 'not-hex', data: hello }]], ['signal', [{ sid, data: { ...hello, v: 0 } }]],
       ['signal', [{ sid, data: { type: 'webrtc', data: { sdp: 'x'.repeat(MAX_SIGNAL_SIZE) } } }]],
       ['session:close', [{ sid, reason: 'x'.repeat(201) }]],
       ['relay:frame', [sid, 'not binary']], ['relay:frame', [sid, Buffer.alloc(0)]],
