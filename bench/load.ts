@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RendezvousSession } from '../peer/rendezvous-session.js';
+import { RendezvousSession } from '../peer/session/rendezvous-session.js';
 import type { SignalData } from '../shared/schemas.js';
 import { totpCode } from '../shared/totp.js';
 import { writeAccounts } from './accounts-file.js';

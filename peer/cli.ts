@@ -2,14 +2,14 @@
 /** The `sealdrop` command: parse flags, call one library function, print, exit. */
 import { Command, Option } from 'commander';
 import { toSealdropError } from '../shared/errors.js';
-import { exitCodeFor, flushOutput, Reporter } from './cli-output.js';
-import type { GlobalFlags } from './commands.js';
-import { settleDirectTransports } from './teardowns.js';
+import { exitCodeFor, flushOutput, Reporter } from './terminal/cli-output.js';
+import type { GlobalFlags } from './terminal/commands.js';
+import { settleDirectTransports } from './link/teardowns.js';
 
 // Each command loads what it needs when it runs: wrtc, Socket.IO and the prompts
 // are most of a second's start-up, and `fingerprint` or `--help` need none of them.
-const commands = () => import('./commands.js');
-const transfers = () => import('./transfer-commands.js');
+const commands = () => import('./terminal/commands.js');
+const transfers = () => import('./terminal/transfer-commands.js');
 
 const program = new Command('sealdrop')
   .description('End-to-end encrypted file transfer between people, by ID')
@@ -95,7 +95,7 @@ program.command('trust')
   .action(run(async (r, id, fp) => (await commands()).trustCommand(r, flags(), id, fp)));
 
 // No command: the interactive menu (on a terminal only). Only then, so a mistyped command stays an error.
-if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run(async (r) => (await import('./menu.js')).menuCommand(r, flags())));
+if (program.parseOptions(process.argv.slice(2)).operands.length === 0) program.action(run(async (r) => (await import('./terminal/menu.js')).menuCommand(r, flags())));
 
 // The last resort too goes through the Reporter, so even a crash cannot put a peer's text on the terminal raw.
 const crashed = (err: unknown) => {

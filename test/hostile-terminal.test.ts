@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Reporter } from '../peer/cli-output.js';
+import { Reporter } from '../peer/terminal/cli-output.js';
 import { SealdropError } from '../shared/errors.js';
 import { jsonLine, printable } from '../shared/printable.js';
 import { PEER_CLI, spawnCli, tempDir, type Run } from './helpers/cli.js';

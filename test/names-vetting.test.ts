@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { vetReceivedPath } from '../peer/safe-names.js';
+import { vetReceivedPath } from '../peer/files/safe-names.js';
 import { listTree, tempDir, type Run } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { startWorld, type World } from './helpers/world.js';

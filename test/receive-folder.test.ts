@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { PartialFile } from '../peer/partial-file.js';
-import { ReceiveFolder } from '../peer/receive-folder.js';
+import { PartialFile } from '../peer/files/partial-file.js';
+import { ReceiveFolder } from '../peer/files/receive-folder.js';
 import { tempDir } from './helpers/cli.js';
 
 const openFds = () => readdirSync('/proc/self/fd').length;

@@ -6,10 +6,10 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Home } from '../peer/home.js';
-import { resolveAccount } from '../peer/login.js';
-import { vetReceivedPath } from '../peer/safe-names.js';
-import { sendFiles } from '../peer/send.js';
+import { Home } from '../peer/session/home.js';
+import { resolveAccount } from '../peer/session/login.js';
+import { vetReceivedPath } from '../peer/files/safe-names.js';
+import { sendFiles } from '../peer/transfer/send.js';
 import { listTree, tempDir } from './helpers/cli.js';
 import { startWorld, type World } from './helpers/world.js';
 

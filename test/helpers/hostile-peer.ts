@@ -7,15 +7,15 @@
  * (`chunk`), or stall at any point. Paired with the real, unmodified CLI on the
  * other side, it shows what a stranger can and cannot do to a sealdrop user.
  */
-import { Home } from '../../peer/home.js';
-import { connect, resolveAccount } from '../../peer/login.js';
-import { handshake } from '../../peer/handshake.js';
-import { PinnedKeys } from '../../peer/pinned-keys.js';
-import { SignalInbox } from '../../peer/signal-inbox.js';
-import type { RendezvousSession } from '../../peer/rendezvous-session.js';
-import type { SecureChannel } from '../../peer/secure-channel.js';
-import { establishLink, type Link, type TransportMode } from '../../peer/transfer-link.js';
-import type { ControlInput } from '../../peer/control-messages.js';
+import { Home } from '../../peer/session/home.js';
+import { connect, resolveAccount } from '../../peer/session/login.js';
+import { handshake } from '../../peer/link/handshake.js';
+import { PinnedKeys } from '../../peer/session/pinned-keys.js';
+import { SignalInbox } from '../../peer/session/signal-inbox.js';
+import type { RendezvousSession } from '../../peer/session/rendezvous-session.js';
+import type { SecureChannel } from '../../peer/link/secure-channel.js';
+import { establishLink, type Link, type TransportMode } from '../../peer/link/transfer-link.js';
+import type { ControlInput } from '../../peer/link/control-messages.js';
 import type { World } from './world.js';
 
 export interface HostileLink {

@@ -1,0 +1,57 @@
+/**
+ * Opening a transfer session to a peer, for every command that starts one
+ * (send, ls, get): connect, ask the peer to join, bring up the secure link,
+ * run `use`, and always tear down. An error in `use` is told to the peer.
+ */
+import { SealdropError, toSealdropError } from '../../shared/errors.js';
+import type { Home } from '../session/home.js';
+import { connect, type Account } from '../session/login.js';
+import { PinnedKeys } from '../session/pinned-keys.js';
+import { establishLink, useLink, type Link, type Secured, type TransportMode } from './transfer-link.js';
+import type { ConfirmCode } from './verification.js';
+import type { Transport, TransportKind } from './transport.js';
+
+export type SecuredInfo = Secured;
+
+export interface PeerLinkOptions {
+  home: Home;
+  account: Account;
+  peer: string;
+  mode?: TransportMode;
+  directTimeoutMs?: number;
+  strict?: boolean;
+  onStatus?: (text: string) => void;
+  /** Called once keys are agreed: the short authentication string to compare. */
+  onSecured?: (info: SecuredInfo) => void;
+  /** `--verify`: nothing moves until this side's person confirms the code (`confirmCode`). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
+  /** Test seam: wraps the transport the engine will use. */
+  wrapTransport?: (t: Transport) => Transport;
+}
+
+export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => Promise<T>): Promise<T> {
+  if (o.peer === o.account.id) throw new SealdropError('ERR_BAD_INPUT', 'that is your own ID');
+  const identity = await o.home.identity();
+  const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
+  let sid: string | undefined;
+  let outcome = 'done';
+  try {
+    o.onStatus?.(`asking ${o.peer} to join`);
+    sid = await session.open(o.peer);
+    const link = await establishLink({
+      session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
+      strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
+      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode,
+    });
+    return await useLink(link, use);
+  } catch (err) {
+    outcome = `failed: ${toSealdropError(err).code}`;
+    throw err;
+  } finally {
+    if (sid) session.close(sid, outcome);
+    // Give the close and the last frames a moment to leave before the socket goes.
+    await new Promise((r) => setTimeout(r, 50));
+    session.disconnect();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * RelayTransport: the same frames, through the rendezvous, when no direct path
+ * exists. The rendezvous acks a frame only once the other peer has taken it, and
+ * we keep at most RELAY_WINDOW bytes unacknowledged, so no hop buffers more.
+ *
+ * It ends once, with the first reason to reach it, in the order the rendezvous
+ * sent them: a frame of either peer refused (an operator limit), a frame not
+ * taken in time, the session closed, or the rendezvous connection lost.
+ */
+import { MAX_EARLY_BYTES } from '../../shared/constants.js';
+import { SealdropError } from '../../shared/errors.js';
+import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
+import type { SignalInbox } from '../session/signal-inbox.js';
+import type { Transport } from './transport.js';
+
+/** Unacked bytes we allow; well under the rendezvous' own per-session window (8 MiB by default). */
+const RELAY_WINDOW = 6 * 1024 * 1024;
+/** How long close() waits for frames still in flight before it ends anyway. */
+const DRAIN_MS = 5_000;
+/** Frames in flight with no answer from the rendezvous for this long end the transfer. */
+export const RELAY_ANSWER_TIMEOUT_MS = 60_000;
+
+type Listener<E extends keyof RendezvousSessionEvents> = (...args: RendezvousSessionEvents[E]) => void;
+
+export class RelayTransport implements Transport {
+  readonly kind = 'relay' as const;
+  /** Socket.IO holds the frame until the websocket has written it. */
+  readonly copiesOnSend = false;
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+  /** Frames that arrive before the engine attached are held, never dropped. */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private frameHandler: (frame: Buffer) => void = (frame) => this.holdEarly(frame);
+  private closeHandler: (err?: SealdropError) => void = () => {};
+  private closed = false;
+  /** Why it ended: given to send() callers, and to a close handler attached after the end. */
+  private error?: SealdropError;
+  private abnormal = false;
+  private readonly onRelayFrame: Listener<'relay-frame'>;
+  private readonly onRefused: Listener<'relay-refused'>;
+  /** When the rendezvous last answered a frame (or the first frame of a quiet spell went out). */
+  private answeredAt = 0;
+  private watchdog?: NodeJS.Timeout;
+
+  constructor(private readonly session: RendezvousSession, private readonly sid: string, inbox: SignalInbox) {
+    this.onRelayFrame = (frameSid, frame, ack) => {
+      if (frameSid !== sid) return;
+      this.frameHandler(frame);
+      ack({ ok: true });
+    };
+    this.onRefused = (ev) => {
+      if (ev.sid === sid) this.finish(new SealdropError(ev.code, `the rendezvous stopped relaying this transfer: ${ev.message}`));
+    };
+    session.on('relay-frame', this.onRelayFrame);
+    session.on('relay-refused', this.onRefused);
+    inbox.onClose((err) => this.finish(err));
+  }
+
+  async send(frame: Buffer): Promise<void> {
+    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.length > RELAY_WINDOW) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
+    if (this.inFlight === 0) this.answeredAt = performance.now();
+    this.inFlight += frame.length;
+    this.watch();
+    this.session.relayFrame(this.sid, frame, this.answered(frame.length));
+  }
+
+  /**
+   * The callback for one frame's answer. It holds the frame's length, never the frame:
+   * a frame kept alive until its ack would outlive young-generation GC and pile up.
+   * The ack is handled in wire order with the session's events (see relayFrame), so the first
+   * reason to arrive wins: a relay refusal before the close, the session's own reason after it.
+   */
+  private answered(length: number): (err?: SealdropError) => void {
+    return (err) => {
+      if (err) return this.finish(err);
+      this.answeredAt = performance.now();
+      this.inFlight -= length;
+      this.wakeAll();
+    };
+  }
+
+  /** One timer for the whole transfer, not one per frame: frames waiting too long for an answer end it. */
+  private watch(): void {
+    this.watchdog ??= setInterval(() => {
+      if (this.inFlight > 0 && performance.now() - this.answeredAt > RELAY_ANSWER_TIMEOUT_MS) {
+        this.finish(new SealdropError('ERR_TIMEOUT', `the rendezvous answered no relayed frame for ${RELAY_ANSWER_TIMEOUT_MS / 1000} s`));
+      }
+    }, 1_000).unref();
+  }
+
+  /** Holds a frame until the engine attaches, within MAX_EARLY_BYTES: more is a flood, and ends the transport. */
+  private holdEarly(frame: Buffer): void {
+    if (this.closed) return;
+    this.earlyBytes += frame.length;
+    if (this.earlyBytes > MAX_EARLY_BYTES) {
+      this.early = [];
+      this.finish(new SealdropError('ERR_PROTOCOL', 'the other peer sent more before the transfer began than any honest peer would'));
+      return;
+    }
+    this.early.push(frame);
+  }
+
+  onFrame(handler: (frame: Buffer) => void): void {
+    this.frameHandler = handler;
+    for (const frame of this.early.splice(0)) handler(frame);
+  }
+
+  /** Called once when the transport ends; at once if it already has (it may end before the engine attaches). */
+  onClose(handler: (err?: SealdropError) => void): void {
+    this.closeHandler = handler;
+    if (this.closed) handler(this.abnormal ? this.error : undefined);
+  }
+
+  /** Waits (briefly) until every frame we sent was taken, then ends. */
+  close(): void {
+    if (this.closed) return;
+    const deadline = Date.now() + DRAIN_MS;
+    const drain = () => {
+      if (this.closed) return;
+      if (this.inFlight > 0 && Date.now() < deadline) { setTimeout(drain, 10); return; }
+      this.finish();
+    };
+    drain();
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private finish(err?: SealdropError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.error = err ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
+    this.abnormal = err !== undefined;
+    clearInterval(this.watchdog);
+    this.session.off('relay-frame', this.onRelayFrame);
+    this.session.off('relay-refused', this.onRefused);
+    this.wakeAll();
+    this.closeHandler(err);
+  }
+}

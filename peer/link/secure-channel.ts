@@ -1,0 +1,261 @@
+/**
+ * SecureChannel: sealed frames over any Transport. It numbers what it sends and
+ * checks that what arrives is exactly the next expected frame, so reordering,
+ * duplication, drops and truncation all surface as errors here.
+ */
+import { CHUNK_SIZE, FLOW_WINDOW, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../../shared/constants.js';
+import { SealdropError, toSealdropError } from '../../shared/errors.js';
+import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../../shared/framing.js';
+import { describeIssues } from '../../shared/schemas.js';
+import { ControlMessage, type ControlInput } from './control-messages.js';
+import type { Transport, TransportKind } from './transport.js';
+
+export type Inbound =
+  | { kind: 'control'; msg: ControlMessage; size: number }
+  | { kind: 'chunk'; index: number; last: boolean; data: Buffer };
+
+/** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
+const MAX_QUEUED = 2 * FLOW_WINDOW;
+
+export interface ChannelKeys { sendKey: Buffer; receiveKey: Buffer }
+
+export interface WaitOptions {
+  /** How long the peer may stay silent (default PEER_STALL_MS); then the channel fails with ERR_TIMEOUT. */
+  timeoutMs?: number;
+  /** Gives up the wait without failing the channel: the next message stays for the next caller. */
+  signal?: AbortSignal;
+}
+
+export class SecureChannel {
+  private sendControlSeq = 0;
+  private receiveControlSeq = 0;
+  private readonly queue: Inbound[] = [];
+  private queuedBytes = 0;
+  private queuedControl = 0;
+  private queuedControlBytes = 0;
+  private waiter?: { resolve: (m: Inbound) => void; reject: (e: SealdropError) => void };
+  private failure?: SealdropError;
+  /** Index of the next data chunk, or undefined when no data is expected. */
+  private dataNext?: number;
+  private endWaiters: Array<() => void> = [];
+  private controlPieces: Buffer[] = [];
+  private controlBytes = 0;
+  /** The other side's first message (`path`), once it arrived; see agree(). */
+  private agreement?: { transport: TransportKind; verify: boolean };
+  private agreementWaiters: Array<() => void> = [];
+  /** Where chunks are sealed when the transport copies frames (see sendChunk). */
+  private chunkFrame?: Buffer;
+
+  constructor(readonly transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer) {
+    transport.onFrame((frame) => this.accept(frame));
+    transport.onClose((err) => this.fail(err ?? new SealdropError('ERR_PEER_GONE', 'the other peer closed the connection before the transfer finished')));
+  }
+
+  /** A control message is JSON split over as many control frames as it needs; LAST marks its end. */
+  async sendControl(msg: ControlInput): Promise<void> {
+    await this.sendControlBytes(Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  /** The bytes of one control message, sealed as they are (tests use it to play a peer that lies). */
+  async sendControlBytes(plaintext: Buffer): Promise<void> {
+    if (plaintext.length > MAX_CONTROL_SIZE) throw new SealdropError('ERR_BAD_INPUT', `a control message of ${plaintext.length} bytes exceeds ${MAX_CONTROL_SIZE} (too many files in one transfer?)`);
+    for (let off = 0; off === 0 || off < plaintext.length; off += CHUNK_SIZE) {
+      const piece = plaintext.subarray(off, off + CHUNK_SIZE);
+      const last = off + CHUNK_SIZE >= plaintext.length;
+      await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last }, piece));
+    }
+  }
+
+  /**
+   * One chunk of the data stream: all files back to back, so frames show no file
+   * boundary. Chunks go one at a time (the caller awaits each), so when the
+   * transport copies what it sends, every chunk is sealed into the same buffer.
+   */
+  async sendChunk(index: number, last: boolean, data: Buffer): Promise<void> {
+    const into = this.transport.copiesOnSend ? (this.chunkFrame ??= Buffer.allocUnsafe(MAX_FRAME_SIZE)) : undefined;
+    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data, into));
+  }
+
+  /** Once the channel failed, every send reports that first cause, not the closed transport it led to. */
+  private async send(frame: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    try {
+      await this.transport.send(frame);
+    } catch (err) {
+      throw this.failure ?? err;
+    }
+  }
+
+  /**
+   * The first exchange on every channel: says which path this side uses and whether its
+   * person will confirm the code, and resolves with the other side's word once it matches
+   * ours. A different path means someone changed the agreed transport: ERR_PROTOCOL.
+   */
+  async agree(verify: boolean, timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
+    await this.sendControl({ t: 'path', transport: this.transport.kind, verify });
+    return this.agreed(timeoutMs);
+  }
+
+  /** Resolves once the other side's `path` message arrived (and matched this channel's path). */
+  async agreed(timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
+    if (!this.agreement) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.fail(new SealdropError('ERR_TIMEOUT', `the other peer did not confirm the path within ${Math.round(timeoutMs / 1000)} s`));
+          this.transport.close();
+        }, timeoutMs);
+        this.agreementWaiters.push(() => {
+          clearTimeout(timer);
+          if (this.agreement) resolve(); else reject(this.failure);
+        });
+        if (this.failure) this.agreementWaiters.splice(0).forEach((w) => w());
+      });
+    }
+    return { verify: this.agreement!.verify };
+  }
+
+  /** From now on, accept the data stream from chunk 0 up to its LAST chunk. */
+  expectData(): void {
+    this.dataNext = 0;
+  }
+
+  /** The next inbound message; rejects once the channel failed, or with ERR_TIMEOUT when the peer stays silent. */
+  next(o: WaitOptions = {}): Promise<Inbound> {
+    const item = this.queue.shift();
+    if (item) {
+      if (item.kind === 'chunk') this.queuedBytes -= item.data.length;
+      else { this.queuedControl--; this.queuedControlBytes -= item.size; }
+      return Promise.resolve(item);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.waiter) return Promise.reject(new SealdropError('ERR_INTERNAL', 'two readers on one secure channel'));
+    const timeoutMs = o.timeoutMs ?? PEER_STALL_MS;
+    return new Promise((resolve, reject) => {
+      // A peer that goes silent (stopped, hostile, or a network that drops everything) must not hold us.
+      const timer = setTimeout(() => {
+        this.fail(new SealdropError('ERR_TIMEOUT', `the other peer sent nothing for ${Math.round(timeoutMs / 1000)} s`));
+        this.transport.close();
+      }, timeoutMs);
+      const cancel = () => {
+        if (this.waiter !== waiter) return;
+        this.waiter = undefined;
+        clearTimeout(timer);
+        reject(new SealdropError('ERR_TIMEOUT', 'stopped waiting'));
+      };
+      const waiter = {
+        resolve: (m: Inbound) => { clearTimeout(timer); o.signal?.removeEventListener('abort', cancel); resolve(m); },
+        reject: (e: SealdropError) => { clearTimeout(timer); o.signal?.removeEventListener('abort', cancel); reject(e); },
+      };
+      this.waiter = waiter;
+      if (o.signal?.aborted) cancel();
+      else o.signal?.addEventListener('abort', cancel, { once: true });
+    });
+  }
+
+  /** The next control message; an abort from the peer becomes its error. */
+  async nextControl(o: WaitOptions = {}): Promise<ControlMessage> {
+    const item = await this.next(o);
+    if (item.kind !== 'control') throw new SealdropError('ERR_PROTOCOL', 'file data arrived where a control message was expected');
+    if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+    return item.msg;
+  }
+
+  /** Resolves once the other side has closed (or after timeoutMs): lets our last frame arrive first. */
+  ended(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.endWaiters.push(() => { clearTimeout(timer); resolve(); });
+      if (this.failure) this.endWaiters.splice(0).forEach((w) => w());
+    });
+  }
+
+  /** Ends the channel on our side; later arrivals are ignored. */
+  close(): void {
+    this.fail(new SealdropError('ERR_PEER_GONE', 'channel closed'));
+    this.transport.close();
+  }
+
+  private accept(frame: Buffer): void {
+    if (this.failure) return;
+    try {
+      const item = this.open(frame);
+      if (item) this.deliver(item);
+    } catch (err) {
+      this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
+      this.transport.close();
+    }
+  }
+
+  private open(frame: Buffer): Inbound | undefined {
+    const header = decodeHeader(frame);
+    if (header.type === FrameType.Control) {
+      const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
+      this.receiveControlSeq++;
+      this.controlPieces.push(plaintext);
+      this.controlBytes += plaintext.length;
+      if (this.controlBytes > MAX_CONTROL_SIZE) throw new SealdropError('ERR_PROTOCOL', `a control message from the peer exceeds ${MAX_CONTROL_SIZE} bytes`);
+      if (!last) return undefined;
+      const text = Buffer.concat(this.controlPieces).toString('utf8');
+      this.controlPieces = [];
+      this.controlBytes = 0;
+      let json: unknown;
+      try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
+      const parsed = ControlMessage.safeParse(json);
+      if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
+      if (!this.agreement) return this.takeAgreement(parsed.data);
+      return { kind: 'control', msg: parsed.data, size: text.length };
+    }
+    if (this.dataNext === undefined) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
+    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: DATA_STREAM, index: this.dataNext });
+    const item: Inbound = { kind: 'chunk', index: this.dataNext, last, data: plaintext };
+    this.dataNext = last ? undefined : this.dataNext + 1;
+    return item;
+  }
+
+  /** The first control message must be the other side's `path`, naming the path its frames take to us. */
+  private takeAgreement(msg: ControlMessage): undefined {
+    if (msg.t === 'abort') throw new SealdropError(msg.code, `the other peer stopped: ${msg.message}`);
+    if (msg.t !== 'path') throw new SealdropError('ERR_PROTOCOL', `the other peer began with ${msg.t}, not with the path it uses`);
+    if (msg.transport !== this.transport.kind) {
+      throw new SealdropError('ERR_PROTOCOL',
+        `the other peer says it uses the ${msg.transport} path, but its frames arrive here over the ${this.transport.kind} path: someone (the rendezvous?) changed the agreed transport; stopped`,
+        { peerMessage: `the two sides do not use the same path (someone changed the agreed transport); stopped` });
+    }
+    this.agreement = { transport: msg.transport, verify: msg.verify };
+    for (const w of this.agreementWaiters.splice(0)) w();
+    return undefined;
+  }
+
+  private deliver(item: Inbound): void {
+    if (this.waiter) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      resolve(item);
+      return;
+    }
+    if (item.kind === 'chunk') {
+      this.queuedBytes += item.data.length;
+      if (this.queuedBytes > MAX_QUEUED) throw new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window');
+    } else {
+      // Each control message is bounded (MAX_CONTROL_SIZE); so are how many, and how many bytes, may wait unread.
+      this.queuedControl++;
+      this.queuedControlBytes += item.size;
+      if (this.queuedControl > MAX_QUEUED_CONTROL || this.queuedControlBytes > MAX_CONTROL_SIZE) {
+        throw new SealdropError('ERR_PROTOCOL', 'the peer sent messages nobody asked for, more than a receiver holds');
+      }
+    }
+    this.queue.push(item);
+  }
+
+  private fail(err: SealdropError): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const w of this.endWaiters.splice(0)) w();
+    for (const w of this.agreementWaiters.splice(0)) w();
+    if (this.waiter) {
+      const { reject } = this.waiter;
+      this.waiter = undefined;
+      reject(err);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Brings up the secure channel of one transfer session: hello exchange and
+ * transport choice run together. The sender tries the direct path first and
+ * falls back to the relay after a short wait; it tells the receiver which one
+ * carries the transfer, and the receiver follows.
+ *
+ *   registered → signaling → direct | relay → (engine) transferring → done | failed
+ */
+import { MAX_DIRECT_TIMEOUT_MS } from '../../shared/constants.js';
+import type { Role } from '../../shared/crypto.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
+import { DirectTransport } from './direct-transport.js';
+import { handshake, type HandshakeResult } from './handshake.js';
+import type { KeyPair } from '../../shared/crypto.js';
+import type { PinnedKeys } from '../session/pinned-keys.js';
+import { RelayTransport } from './relay-transport.js';
+import type { RendezvousSession } from '../session/rendezvous-session.js';
+import { SecureChannel, type ChannelKeys } from './secure-channel.js';
+import { SignalInbox } from '../session/signal-inbox.js';
+import { verifyCodes, type ConfirmCode } from './verification.js';
+import type { Transport, TransportKind } from './transport.js';
+
+export type TransportMode = 'auto' | 'relay' | 'direct-only';
+
+export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
+/** The receiver's wait for the sender's transport choice: the longest direct attempt a sender may make, and a margin. */
+const TRANSPORT_CHOICE_TIMEOUT_MS = MAX_DIRECT_TIMEOUT_MS + 10_000;
+
+export interface LinkOptions {
+  session: RendezvousSession;
+  sid: string;
+  peerId: string;
+  role: Role;
+  identity: KeyPair;
+  pins: PinnedKeys;
+  strict: boolean;
+  /** Sender only: which transports to try. */
+  mode?: TransportMode;
+  directTimeoutMs?: number;
+  /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames). */
+  wrapTransport?: (t: Transport) => Transport;
+  /** Test seam: rewrites this side's WebRTC SDP (e.g. to advertise a smaller a=max-message-size). */
+  sdpTransform?: (sdp: string) => string;
+  /** Called once keys and path are chosen, before any verification: the code to compare. */
+  onSecured?: (s: Secured) => void;
+  /** `--verify`: this side's person confirms the code (`confirmCode`) before anything moves. */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
+}
+
+export interface Secured { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
+
+export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox }
+
+export async function establishLink(o: LinkOptions): Promise<Link> {
+  const inbox = new SignalInbox(o.session, o.sid, o.peerId);
+  const mode = o.mode ?? 'auto';
+  const timeoutMs = o.directTimeoutMs ?? DEFAULT_DIRECT_TIMEOUT_MS;
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_DIRECT_TIMEOUT_MS)) {
+    throw new SealdropError('ERR_BAD_INPUT', `the direct-path timeout is at most ${MAX_DIRECT_TIMEOUT_MS / 1000} s (the receiver waits no longer for the choice)`);
+  }
+  let direct: DirectTransport | undefined;
+  // The receiver holds relay frames from the start: the sender's first one can arrive in the same tick as its transport choice.
+  let relay = o.role === 'receiver' ? new RelayTransport(o.session, o.sid, inbox) : undefined;
+  try {
+    if (mode !== 'relay') {
+      direct = new DirectTransport({
+        initiator: o.role === 'sender',
+        iceServers: o.session.welcome.iceServers,
+        signalOut: (data) => { o.session.signal(o.sid, { type: 'webrtc', data }).catch(() => {}); },
+        sdpTransform: o.sdpTransform,
+      });
+      inbox.onWebrtc((data) => direct!.signal(data));
+      inbox.onClose(() => direct?.close());
+    }
+    const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
+    const transferId = Buffer.from(o.sid, 'hex');
+    const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
+    if (o.role === 'sender') {
+      // Listen on the chosen path before announcing it: the accepter's first sealed message may follow the signal at once.
+      if (chosen === 'relay') relay ??= new RelayTransport(o.session, o.sid, inbox);
+      await o.session.signal(o.sid, { type: 'transport', mode: chosen });
+    }
+    const unchosen = chosen === 'relay' ? direct : relay;
+    if (o.role === 'sender') unchosen?.close();
+    // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
+    // message comes over the path it was told is unused, the signal was changed on the way.
+    const witness = o.role === 'receiver' && unchosen ? watchUnchosen(unchosen, keys.keys, transferId, chosen) : undefined;
+    if (o.role === 'receiver' && chosen === 'direct') {
+      if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
+      await Promise.race([withTimeout(direct.connected, timeoutMs + 10_000), ...(witness ? [witness.tampered] : [])]);
+    }
+    let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
+    if (o.wrapTransport) transport = o.wrapTransport(transport);
+    const channel = new SecureChannel(transport, keys.keys, transferId);
+    // The code is shown as soon as it exists: if what follows fails, it is what the people compare.
+    o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
+    try {
+      const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close());
+      await verifyCodes(channel, { sas: keys.sas, peer: o.peerId, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
+    } catch (err) {
+      // The other side is told why (it may be waiting for our answer), then the channel goes.
+      const e = toSealdropError(err);
+      await channel.sendControl({ t: 'abort', code: e.code, message: messageForPeer(e) }).catch(() => {});
+      await channel.ended(1_000);
+      channel.close();
+      throw e;
+    }
+    return { ...keys, channel, transport: chosen, inbox };
+  } catch (err) {
+    direct?.close();
+    relay?.close();
+    inbox.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Runs `use` over an established link and always tears it down. On failure the
+ * peer is told why (abort) and given a moment to read it before the session
+ * closes underneath it: the channel and the rendezvous are two paths with no
+ * order between them.
+ */
+export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): Promise<T> {
+  try {
+    return await use(link);
+  } catch (err) {
+    const e = toSealdropError(err);
+    await link.channel.sendControl({ t: 'abort', code: e.code, message: messageForPeer(e) }).catch(() => {}); // never a local path
+    await link.channel.ended(1_000);
+    throw e;
+  } finally {
+    link.channel.close();
+    link.inbox.dispose();
+  }
+}
+
+/**
+ * Watches the path the accepter was told is unused. `tampered` rejects if the opener's
+ * sealed `path` message arrives there (the opener is told, over that same path); it never
+ * resolves otherwise. `close` ends the watch and the path.
+ */
+function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: () => void } {
+  const witness = new SecureChannel(unchosen, keys, transferId);
+  const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then((): never => {
+    const err = new SealdropError('ERR_PROTOCOL',
+      `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${unchosen.kind} path: someone changed the agreed transport; stopped`,
+      { peerMessage: 'the transport choice was changed on its way to the other peer (by the rendezvous?); stopped' });
+    witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+    throw err;
+  }, () => new Promise<never>(() => {}));
+  tampered.catch(() => {});
+  return { tampered, close: () => witness.close() };
+}
+
+/** The opener's choice: direct if the data channel opened within the timeout, else the relay (unless forbidden). */
+async function chooseTransport(o: LinkOptions, direct: DirectTransport | undefined, mode: TransportMode, timeoutMs: number): Promise<TransportKind> {
+  let chosen: TransportKind = 'relay';
+  if (direct) {
+    const ok = await withTimeout(direct.connected, timeoutMs).then(() => true, () => false);
+    if (ok) chosen = 'direct';
+    else if (mode === 'direct-only') {
+      throw new SealdropError('ERR_NO_DIRECT', `no direct path to ${o.peerId} was found within ${timeoutMs / 1000} s, and --direct-only forbids the relay`);
+    }
+  }
+  return chosen;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new SealdropError('ERR_TIMEOUT', 'timed out')), ms);
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
+}

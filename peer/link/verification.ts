@@ -1,0 +1,62 @@
+/**
+ * `--verify`: before anything is sent or written, the people on both ends confirm
+ * that they see the same verification code. Each side said in its `path` message
+ * whether its person will be asked; a side that asks sends `verified {ok}` with the
+ * answer, and both wait for every answer that was announced. A "no" on either side
+ * ends the session for both. See docs/PROTOCOL.md "Verification".
+ */
+import { MAX_CONSENT_TIMEOUT_MS } from '../../shared/constants.js';
+import { SealdropError } from '../../shared/errors.js';
+import type { SecureChannel } from './secure-channel.js';
+
+/** Asks this side's person whether `peer` shows `sas` too; `signal` aborts the question. */
+export type ConfirmCode = (sas: string, signal: AbortSignal, peer: string) => Promise<boolean>;
+
+export interface VerifyOptions {
+  sas: string;
+  peer: string;
+  /** This side's person is asked (and the other side was told so). */
+  mine: boolean;
+  /** The other side said its person will be asked. */
+  theirs: boolean;
+  confirm?: ConfirmCode;
+  timeoutMs?: number;
+}
+
+export async function verifyCodes(channel: SecureChannel, o: VerifyOptions): Promise<void> {
+  if (!o.mine && !o.theirs) return;
+  const timeoutMs = o.timeoutMs ?? MAX_CONSENT_TIMEOUT_MS;
+  const asking = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const theirAnswer = o.theirs ? awaitTheirs(channel, timeoutMs) : Promise.resolve();
+  // A "no" from them ends our question at once.
+  theirAnswer.catch(() => asking.abort());
+  try {
+    if (o.mine) {
+      if (!o.confirm) throw new SealdropError('ERR_CONFIG', '--verify needs a person to ask (a terminal, or --json with answers on stdin)');
+      const ok = await Promise.race([
+        o.confirm(o.sas, asking.signal, o.peer).catch((err) => { if (asking.signal.aborted) return false; throw err; }),
+        theirAnswer.then(() => new Promise<never>(() => {})), // their "yes" does not answer for us
+        new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
+      ]);
+      await channel.sendControl({ t: 'verified', ok }).catch(() => {});
+      if (!ok) {
+        throw new SealdropError('ERR_REJECTED', 'the verification codes were not confirmed, so the session was ended; nothing was sent or written',
+          { peerMessage: 'the other person did not confirm that both sides show the same verification code' });
+      }
+    }
+    await theirAnswer;
+  } finally {
+    clearTimeout(timer);
+    asking.abort();
+  }
+}
+
+async function awaitTheirs(channel: SecureChannel, timeoutMs: number): Promise<void> {
+  const msg = await channel.nextControl({ timeoutMs });
+  if (msg.t !== 'verified') throw new SealdropError('ERR_PROTOCOL', `expected the other person's answer to the verification code, got ${msg.t}`);
+  if (!msg.ok) {
+    throw new SealdropError('ERR_REJECTED',
+      'the other person says the verification codes differ (or did not confirm them): someone may be in the middle; nothing was sent or written');
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * SignalInbox: the signals of one transfer session, from the one peer in it.
+ * Commitment, hello and transport choice are each taken once (a second one is
+ * ignored) and awaited; WebRTC signals are streamed.
+ */
+import { SealdropError } from '../../shared/errors.js';
+import type { CommitSignal, HelloSignal, SignalData } from '../../shared/schemas.js';
+import type { RendezvousSession } from './rendezvous-session.js';
+
+type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
+
+/** What the opener sends first: its commitment (version 2), or a hello (another version, or a peer out of order). */
+export type Opening = CommitSignal | HelloSignal;
+
+export class SignalInbox {
+  private hello?: HelloSignal;
+  private commit?: CommitSignal;
+  private mode?: 'direct' | 'relay';
+  private helloWaiter?: Waiter<HelloSignal>;
+  private openingWaiter?: Waiter<Opening>;
+  private modeWaiter?: Waiter<'direct' | 'relay'>;
+  private webrtcQueue: Record<string, unknown>[] = [];
+  private webrtcHandler?: (data: Record<string, unknown>) => void;
+  private closedError?: SealdropError;
+  private readonly releaseSignals: () => void;
+  private readonly onClosed: (ev: { sid: string; reason: string }) => void;
+  private readonly onDisconnect: () => void;
+  private closeListeners: Array<(err: SealdropError) => void> = [];
+
+  constructor(private readonly session: RendezvousSession, readonly sid: string, readonly peerId: string) {
+    this.releaseSignals = session.claimSignals(sid, (ev) => { if (ev.from === peerId) this.take(ev.data); });
+    this.onClosed = (ev) => { if (ev.sid === sid) this.fail(new SealdropError('ERR_PEER_GONE', `${peerId} left the transfer (${ev.reason})`)); };
+    this.onDisconnect = () => this.fail(new SealdropError('ERR_CONNECT', 'lost the connection to the rendezvous'));
+    session.on('closed', this.onClosed);
+    session.on('disconnect', this.onDisconnect);
+  }
+
+  private take(data: SignalData): void {
+    if (data.type === 'hello') {
+      if (this.hello) return; // one hello per session; a second one is ignored
+      this.hello = data;
+      this.helloWaiter?.resolve(data);
+      this.openingWaiter?.resolve(data);
+    } else if (data.type === 'commit') {
+      if (this.commit || this.hello) return; // one commitment, and only before a hello
+      this.commit = data;
+      this.openingWaiter?.resolve(data);
+    } else if (data.type === 'transport') {
+      if (this.mode) return;
+      this.mode = data.mode;
+      this.modeWaiter?.resolve(data.mode);
+    } else if (this.webrtcHandler) {
+      this.webrtcHandler(data.data);
+    } else {
+      this.webrtcQueue.push(data.data);
+    }
+  }
+
+  nextHello(timeoutMs: number): Promise<HelloSignal> {
+    if (this.hello) return Promise.resolve(this.hello);
+    return this.wait((w) => { this.helloWaiter = w; }, timeoutMs, `${this.peerId} did not send its keys`);
+  }
+
+  /** The first of the other side's commitment or hello, whichever came first. */
+  nextOpening(timeoutMs: number): Promise<Opening> {
+    const first = this.commit ?? this.hello;
+    if (first) return Promise.resolve(first);
+    return this.wait((w) => { this.openingWaiter = w; }, timeoutMs, `${this.peerId} did not send its keys`);
+  }
+
+  nextTransport(timeoutMs: number): Promise<'direct' | 'relay'> {
+    if (this.mode) return Promise.resolve(this.mode);
+    return this.wait((w) => { this.modeWaiter = w; }, timeoutMs, `${this.peerId} did not choose a transport`);
+  }
+
+  onWebrtc(handler: (data: Record<string, unknown>) => void): void {
+    this.webrtcHandler = handler;
+    for (const d of this.webrtcQueue.splice(0)) handler(d);
+  }
+
+  /** Called once if the session ends underneath us (peer left, rendezvous lost). */
+  onClose(listener: (err: SealdropError) => void): void {
+    if (this.closedError) listener(this.closedError);
+    else this.closeListeners.push(listener);
+  }
+
+  dispose(): void {
+    this.releaseSignals();
+    this.session.off('closed', this.onClosed);
+    this.session.off('disconnect', this.onDisconnect);
+  }
+
+  private wait<T>(set: (w: Waiter<T>) => void, timeoutMs: number, what: string): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new SealdropError('ERR_TIMEOUT', `${what} within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      set({ resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+    });
+  }
+
+  private fail(err: SealdropError): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    this.helloWaiter?.reject(err);
+    this.openingWaiter?.reject(err);
+    this.modeWaiter?.reject(err);
+    for (const l of this.closeListeners.splice(0)) l(err);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * What each menu entry does: gather answers with prompts, make the same
+ * library call the commands make, and report with the CLI's Reporter.
+ */
+import { confirm, search } from '@inquirer/prompts';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { SealdropError } from '../../shared/errors.js';
+import type { PeerInfo } from '../../shared/schemas.js';
+import { bold, bytes, dim, green, line, printable, printMessage, type Reporter } from './cli-output.js';
+import type { Home } from '../session/home.js';
+import { connect, type Account } from '../session/login.js';
+import { isPromptExit, pickPath, pickPeer } from './menu-prompts.js';
+import type { SecuredInfo } from '../link/peer-link.js';
+import { getShared, listShare } from '../transfer/pull.js';
+import { receiveLoop, type IncomingInfo } from '../transfer/receive.js';
+import { sendFiles } from '../transfer/send.js';
+import { SharedFolder } from '../transfer/shared-folder.js';
+import type { ConfirmCode } from '../link/verification.js';
+import { confirmCodeFor } from './verify-prompt.js';
+
+export interface MenuContext { r: Reporter; home: Home; account: Account; strict?: boolean }
+
+/** Text messages up to this size are shown in the terminal, not just saved. */
+const TEXT_SHOWN_MAX = 64 * 1024;
+
+async function onlinePeers(c: MenuContext): Promise<PeerInfo[]> {
+  const session = await connect(c.home, c.account, { onWait: (s) => c.r.info(`waiting ${s} s for a fresh TOTP code`) });
+  try { return await session.peers(); } finally { session.disconnect(); }
+}
+
+const shown = (p: string) => path.relative(process.cwd(), p) || '.';
+
+function secured(c: MenuContext, peer: string) {
+  return (s: SecuredInfo | IncomingInfo) => {
+    if (s.pinnedNow) c.r.warn(`first transfer with ${peer}: pinned key ${s.peerFingerprint}`);
+    c.r.info(line`${peer} connected (${s.transport}); verification code ${bold(s.sas)}`);
+  };
+}
+
+/** The menu's verification step: compare the code with `peer` first? (default: the config's "verify"). */
+async function verifyStep(c: MenuContext, peer: string): Promise<{ verify?: boolean; confirmCode?: ConfirmCode }> {
+  const verify = await confirm({ message: `Compare a verification code with ${peer} before anything moves?`, default: c.account.verify });
+  return verify ? { verify, confirmCode: confirmCodeFor(c.r, false) } : {};
+}
+
+export async function sendAction(c: MenuContext): Promise<void> {
+  const paths = [await pickPath('File or folder to send:')];
+  while (await confirm({ message: 'Add another file or folder?', default: false })) paths.push(await pickPath('Also send:'));
+  const to = await pickPeer('Send to:', await onlinePeers(c));
+  if (!to) return;
+  const outcome = await sendFiles({
+    home: c.home, account: c.account, to, paths, strict: c.strict, ...(await verifyStep(c, to)),
+    onStatus: (t) => c.r.info(t), onSecured: secured(c, to),
+    onProgress: (p) => c.r.progress(p),
+  });
+  c.r.endProgress();
+  const total = outcome.files.reduce((n, f) => n + f.bytes, 0);
+  const resumed = outcome.resumed > 0 ? ` (${bytes(outcome.resumed)} resumed)` : '';
+  c.r.success(`sent ${outcome.files.length} file(s), ${bytes(total)}${resumed}, to ${to} over the ${outcome.transport} path; verified by the receiver`);
+}
+
+/**
+ * Stays online until Ctrl-C, which outside a prompt is a SIGINT: it stops
+ * receiving and returns to the menu. Ctrl-C at the consent prompt refuses
+ * that transfer and then leaves the program, like at any other prompt.
+ */
+export async function receiveAction(c: MenuContext): Promise<void> {
+  const dir = await pickPath('Save received files in:', { dirsOnly: true });
+  const ask = await confirm({ message: 'Ask before accepting each transfer?', default: true });
+  const verify = await confirm({ message: 'Compare a verification code with each sender before anything is written?', default: c.account.verify });
+  const share = await confirm({ message: 'Also share a folder that peers can get from?', default: false })
+    ? await SharedFolder.open(await pickPath('Folder to share (read-only):', { dirsOnly: true }))
+    : undefined;
+  let quit: unknown;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const onSigint = () => { process.stderr.write('\n'); stop(); };
+  process.on('SIGINT', onSigint);
+  try {
+    await receiveLoop({
+      home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share, ...(verify ? { verify, confirmCode: confirmCodeFor(c.r, false) } : {}),
+      onReady: (s) => c.r.info(line`online as ${bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
+      onSecured: (i) => secured(c, i.from)(i),
+      consent: async (offer, info, signal) => {
+        const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
+        if (!ask) { c.r.info(`accepting ${what}`); return true; }
+        try {
+          return await confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false }, { signal });
+        } catch (err) {
+          if (signal.aborted) return false; // the time to answer ran out: the offer is declined, the menu stays
+          if (!isPromptExit(err)) throw err;
+          quit = err; // refuse, let the refusal reach the sender (onFailed), then leave
+          return false;
+        }
+      },
+      onProgress: (p) => c.r.progress(p),
+      onDone: async (d) => {
+        c.r.endProgress();
+        if (d.kind === 'listed') return c.r.info(`${d.from} listed the shared folder`);
+        if (d.kind === 'served') return c.r.success(`${d.from} fetched ${d.files.length} shared file(s), verified`);
+        c.r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
+        for (const f of d.files) {
+          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) printMessage(c.r, d.from, await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)'));
+          else c.r.print(line`  ${f.path ? shown(f.path) : f.name}  ${dim(bytes(f.bytes))}`);
+        }
+      },
+      onFailed: (e, from) => {
+        c.r.endProgress();
+        if (quit) stop();
+        else c.r.error(new SealdropError(e.code, `session with ${from} failed: ${e.message}`));
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (quit) throw quit;
+  c.r.info('stopped receiving');
+}
+
+export async function getAction(c: MenuContext): Promise<void> {
+  const peer = await pickPeer('Get from:', await onlinePeers(c));
+  if (!peer) return;
+  const link = { home: c.home, account: c.account, peer, strict: c.strict, onStatus: (t: string) => c.r.info(t), onSecured: secured(c, peer), ...(await verifyStep(c, peer)) };
+  const items = await listShare(link);
+  if (items.length === 0) { c.r.info(`${peer} shares nothing right now`); return; }
+  const name = await search<string>({
+    message: `What to get from ${peer}:`,
+    pageSize: 10,
+    source: (term) => items
+      .filter((i) => !term || i.name.toLowerCase().includes(term.toLowerCase()))
+      // The names are the peer's: shown escaped; one that could not be saved here is listed but cannot be picked.
+      .map((i) => ({
+        name: printable(i.type === 'dir' ? `${i.name}/` : i.name), short: printable(i.name), value: i.name,
+        description: i.type === 'dir' ? `folder, ${bytes(i.size)}` : bytes(i.size),
+        disabled: i.refused ? printable(`(cannot be fetched: ${i.refused})`) : false,
+      })),
+  });
+  const dir = await pickPath('Save in:', { dirsOnly: true });
+  const outcome = await getShared({ ...link, name, dir, onProgress: (p) => c.r.progress(p) });
+  c.r.endProgress();
+  const resumed = outcome.resumed > 0 ? ` (${bytes(outcome.resumed)} resumed)` : '';
+  c.r.success(`got ${name} from ${peer} into ${shown(dir)}: ${outcome.files.length} file(s)${resumed} over the ${outcome.transport} path, all verified`);
+}
+
+export async function peersAction(c: MenuContext): Promise<void> {
+  const peers = await onlinePeers(c);
+  if (peers.length === 0) { c.r.print(dim('nobody else is online')); return; }
+  for (const p of peers) c.r.print(p.receiving ? line`  ${green('●')} ${bold(p.id)}  ${green('receiving')}` : line`  ${dim('○')} ${p.id}  ${dim('online')}`);
+}

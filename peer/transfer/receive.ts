@@ -1,0 +1,142 @@
+/**
+ * `sealdrop receive`: stay online and take transfer sessions one at a time.
+ * The first message of a session says what the other peer wants: to push
+ * files (a manifest), or, with a shared folder, to list or get from it.
+ */
+import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
+import type { ControlMessage } from '../link/control-messages.js';
+import type { Home } from '../session/home.js';
+import { connect, type Account } from '../session/login.js';
+import { PinnedKeys } from '../session/pinned-keys.js';
+import type { ProgressListener } from '../terminal/progress.js';
+import { receiveEngine, type OfferSummary } from './receive-engine.js';
+import type { RendezvousSession } from '../session/rendezvous-session.js';
+import type { SecureChannel } from '../link/secure-channel.js';
+import { sendEngine } from './send-engine.js';
+import type { SharedFolder } from './shared-folder.js';
+import { establishLink, useLink, type Secured } from '../link/transfer-link.js';
+import type { ConfirmCode } from '../link/verification.js';
+import type { TransportKind } from '../link/transport.js';
+
+export interface IncomingInfo extends Secured { from: string }
+export interface OutcomeFile { name: string; bytes: number; sha256: string; path?: string; text?: boolean }
+export interface ReceiveOutcome {
+  /** received: files pushed to us; listed / served: a peer listed or fetched from our shared folder. */
+  kind: 'received' | 'listed' | 'served';
+  from: string; transport: TransportKind; files: OutcomeFile[]; resumed: number; sas: string;
+}
+
+export interface ReceiveOptions {
+  home: Home;
+  account: Account;
+  dir: string;
+  strict?: boolean;
+  /** Serve this folder to peers that list or get; `shareAllow` limits who may. */
+  share?: SharedFolder;
+  shareAllow?: Set<string>;
+  /** Stop after one session, whatever its outcome. */
+  once?: boolean;
+  /** Asks whether to take an offer; `signal` aborts when the time to answer (`consentTimeoutMs`) is up. */
+  consent: (offer: OfferSummary, info: IncomingInfo, signal: AbortSignal) => Promise<boolean>;
+  consentTimeoutMs?: number;
+  onReady?: (session: RendezvousSession) => void;
+  onSecured?: (info: IncomingInfo) => void;
+  /** `--verify`: each session waits until this side's person confirms the code (`confirmCode`). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
+  onProgress?: ProgressListener;
+  onDone?: (outcome: ReceiveOutcome) => void | Promise<void>;
+  onFailed?: (err: SealdropError, from: string) => void;
+  /** Resolves to stop listening. */
+  stop?: Promise<void>;
+}
+
+/** Resolves when stopped (or after one session with `once`); rejects with that session's error under `once`. */
+export async function receiveLoop(o: ReceiveOptions): Promise<void> {
+  const identity = await o.home.identity();
+  const pins = new PinnedKeys(o.home);
+  const session = await connect(o.home, o.account, { receiving: true });
+  o.onReady?.(session);
+  let busy = false;
+  return new Promise<void>((resolve, reject) => {
+    const finish = (err?: SealdropError) => {
+      session.disconnect();
+      if (err) reject(err); else resolve();
+    };
+    o.stop?.then(() => finish());
+    session.on('disconnect', (reason) => {
+      if (reason !== 'io client disconnect') finish(new SealdropError('ERR_CONNECT', `lost the connection to the rendezvous (${reason})`));
+    });
+    session.on('request', (req) => {
+      if (busy) return req.busy();
+      busy = true;
+      req.accept(true);
+      serveSession(o, session, req.sid, req.from, identity, pins).then(
+        // A listing is not a transfer: --once waits for files to move.
+        async (outcome) => {
+          await Promise.resolve(o.onDone?.(outcome)).catch(() => {});
+          busy = false;
+          if (o.once && outcome.kind !== 'listed') finish();
+        },
+        (err) => {
+          const e = toSealdropError(err);
+          o.onFailed?.(e, req.from);
+          busy = false;
+          if (o.once) finish(e);
+        },
+      );
+    });
+  });
+}
+
+async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
+  let outcome = 'done';
+  try {
+    const link = await establishLink({
+      session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict,
+      onSecured: (s) => o.onSecured?.({ ...s, from }), verify: o.verify, confirmCode: o.confirmCode,
+    });
+    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
+    const base = { from, transport: link.transport, sas: link.sas };
+    return await useLink(link, async ({ channel }) => {
+      const first = await channel.nextControl();
+      if (first.t === 'manifest') {
+        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer, signal) => o.consent(offer, info, signal), consentTimeoutMs: o.consentTimeoutMs });
+        await channel.ended(5_000);
+        return { kind: 'received' as const, ...base, ...result };
+      }
+      const share = await shareFor(o, from, first, channel);
+      if (first.t === 'list') {
+        await channel.sendControl({ t: 'listing', ...(await share.list()) });
+        await channel.ended(5_000);
+        return { kind: 'listed' as const, ...base, files: [], resumed: 0 };
+      }
+      if (first.t !== 'get') throw new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
+      const sources = await share.resolve(first.name).catch(async (err) => {
+        const e = toSealdropError(err);
+        await channel.sendControl({ t: 'reject', code: e.code, message: messageForPeer(e) });
+        throw e;
+      });
+      const result = await sendEngine(channel, sources, o.onProgress);
+      return { kind: 'served' as const, ...base, ...result };
+    });
+  } catch (err) {
+    outcome = `failed: ${toSealdropError(err).code}`;
+    throw err;
+  } finally {
+    session.close(sid, outcome);
+  }
+}
+
+/** The shared folder, if this peer may use it; otherwise a reject is sent and thrown. */
+async function shareFor(o: ReceiveOptions, from: string, first: ControlMessage, channel: SecureChannel): Promise<SharedFolder> {
+  let refusal: SealdropError | undefined;
+  if (first.t !== 'list' && first.t !== 'get') refusal = new SealdropError('ERR_PROTOCOL', `a session cannot start with ${first.t}`);
+  else if (!o.share) refusal = new SealdropError('ERR_NOT_FOUND', `${o.account.id} shares nothing (it would need receive --share DIR)`);
+  else if (o.shareAllow && !o.shareAllow.has(from)) refusal = new SealdropError('ERR_REJECTED', `${o.account.id} does not share with ${from}`);
+  if (refusal) {
+    await channel.sendControl({ t: 'reject', code: refusal.code, message: refusal.message }).catch(() => {});
+    throw refusal;
+  }
+  return o.share!;
+}
