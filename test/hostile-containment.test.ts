@@ -261,3 +261,39 @@ describe('hostile peer: containment while the folder changes', function () {
     }
   });
 });
+
+describe('hostile local process: the receive folder swapped between two transfers', function () {
+  this.timeout(60_000);
+  let world: World;
+  before(async () => { world = await startWorld(['alice', 'bob']); });
+  after(async () => { await world?.stop(); });
+
+  it('a receive that stays online never follows a link swapped in at its --dir path', async () => {
+    const parent = await tempDir();
+    const inbox = path.join(parent, 'inbox');
+    const outside = path.join(parent, 'outside');
+    await fs.mkdir(inbox);
+    await fs.mkdir(outside);
+    const file = path.join(await tempDir(), 'note.txt');
+    await fs.writeFile(file, 'one\n');
+    const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes']);
+    await bob.waitFor('ready');
+    try {
+      const one = world.peer('alice', ['send', file, '--to', 'bob', '--relay']);
+      expect(await one.exit, one.stderr()).to.equal(0);
+      // Between transfers a local process moves the folder away and puts a link to another one in its place.
+      await fs.rename(inbox, path.join(parent, 'moved'));
+      await fs.symlink(outside, inbox);
+      const two = world.peer('alice', ['send', file, '--to', 'bob', '--relay']);
+      expect(await two.exit).to.not.equal(0);
+      expect(await listTree(outside)).to.deep.equal([]);
+      expect(await listTree(path.join(parent, 'moved'))).to.deep.equal(['note.txt']);
+      const failed = await bob.waitFor('error');
+      expect(failed.code).to.equal('ERR_IO');
+    } finally {
+      bob.child.kill('SIGINT');
+      await bob.exit;
+      await fs.rm(parent, { recursive: true, force: true });
+    }
+  });
+});

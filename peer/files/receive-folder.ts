@@ -43,8 +43,14 @@ export class ReceiveFolder {
 
   private constructor(private readonly top: Folder, readonly shown: string) {}
 
-  /** Opens `dir` once: its real path, then a descriptor that refuses a link, checked to be that same folder. */
+  /**
+   * Opens `dir` once: its real path, then a descriptor that refuses a link, checked to be that same folder.
+   * `dir` itself must not be a link (callers resolve the folder a person named once, when they start), so
+   * a link swapped in at its path between two transfers is refused, never followed.
+   */
   static async open(dir: string): Promise<ReceiveFolder> {
+    const st = await fs.lstat(dir).catch((err) => { throw fsError(err, `cannot use the folder ${dir}`); });
+    if (st.isSymbolicLink()) throw new SealdropError('ERR_IO', `the folder ${dir} was replaced by a symbolic link; nothing is written through it`);
     const real = await fs.realpath(dir).catch((err) => { throw fsError(err, `cannot use the folder ${dir}`); });
     const top = await Folder.openTop(real, dir);
     return new ReceiveFolder(top, dir);

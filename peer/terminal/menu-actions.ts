@@ -66,7 +66,7 @@ export async function sendAction(c: MenuContext): Promise<void> {
  * that transfer and then leaves the program, like at any other prompt.
  */
 export async function receiveAction(c: MenuContext): Promise<void> {
-  const dir = await pickPath('Save received files in:', { dirsOnly: true });
+  const dir = await fs.realpath(await pickPath('Save received files in:', { dirsOnly: true })); // followed once, here
   const ask = await confirm({ message: 'Ask before accepting each transfer?', default: true });
   const verify = await confirm({ message: 'Compare a verification code with each sender before anything is written?', default: c.account.verify });
   const share = await confirm({ message: 'Also share a folder that peers can get from?', default: false })
@@ -136,7 +136,7 @@ export async function getAction(c: MenuContext): Promise<void> {
         disabled: i.refused ? printable(`(cannot be fetched: ${i.refused})`) : false,
       })),
   });
-  const dir = await pickPath('Save in:', { dirsOnly: true });
+  const dir = await fs.realpath(await pickPath('Save in:', { dirsOnly: true }));
   const outcome = await getShared({ ...link, name, dir, onProgress: (p) => c.r.progress(p) });
   c.r.endProgress();
   const resumed = outcome.resumed > 0 ? ` (${bytes(outcome.resumed)} resumed)` : '';

@@ -81,8 +81,9 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
 export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
   const consentTimeoutMs = timeoutMs(o.askTimeout, '--ask-timeout', MAX_CONSENT_TIMEOUT_MS);
   if (!o.yes && !process.stdin.isTTY) throw new SealdropError('ERR_BAD_INPUT', 'not on a terminal, so nobody can confirm transfers: pass --yes to accept them');
-  const dir = path.resolve(o.dir);
-  await fs.mkdir(dir, { recursive: true });
+  await fs.mkdir(path.resolve(o.dir), { recursive: true });
+  // Where the folder really is, fixed once: a link swapped in at its path later is refused, never followed.
+  const dir = await fs.realpath(path.resolve(o.dir));
   const share = o.share ? await SharedFolder.open(o.share) : undefined;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
@@ -130,8 +131,8 @@ export async function lsCommand(r: Reporter, g: GlobalFlags, peer: string): Prom
 export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name: string, o: { dir: string; relay?: boolean; timeout: string }): Promise<void> {
   const why = refusal(name);
   if (why) throw new SealdropError('ERR_BAD_INPUT', `cannot get "${printable(name)}" from ${peer}: ${why}`);
-  const dir = path.resolve(o.dir);
-  await fs.mkdir(dir, { recursive: true });
+  await fs.mkdir(path.resolve(o.dir), { recursive: true });
+  const dir = await fs.realpath(path.resolve(o.dir)); // a link the person named is followed here, once
   const account = await accountOf(g);
   const outcome = await getShared({
     home: homeOf(g), account, ...verifying(r, g, account), peer, name, dir, strict: g.strict,
