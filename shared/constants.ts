@@ -27,6 +27,11 @@ export const PEER_STALL_MS = 30_000;
 export const CONSENT_TIMEOUT_MS = 3 * 60_000;
 /** Longest consent wait a receiver may configure; the sender waits for an answer this long plus a margin. */
 export const MAX_CONSENT_TIMEOUT_MS = 4 * 60_000;
+/**
+ * `--verify`: how long a side waits for the other side's person to confirm the code. It is the
+ * other peer that says its person is being asked, so this is a wait a peer controls: a minute.
+ */
+export const PEER_VERIFY_TIMEOUT_MS = 60_000;
 /** The sender's wait for accept or decline: a person may be reading the offer. */
 export const ANSWER_TIMEOUT_MS = MAX_CONSENT_TIMEOUT_MS + 30_000;
 /** The longest `--timeout` a sender may give the direct path; the receiver's wait for its choice follows from it. */

@@ -5,7 +5,7 @@
  * answer, and both wait for every answer that was announced. A "no" on either side
  * ends the session for both. See docs/PROTOCOL.md "Verification".
  */
-import { MAX_CONSENT_TIMEOUT_MS } from '../../shared/constants.js';
+import { CONSENT_TIMEOUT_MS, PEER_VERIFY_TIMEOUT_MS } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
 import type { SecureChannel } from './secure-channel.js';
 
@@ -20,15 +20,18 @@ export interface VerifyOptions {
   /** The other side said its person will be asked. */
   theirs: boolean;
   confirm?: ConfirmCode;
+  /** How long this side's person has to answer (default CONSENT_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** How long the other side's answer may take (default PEER_VERIFY_TIMEOUT_MS): a peer that says it asks holds us no longer. */
+  theirTimeoutMs?: number;
 }
 
 export async function verifyCodes(channel: SecureChannel, o: VerifyOptions): Promise<void> {
   if (!o.mine && !o.theirs) return;
-  const timeoutMs = o.timeoutMs ?? MAX_CONSENT_TIMEOUT_MS;
+  const timeoutMs = o.timeoutMs ?? CONSENT_TIMEOUT_MS;
   const asking = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const theirAnswer = o.theirs ? awaitTheirs(channel, timeoutMs) : Promise.resolve();
+  const theirAnswer = o.theirs ? awaitTheirs(channel, o.theirTimeoutMs ?? PEER_VERIFY_TIMEOUT_MS) : Promise.resolve();
   // A "no" from them ends our question at once.
   theirAnswer.catch(() => asking.abort());
   try {
