@@ -60,6 +60,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     throw new SealdropError('ERR_BAD_INPUT', `the direct-path timeout is at most ${MAX_DIRECT_TIMEOUT_MS / 1000} s (the receiver waits no longer for the choice)`);
   }
   let direct: DirectTransport | undefined;
+  let carrier: TransportKind | undefined;
   // The receiver holds relay frames from the start: the sender's first one can arrive in the same tick as its transport choice.
   let relay = o.role === 'receiver' ? new RelayTransport(o.session, o.sid, inbox) : undefined;
   try {
@@ -71,7 +72,9 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
         sdpTransform: o.sdpTransform,
       });
       inbox.onWebrtc((data) => direct!.signal(data));
-      inbox.onClose(() => direct?.close());
+      // Until the direct path carries the transfer, the session ending (or the rendezvous going) ends
+      // it too. Once it does, only the data channel itself can end it: its frames never touch the rendezvous.
+      inbox.onClose(() => { if (carrier !== 'direct') direct?.close(); });
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
     const transferId = Buffer.from(o.sid, 'hex');
@@ -90,6 +93,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
       if (!direct) throw new SealdropError('ERR_PROTOCOL', 'the sender chose the direct path, which this side did not offer');
       await Promise.race([withTimeout(direct.connected, timeoutMs + 10_000), ...(witness ? [witness.tampered] : [])]);
     }
+    carrier = chosen;
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (o.wrapTransport) transport = o.wrapTransport(transport);
     const channel = new SecureChannel(transport, keys.keys, transferId);

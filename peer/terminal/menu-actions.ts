@@ -81,6 +81,8 @@ export async function receiveAction(c: MenuContext): Promise<void> {
     await receiveLoop({
       home: c.home, account: c.account, dir, strict: c.strict, stop: stopped, share, ...(verify ? { verify, confirmCode: confirmCodeFor(c.r, false) } : {}),
       onReady: (s) => c.r.info(line`online as ${bold(s.id)}; saving to ${shown(dir)}${share ? `; sharing ${shown(share.root)}` : ''} — press Ctrl-C to stop`),
+      onReconnecting: (why, retryMs) => c.r.warn(`${why}; reconnecting in ${(retryMs / 1000).toFixed(1)} s…`),
+      onOnline: (s) => c.r.success(line`back online as ${bold(s.id)}`),
       onSecured: (i) => secured(c, i.from)(i),
       consent: async (offer, info, signal) => {
         const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;

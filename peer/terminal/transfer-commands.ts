@@ -96,6 +96,14 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       r.info(`online as ${s.id}; saving to ${dir}${share ? `; sharing ${share.root}` : ''}`);
       r.event('ready', { id: s.id, dir, share: share?.root });
     },
+    onReconnecting: (why, retryMs) => {
+      r.warn(`${why}; reconnecting in ${(retryMs / 1000).toFixed(1)} s… (a transfer on the direct path goes on)`);
+      r.event('reconnecting', { reason: why, retryMs });
+    },
+    onOnline: (s) => {
+      r.success(`back online as ${s.id}`);
+      r.event('online', { id: s.id });
+    },
     onSecured: (i) => secured(r, i.from)(i),
     consent: async (offer, info, signal) => {
       const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;

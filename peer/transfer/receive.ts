@@ -6,7 +6,8 @@
 import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
 import type { ControlMessage } from '../link/control-messages.js';
 import type { Home } from '../session/home.js';
-import { connect, type Account } from '../session/login.js';
+import type { Account } from '../session/login.js';
+import { StayOnline } from '../session/stay-online.js';
 import { PinnedKeys } from '../session/pinned-keys.js';
 import type { ProgressListener } from '../terminal/progress.js';
 import { receiveEngine, type OfferSummary } from './receive-engine.js';
@@ -40,6 +41,10 @@ export interface ReceiveOptions {
   consent: (offer: OfferSummary, info: IncomingInfo, signal: AbortSignal) => Promise<boolean>;
   consentTimeoutMs?: number;
   onReady?: (session: RendezvousSession) => void;
+  /** The rendezvous was lost; the next attempt to come back is in `retryMs`. */
+  onReconnecting?: (why: string, retryMs: number) => void;
+  /** Back online after a loss. */
+  onOnline?: (session: RendezvousSession) => void;
   onSecured?: (info: IncomingInfo) => void;
   /** `--verify`: each session waits until this side's person confirms the code (`confirmCode`). */
   verify?: boolean;
@@ -51,23 +56,25 @@ export interface ReceiveOptions {
   stop?: Promise<void>;
 }
 
-/** Resolves when stopped (or after one session with `once`); rejects with that session's error under `once`. */
+/**
+ * Resolves when stopped (or after one session with `once`); rejects with that session's error
+ * under `once`, or when coming back online cannot work (revoked, wrong secret). A lost
+ * rendezvous is not an end: it reconnects by itself, and a session running on the direct
+ * path goes on meanwhile.
+ */
 export async function receiveLoop(o: ReceiveOptions): Promise<void> {
   const identity = await o.home.identity();
   const pins = new PinnedKeys(o.home);
-  const session = await connect(o.home, o.account, { receiving: true });
-  o.onReady?.(session);
   let busy = false;
-  return new Promise<void>((resolve, reject) => {
-    const finish = (err?: SealdropError) => {
-      session.disconnect();
+  let online: StayOnline | undefined;
+  let finish: (err?: SealdropError) => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    finish = (err) => {
+      online?.stop();
       if (err) reject(err); else resolve();
     };
-    o.stop?.then(() => finish());
-    session.on('disconnect', (reason) => {
-      if (reason !== 'io client disconnect') finish(new SealdropError('ERR_CONNECT', `lost the connection to the rendezvous (${reason})`));
-    });
-    session.on('request', (req) => {
+  });
+  const take = (session: RendezvousSession) => session.on('request', (req) => {
       if (busy) return req.busy();
       busy = true;
       req.accept(true);
@@ -86,7 +93,17 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
         },
       );
     });
+  online = await StayOnline.start({
+    home: o.home, account: o.account, receiving: true,
+    onSession: (session, again) => {
+      take(session);
+      if (again) o.onOnline?.(session); else o.onReady?.(session);
+    },
+    onReconnecting: o.onReconnecting,
+    onGiveUp: (err) => finish(err),
   });
+  o.stop?.then(() => finish());
+  return done;
 }
 
 async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {

@@ -9,6 +9,7 @@ import { PEER_CLI, RENDEZVOUS_CLI, spawnCli, tempDir, type Run } from './cli.js'
 export interface World {
   url: string;
   dataDir: string;
+  /** The running rendezvous; a test that restarts it puts the new one here. */
   server: Run;
   homes: Record<string, string>;
   secrets: Record<string, string>;
@@ -56,13 +57,15 @@ export async function startWorld(ids: string[], serveArgs: string[] = []): Promi
     const login = peer(id, ['login', '--server', url, '--id', id, '--secret', secrets[id]!]);
     if ((await login.exit) !== 0) throw new Error(`login ${id} failed: ${login.stderr()}`);
   }
-  return {
+  const world: World = {
     url, dataDir, server, homes, secrets, peer,
     stop: async () => {
       for (const run of running) run.child.kill('SIGKILL');
-      server.child.kill('SIGTERM');
-      await server.exit;
+      // `world.server`, not the first one: a test may have restarted it.
+      world.server.child.kill('SIGTERM');
+      await world.server.exit;
       await fs.rm(root, { recursive: true, force: true });
     },
   };
+  return world;
 }

@@ -1,0 +1,76 @@
+/**
+ * Transfers and receivers that survive the rendezvous: a direct transfer goes on
+ * when the rendezvous is SIGKILLed (its data never touches it), and `receive` comes
+ * back by itself after restarts and still receives. Real spawned rendezvous, real CLIs.
+ */
+import { expect } from 'chai';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
+import { startServer, startWorld, type World } from './helpers/world.js';
+
+describe('resilience: the rendezvous goes, transfers and receivers stay', function () {
+  this.timeout(120_000);
+  let world: World;
+  let file: string;
+  let sha: string;
+
+  before(async () => {
+    world = await startWorld(['alice', 'bob']);
+    file = path.join(await tempDir(), 'film.bin');
+    sha = await randomFile(file, 48 << 20);
+  });
+  after(async () => { await world?.stop(); });
+
+  /** Restarts the world's rendezvous on the same port and data folder. */
+  async function restart(signal: NodeJS.Signals): Promise<void> {
+    const port = new URL(world.url).port;
+    world.server.child.kill(signal);
+    await world.server.exit;
+    const { server } = await startServer(world.dataDir, ['--port', port]);
+    world.server = server;
+  }
+
+  it('a direct transfer completes when the rendezvous is SIGKILLed in the middle of it', async () => {
+    const inbox = await tempDir();
+    const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
+    await bob.waitFor('ready');
+    const alice = world.peer('alice', ['send', file, '--to', 'bob', '--direct-only']);
+    // Stopped at its first bytes, bob cannot have the file before the rendezvous is gone.
+    await bob.waitFor('progress');
+    bob.child.kill('SIGSTOP');
+    world.server.child.kill('SIGKILL');
+    await world.server.exit;
+    bob.child.kill('SIGCONT');
+    expect(await alice.exit, alice.stderr()).to.equal(0);
+    expect(await bob.exit, bob.stderr()).to.equal(0);
+    expect(alice.events.find((e) => e.type === 'done')?.transport).to.equal('direct');
+    expect(await sha256File(path.join(inbox, 'film.bin'))).to.equal(sha);
+    const { server } = await startServer(world.dataDir, ['--port', new URL(world.url).port]);
+    world.server = server;
+  });
+
+  it('receive survives three rendezvous restarts and still receives, saying so', async () => {
+    const inbox = await tempDir();
+    const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes']);
+    await bob.waitFor('ready');
+    const onlineEvents = (run: Run) => run.events.filter((e) => e.type === 'online').length;
+    try {
+      for (let n = 1; n <= 3; n++) {
+        await restart(n % 2 ? 'SIGTERM' : 'SIGKILL');
+        const until = Date.now() + 40_000;
+        while (onlineEvents(bob) < n && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+        expect(onlineEvents(bob), `back online after restart ${n}: ${bob.stderr()}`).to.equal(n);
+      }
+      expect(bob.events.filter((e) => e.type === 'reconnecting').length).to.be.at.least(3);
+      const note = path.join(await tempDir(), 'after-restarts.txt');
+      await fs.writeFile(note, 'still here\n');
+      const alice = world.peer('alice', ['send', note, '--to', 'bob']);
+      expect(await alice.exit, alice.stderr()).to.equal(0);
+      expect(await fs.readFile(path.join(inbox, 'after-restarts.txt'), 'utf8')).to.equal('still here\n');
+    } finally {
+      bob.child.kill('SIGINT');
+      await bob.exit;
+    }
+  });
+});
