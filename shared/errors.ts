@@ -16,16 +16,20 @@ export interface SealdropErrorOptions {
    * the generic words for the code (see messageForPeer).
    */
   peerMessage?: string;
+  /** What the local person can do about it, when it is more precise than the CLI's words for the code (docs/ERRORS.md). */
+  hint?: string;
 }
 
 export class SealdropError extends Error {
   readonly code: ErrorCode;
   readonly peerMessage?: string;
+  readonly hint?: string;
   constructor(code: ErrorCode, message: string, options?: SealdropErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SealdropError';
     this.code = code;
     if (options?.peerMessage !== undefined) this.peerMessage = options.peerMessage;
+    if (options?.hint !== undefined) this.hint = options.hint;
   }
 }
 

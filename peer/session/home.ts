@@ -18,6 +18,8 @@ export const Credentials = z.object({
   strict: z.boolean().optional(),
   /** `--verify` by default: every transfer waits until the person confirms the verification code. */
   verify: z.boolean().optional(),
+  /** A PEM file of CA certificates to trust for an https rendezvous (a private CA); like `--ca FILE`. */
+  ca: z.string().optional(),
 }).strict();
 export type Credentials = z.infer<typeof Credentials>;
 

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import type { z } from 'zod';
 import { SealdropError, isErrorCode } from '../../shared/errors.js';
+import { connectFailure } from './connect-failure.js';
 import {
   ClosedEvent, OkReply, OpenReply, PeersReply, RelayRefusedEvent, SessionRequest, SignalEvent, Welcome,
   describeIssues, isOkReply, type ClientToServer, type HandshakeAuth, type PeerInfo, type ServerToClient, type SignalData,
@@ -93,17 +94,17 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   }
 
   /** Connects and authenticates; resolves once the rendezvous has welcomed us. */
-  static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RendezvousSession> {
+  static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS, tls: { ca?: string } = {}): Promise<RendezvousSession> {
     const socket: Socket<ServerToClient, ClientToServer> = io(url, {
-      auth, transports: ['websocket'], reconnection: false, timeout: timeoutMs,
+      auth, transports: ['websocket'], reconnection: false, timeout: timeoutMs, ...(tls.ca ? { ca: tls.ca } : {}),
     });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => fail(new SealdropError('ERR_CONNECT', `no answer from the rendezvous at ${url} within ${timeoutMs / 1000} s`)), timeoutMs);
+      const timer = setTimeout(() => fail(connectFailure(url, new Error('timeout'), timeoutMs)), timeoutMs);
       const fail = (err: SealdropError) => { clearTimeout(timer); socket.close(); reject(err); };
       socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
         const code = err.data?.code;
         if (isErrorCode(code)) fail(new SealdropError(code, err.message));
-        else fail(new SealdropError('ERR_CONNECT', `cannot reach the rendezvous at ${url}: ${err.message}`));
+        else fail(connectFailure(url, err, timeoutMs)); // DNS, refused, timeout and certificate told apart
       });
       socket.once('welcome', (w) => {
         const parsed = Welcome.safeParse(w);

@@ -13,8 +13,10 @@ import cliProgress from 'cli-progress';
 import type { ErrorCode, SealdropError } from '../../shared/errors.js';
 import { jsonLine, printable } from '../../shared/printable.js';
 import type { ProgressEvent } from './progress.js';
+import { nextStepFor } from './error-words.js';
+import { bytes, layout, RateMeter, type LineParts } from './progress-line.js';
 
-export { printable };
+export { bytes, printable };
 
 export interface OutputMode { json: boolean; quiet: boolean }
 
@@ -41,10 +43,15 @@ export const dim = styler(chalk.dim);
 export const cyan = styler(chalk.cyan);
 export const green = styler(chalk.green);
 
+/** The person stopped it (Ctrl-C): `message` says what became of it and what to do next. */
+export class Cancelled extends Error {
+  constructor(message: string) { super(message); this.name = 'Cancelled'; }
+}
+
 export class Reporter {
   private bar?: cliProgress.SingleBar;
   private lastJson = 0;
-  private started = 0;
+  private meter?: RateMeter;
   constructor(private readonly mode: OutputMode) {}
 
   info(text: Shown): void {
@@ -76,7 +83,6 @@ export class Reporter {
 
   progress(p: ProgressEvent): void {
     const now = Date.now();
-    if (!this.started) this.started = now;
     if (this.mode.json) {
       if (now - this.lastJson < JSON_PROGRESS_EVERY_MS && p.bytes < p.total) return;
       this.lastJson = now;
@@ -84,30 +90,36 @@ export class Reporter {
       return;
     }
     if (this.mode.quiet || !process.stderr.isTTY) return;
+    this.meter ??= new RateMeter(p.bytes, now); // from the first bytes of this run: a resumed prefix is no burst
+    const rate = this.meter.sample(p.bytes, now);
+    const files = p.files > 1 ? `${p.file + 1}/${p.files} ` : '';
+    const parts = layout({ bytes: p.bytes, total: p.total, name: `${files}${printable(p.name)}`, rate, eta: this.meter.eta(p.bytes, p.total, now) }, process.stderr.columns || 80);
     if (!this.bar) {
       this.bar = new cliProgress.SingleBar({
-        format: `${chalk.cyan('{bar}')} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {name}`,
-        stream: process.stderr, hideCursor: true, barsize: 28, etaBuffer: 40, fps: 8,
+        // Our own layout (progress-line.ts); cli-progress draws it and the bar.
+        format: (options, params, payload: LineParts) => {
+          const bar = payload.barWidth > 0 ? `${chalk.cyan(cliProgress.Format.BarFormat(params.progress, { ...options, barsize: payload.barWidth }))} ` : '';
+          return `${bar}${payload.percent} | ${payload.amount} | ${payload.rate} | ${payload.eta} | ${payload.name}`;
+        },
+        stream: process.stderr, hideCursor: true, barsize: 28, fps: 8, linewrap: false,
       }, cliProgress.Presets.shades_classic);
-      this.bar.start(Math.max(p.total, 1), 0, { done: bytes(0), size: bytes(p.total), rate: '', name: '' });
+      this.bar.start(Math.max(p.total, 1), 0, parts);
     }
-    const seconds = (now - this.started) / 1000;
-    const files = p.files > 1 ? ` (${p.file + 1}/${p.files})` : '';
-    this.bar.update(Math.min(p.bytes, Math.max(p.total, 1)), {
-      done: bytes(p.bytes), size: bytes(p.total), rate: seconds > 0 ? `${bytes(p.bytes / seconds)}/s` : '', name: `${printable(p.name)}${files}`,
-    });
+    this.bar.update(p.total === 0 ? 1 : Math.min(p.bytes, p.total), parts);
   }
 
   endProgress(): void {
     this.bar?.stop();
     this.bar = undefined;
-    this.started = 0;
+    this.meter = undefined;
   }
 
+  /** One line for what went wrong, and one for what to do about it (docs/ERRORS.md). */
   error(err: SealdropError): void {
     this.clearBar();
-    if (this.mode.json) this.event('error', { code: err.code, message: err.message });
-    else process.stderr.write(`${chalk.red('✖')} ${printable(err.message)} ${chalk.dim(`(${printable(err.code)})`)}\n`);
+    const hint = nextStepFor(err);
+    if (this.mode.json) this.event('error', { code: err.code, message: err.message, hint });
+    else process.stderr.write(`${chalk.red('✖')} ${printable(err.message)} ${chalk.dim(`(${printable(err.code)})`)}\n  ${chalk.dim('→')} ${printable(hint)}\n`);
   }
 
   private clearBar(): void {
@@ -136,13 +148,6 @@ export async function flushOutput(): Promise<void> {
     stream.once('error', () => resolve());
     stream.write('', () => resolve());
   })));
-}
-
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 /** Exit status by error family, so scripts can tell "try again" from "something is wrong". */
