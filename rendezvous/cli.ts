@@ -57,6 +57,21 @@ function parseIceServers(json: string | undefined) {
 interface ServeFlags {
   host: string; port: number; data?: string; iceServers?: string; tlsCert?: string; tlsKey?: string;
   maxRelaySessions?: number; relayQuota?: number; relayRate?: number;
+  allowOrigin: string[]; trustProxy?: boolean; tokenTtl?: number; maxThrottle?: number;
+  accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
+  addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
+}
+
+const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positive(value: string): number {
+  const n = count(value);
+  if (n === 0) throw new InvalidArgumentError('expected a whole number above 0');
+  return n;
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -69,6 +84,17 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxRelaySessions: flags.maxRelaySessions,
     relayBytesPerDay: flags.relayQuota,
     relayRateBytesPerSec: flags.relayRate,
+    allowOrigins: flags.allowOrigin,
+    trustProxy: flags.trustProxy,
+    tokenTtlMs: seconds(flags.tokenTtl),
+    accountLockout: {
+      throttleAfter: flags.accountThrottleAfter, lockAfter: flags.accountLockAfter,
+      lockMs: seconds(flags.accountLock), maxThrottleMs: seconds(flags.maxThrottle),
+    },
+    addressLockout: {
+      throttleAfter: flags.addressThrottleAfter, lockAfter: flags.addressLockAfter,
+      lockMs: seconds(flags.addressLock), maxThrottleMs: seconds(flags.maxThrottle),
+    },
     tlsCert: flags.tlsCert ? readPem(flags.tlsCert, 'certificate') : undefined,
     tlsKey: flags.tlsKey ? readPem(flags.tlsKey, 'key') : undefined,
   });
@@ -85,20 +111,42 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-function enroll(id: string, flags: { data?: string; json?: boolean; force?: boolean }): void {
-  const account = new AccountStore(dataDirOf(flags.data)).enroll(id, { force: flags.force });
+/** Which data folder, and where that choice came from: a server started with another --data does not know these accounts. */
+function dataFolderLine(flag: string | undefined): string {
+  const from = flag ? '--data' : process.env.SEALDROP_RENDEZVOUS_DATA ? '$SEALDROP_RENDEZVOUS_DATA' : 'the default; `serve` must use the same folder';
+  return `data folder ${dataDirOf(flag)} (${from})`;
+}
+
+/**
+ * The QR code drawn light modules on a dark ground in explicit colors, so it reads the same on light
+ * and dark terminals (uncolored, a light theme inverts it), with a wider light margin for scanners.
+ * Uncolored when stdout is no terminal or NO_COLOR is set.
+ */
+function drawQr(uri: string): void {
+  qrcode.generate(uri, { small: true }, (qr) => {
+    const rows = qr.replace(/\n+$/, '').split('\n');
+    const width = [...rows[0]!].length;
+    if (/^▄+$/.test(rows[0]!)) rows[0] = '█'.repeat(width);
+    const framed = ['█'.repeat(width), ...rows, '█'.repeat(width)].map((r) => `██${r}██`);
+    const colored = process.stdout.isTTY && !process.env.NO_COLOR;
+    process.stdout.write(framed.map((r) => (colored ? `\x1b[97;40m${r}\x1b[0m` : r)).join('\n') + '\n');
+  });
+}
+
+function enroll(id: string, flags: { data?: string; json?: boolean; force?: boolean; lockWait: number }): void {
+  const account = new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).enroll(id, { force: flags.force });
   const uri = otpauthUri(account.id, account.secret);
   if (flags.json) {
     process.stdout.write(JSON.stringify({ id: account.id, secret: account.secret, uri }) + '\n');
     return;
   }
-  process.stdout.write(`Enrolled ${account.id}.\n\nSecret: ${account.secret}\nURI:    ${uri}\n\n`);
-  process.stdout.write('Scan with an authenticator app, or give the secret to `sealdrop login --secret`:\n');
-  qrcode.generate(uri, { small: true }, (qr) => process.stdout.write(qr + '\n'));
+  process.stdout.write(`Enrolled ${account.id} in the ${dataFolderLine(flags.data)}.\n\nSecret: ${account.secret}\nURI:    ${uri}\n\n`);
+  process.stdout.write('Scan with an authenticator app (or type the URI or secret into it), or give the secret to `sealdrop login --secret`:\n');
+  drawQr(uri);
 }
 
-function revoke(id: string, flags: { data?: string }): void {
-  new AccountStore(dataDirOf(flags.data)).revoke(id);
+function revoke(id: string, flags: { data?: string; lockWait: number }): void {
+  new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).revoke(id);
   process.stdout.write(`Revoked ${id}: it can no longer log in, and its sessions end.\n`);
 }
 
@@ -108,7 +156,9 @@ function list(flags: { data?: string; json?: boolean }): void {
     process.stdout.write(JSON.stringify(accounts) + '\n');
     return;
   }
-  if (accounts.length === 0) process.stdout.write('No accounts. Add one with `sealdrop-rendezvous enroll ID`.\n');
+  // The folder goes to stderr: stdout stays one `ID<TAB>createdAt` line per account.
+  if (accounts.length === 0) process.stdout.write(`No accounts in the ${dataFolderLine(flags.data)}. Add one with \`sealdrop-rendezvous enroll ID\`.\n`);
+  else process.stderr.write(`${accounts.length} account(s) in the ${dataFolderLine(flags.data)}:\n`);
   for (const a of accounts) process.stdout.write(`${a.id}\t${a.createdAt}\n`);
 }
 
@@ -118,9 +168,15 @@ function fail(err: unknown): never {
   process.exit(e.code === 'ERR_BAD_INPUT' || e.code === 'ERR_CONFIG' ? 2 : 1);
 }
 
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command(PROGRAM)
-  .description('sealdrop rendezvous: TOTP-authenticated introductions, signaling and encrypted relay');
+  .description('sealdrop rendezvous: TOTP-authenticated introductions, signaling and encrypted relay')
+  .version(VERSION, '-V, --version', 'print the version and exit')
+  // Bad options exit 2 (docs/OPERATING.md), not commander's 1.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 const dataOption = ['--data <dir>', 'account data folder (env SEALDROP_RENDEZVOUS_DATA)'] as const;
+const lockWaitOption = ['--lock-wait <seconds>', 'how long to wait for another command holding the store', count, 10] as const;
 
 program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--host <host>', 'address to listen on', DEFAULT_HOST)
@@ -132,14 +188,24 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--max-relay-sessions <n>', 'sessions relaying at once', count)
   .option('--relay-quota <bytes>', 'relay bytes per account per day', count)
   .option('--relay-rate <bytes>', 'relay bytes per second per session', count)
+  .option('--allow-origin <origin>', 'a browser origin allowed to connect, e.g. https://example.org (repeatable; default: none)', collect, [])
+  .option('--trust-proxy', 'take the client address from X-Forwarded-For\'s last hop (only behind a reverse proxy)')
+  .option('--token-ttl <seconds>', 'session token lifetime (default 3600)', positive)
+  .option('--account-throttle-after <n>', 'failed code logins for one account before attempts are spaced out (default 5)', positive)
+  .option('--account-lock-after <n>', 'failed code logins for one account before it locks (default 20)', positive)
+  .option('--account-lock <seconds>', 'how long an account locks (default 900)', positive)
+  .option('--address-throttle-after <n>', 'failed code logins from one address before it is spaced out (default 10)', positive)
+  .option('--address-lock-after <n>', 'failed code logins from one address before it locks (default 30)', positive)
+  .option('--address-lock <seconds>', 'how long an address locks (default 900)', positive)
+  .option('--max-throttle <seconds>', 'longest wait between attempts before a lock (default 60)', positive)
   .action((flags: ServeFlags) => serve(flags));
 
 program.command('enroll').description('create an account with a fresh TOTP secret').argument('<id>')
   .option(...dataOption).option('--json', 'print {"id","secret","uri"} only').option('--force', 'replace an existing account\'s secret')
-  .action(enroll);
+  .option(...lockWaitOption).action(enroll);
 
 program.command('revoke').description('delete an account; it can no longer log in').argument('<id>')
-  .option(...dataOption).action(revoke);
+  .option(...dataOption).option(...lockWaitOption).action(revoke);
 
 program.command('list').description('list accounts (never their secrets)')
   .option(...dataOption).option('--json', 'print a JSON array of {"id","createdAt"}').action(list);
