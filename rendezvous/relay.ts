@@ -13,13 +13,23 @@
  * watchdog per session times out frames the receiver never takes, instead of a
  * timer per frame.
  *
- * An operator limit (sessions relaying, daily quota) refuses the frame to its sender
- * and tells the other peer with `relay:refused`, so both learn why the transfer stops.
+ * An operator limit (sessions relaying, an account's share of them, daily quota)
+ * refuses the frame to its sender and tells the other peer with `relay:refused`, so
+ * both learn why the transfer stops.
+ *
+ * Slots are shared: a session takes a relaying slot with its first frame and gives it
+ * back when it ends or has sent nothing for `idleMs` (with nothing in flight); each
+ * account may be in at most `maxSessionsPerAccount` relaying sessions, counted for
+ * both members, so a few accounts cannot hold every slot.
+ *
+ * A frame the receiver never acks is failed to its sender by the watchdog, and its
+ * ack entry leaves the receiving socket's table then too (acks.ts emitForgettable).
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
 import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../shared/schemas.js';
-import { errorReply, type ReplyFn } from './acks.js';
+import { emitForgettable, errorReply, type ReplyFn } from './acks.js';
+import { strike } from './event-limits.js';
 import type { Logger } from './log.js';
 import type { PeerSocket } from './types.js';
 import { handle } from './validate.js';
@@ -29,6 +39,10 @@ export interface RelayLimits {
   windowBytes: number;
   /** Sessions relaying at the same time. */
   maxSessions: number;
+  /** Relaying sessions one account may be a member of (default: maxSessions / 8, at least 1). */
+  maxSessionsPerAccount: number;
+  /** A relaying session that sends no frame for this long (nothing in flight) gives its slot back. */
+  idleMs: number;
   /** Bytes an account may send through the relay per UTC day. */
   bytesPerDay: number;
   /** Bytes per second per session (Infinity: unlimited). */
@@ -40,6 +54,8 @@ export interface RelayLimits {
 export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   windowBytes: 8 * 1024 * 1024,
   maxSessions: 64,
+  maxSessionsPerAccount: 8,
+  idleMs: 30_000,
   bytesPerDay: Infinity,
   rateBytesPerSec: Infinity,
   ackTimeoutMs: 30_000,
@@ -62,13 +78,17 @@ function isRelayFrame(values: unknown[]): values is [string, Buffer] {
 }
 
 /** A frame waiting for the receiver's ack (`taken`: acked, its sender's answer held back by the rate limit). */
-interface Pending { sentAt: number; taken?: object; settle: (res: object) => void }
+interface Pending { sentAt: number; taken?: object; settle: (res: object) => void; forget?: () => void }
 
 /** One direction of a session: what its sender has waiting for the receiver, oldest first. */
 interface Direction { bytes: number; pending: Set<Pending> }
 
 interface RelayFlow {
   startedAt: number;
+  /** When its last frame came in (monotonic ms). */
+  lastFrameAt: number;
+  /** The two accounts whose share of the relay this session uses. */
+  accounts: [string, string];
   frames: number;
   bytes: number;
   /** socket.id of the sender → its direction. */
@@ -94,6 +114,8 @@ export class FrameRelay {
   readonly stats: RelayStats = { frames: 0, bytes: 0, activeSessions: 0, refused: 0 };
   readonly limits: RelayLimits;
   private readonly flows = new Map<string, RelayFlow>();
+  /** account → relaying sessions it is a member of. */
+  private readonly flowsOf = new Map<string, number>();
   /** account → bytes relayed on `day`. */
   private readonly usage = new Map<string, { day: number; bytes: number }>();
   /** Sessions whose other peer has heard `relay:refused` already: once is enough. */
@@ -101,7 +123,9 @@ export class FrameRelay {
   private readonly monotonic: () => number;
 
   constructor(private readonly opts: RelayOptions) {
-    this.limits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
+    const given = Object.fromEntries(Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined)) as Partial<RelayLimits>;
+    const perAccount = Math.max(1, Math.floor((given.maxSessions ?? DEFAULT_RELAY_LIMITS.maxSessions) / 8));
+    this.limits = { ...DEFAULT_RELAY_LIMITS, maxSessionsPerAccount: perAccount, ...given };
     this.monotonic = opts.monotonic ?? (() => performance.now());
   }
 
@@ -116,6 +140,11 @@ export class FrameRelay {
     if (!flow) return;
     this.flows.delete(sid);
     clearInterval(flow.watchdog);
+    for (const id of flow.accounts) {
+      const n = (this.flowsOf.get(id) ?? 1) - 1;
+      if (n > 0) this.flowsOf.set(id, n);
+      else this.flowsOf.delete(id);
+    }
     this.stats.activeSessions = this.flows.size;
     const gone = errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame');
     for (const direction of flow.directions.values()) {
@@ -135,6 +164,13 @@ export class FrameRelay {
     }
   }
 
+  /** Refuses one frame with a reply made elsewhere (the last strike before a disconnect). */
+  private refuseWith(sid: string, from: PeerSocket, reply: ReplyFn, res: object): void {
+    this.stats.refused += 1;
+    this.opts.logger.warn('relay.refused', { sid, id: from.data.id, reason: 'too many refused frames' });
+    reply(res);
+  }
+
   private forward(from: PeerSocket, sid: string, frame: Buffer, reply: ReplyFn): void {
     const to = this.opts.peerOf(sid, from);
     if (!to) return reply(errorReply('ERR_BAD_INPUT', 'no open session with that ID that you belong to'));
@@ -144,8 +180,14 @@ export class FrameRelay {
       if (this.flows.size >= limits.maxSessions) {
         return this.refuse(sid, from, reply, `the rendezvous is already relaying ${limits.maxSessions} sessions, its limit; try again later or connect directly`, to);
       }
-      flow = this.openFlow();
+      const cap = limits.maxSessionsPerAccount;
+      const full = [from.data.id, to.data.id].find((id) => (this.flowsOf.get(id) ?? 0) >= cap);
+      if (full !== undefined) {
+        return this.refuse(sid, from, reply, `${full} is already in ${cap} relaying sessions, its share of the relay; wait for one to end, or connect directly`, to);
+      }
+      flow = this.openFlow(sid, [from.data.id, to.data.id]);
       this.flows.set(sid, flow);
+      for (const id of flow.accounts) this.flowsOf.set(id, (this.flowsOf.get(id) ?? 0) + 1);
       this.stats.activeSessions = this.flows.size;
       this.opts.logger.info('relay.start', { sid, from: from.data.id, to: to.data.id });
     }
@@ -159,8 +201,12 @@ export class FrameRelay {
     let direction = flow.directions.get(from.id);
     if (!direction) flow.directions.set(from.id, direction = { bytes: 0, pending: new Set() });
     if (direction.bytes + len > limits.windowBytes || direction.pending.size >= MAX_FRAMES_IN_FLIGHT) {
-      return this.refuse(sid, from, reply, `more than ${limits.windowBytes} relayed bytes (or ${MAX_FRAMES_IN_FLIGHT} frames) would be waiting for the other peer; wait for acks before sending more`);
+      // The reference peer never does this (it keeps less in flight): count it against the sender.
+      const message = `more than ${limits.windowBytes} relayed bytes (or ${MAX_FRAMES_IN_FLIGHT} frames) would be waiting for the other peer; wait for acks before sending more`;
+      const last = strike(from, message);
+      return last ? this.refuseWith(sid, from, reply, last) : this.refuse(sid, from, reply, message);
     }
+    flow.lastFrameAt = this.monotonic();
     used.bytes += len;
     direction.bytes += len;
     const sentAt = this.monotonic();
@@ -171,11 +217,12 @@ export class FrameRelay {
       settle: (res) => {
         if (!dir.pending.delete(pending)) return;
         dir.bytes -= len;
+        pending.forget?.(); // an unanswered ack must not stay in the receiver's table
         reply(res);
       },
     };
     dir.pending.add(pending);
-    to.emit('relay:frame', sid, frame, (res: unknown) => {
+    pending.forget = emitForgettable(to, (res: unknown) => {
       if (!dir.pending.has(pending)) return;
       const result = isOkReply(res) ? TAKEN : parseReply(res);
       pending.taken = result;
@@ -188,11 +235,16 @@ export class FrameRelay {
       const wait = readyAt - this.monotonic();
       if (wait <= 0) pending.settle(result);
       else setTimeout(() => pending.settle(result), wait).unref();
-    });
+    }, (ack) => to.emit('relay:frame', sid, frame, ack));
   }
 
-  private openFlow(): RelayFlow {
-    const { ackTimeoutMs } = this.limits;
+  /** Relaying sessions one account is a member of now (for tests and stats). */
+  sessionsOf(id: string): number {
+    return this.flowsOf.get(id) ?? 0;
+  }
+
+  private openFlow(sid: string, accounts: [string, string]): RelayFlow {
+    const { ackTimeoutMs, idleMs } = this.limits;
     const directions = new Map<string, Direction>();
     const timedOut = errorReply('ERR_TIMEOUT', `the other peer did not take the frame within ${ackTimeoutMs / 1000} s`);
     const watchdog = setInterval(() => {
@@ -203,9 +255,15 @@ export class FrameRelay {
           if (!frame.taken) frame.settle(timedOut);
         }
       }
-    }, Math.max(10, Math.min(1_000, ackTimeoutMs / 4))).unref();
+      const flow = this.flows.get(sid);
+      const busy = [...directions.values()].some((d) => d.pending.size > 0);
+      if (flow && !busy && this.monotonic() - flow.lastFrameAt >= idleMs) {
+        this.opts.logger.info('relay.idle', { sid, ms: Math.round(idleMs) });
+        this.end(sid);
+      }
+    }, Math.max(10, Math.min(1_000, ackTimeoutMs / 4, idleMs / 4))).unref();
     const at = this.monotonic();
-    return { startedAt: at, frames: 0, bytes: 0, directions, tokens: this.burst(), tokensAt: at, watchdog };
+    return { startedAt: at, lastFrameAt: at, accounts, frames: 0, bytes: 0, directions, tokens: this.burst(), tokensAt: at, watchdog };
   }
 
   private burst(): number {

@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CloseRequest, type ErrorReply, OpenRequest, SessionAnswer, SignalRequest } from '../shared/schemas.js';
-import { awaitAnswer, errorReply, type ReplyFn } from './acks.js';
+import { errorReply, type ReplyFn, requestAnswer } from './acks.js';
+import { admitPair } from './event-limits.js';
 import type { Logger } from './log.js';
 import type { Presence } from './presence.js';
 import type { PeerSocket } from './types.js';
@@ -19,6 +20,10 @@ import { handle } from './validate.js';
 
 export const SESSION_REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_SESSIONS_PER_SOCKET = 16;
+/** Unanswered requests a receiving connection may have, so open sessions keep room. */
+export const MAX_PENDING_PER_RECEIVER = 8;
+/** Unanswered requests from one account to one receiving connection: one opener cannot fill the above. */
+export const MAX_PENDING_PER_PAIR = 2;
 
 interface TransferSession {
   sid: string;
@@ -36,6 +41,8 @@ export interface SessionOptions {
   logger: Logger;
   requestTimeoutMs?: number;
   maxPerSocket?: number;
+  maxPendingPerReceiver?: number;
+  maxPendingPerPair?: number;
   /** Called once for every session that ends, open or not. */
   onEnd?: (sid: string) => void;
 }
@@ -46,10 +53,14 @@ export class TransferSessions {
   private readonly bySocket = new Map<string, Set<string>>();
   private readonly timeoutMs: number;
   private readonly maxPerSocket: number;
+  private readonly maxPendingPerReceiver: number;
+  private readonly maxPendingPerPair: number;
 
   constructor(private readonly opts: SessionOptions) {
     this.timeoutMs = opts.requestTimeoutMs ?? SESSION_REQUEST_TIMEOUT_MS;
     this.maxPerSocket = opts.maxPerSocket ?? MAX_SESSIONS_PER_SOCKET;
+    this.maxPendingPerReceiver = opts.maxPendingPerReceiver ?? MAX_PENDING_PER_RECEIVER;
+    this.maxPendingPerPair = opts.maxPendingPerPair ?? MAX_PENDING_PER_PAIR;
   }
 
   attach(socket: PeerSocket): void {
@@ -117,20 +128,47 @@ export class TransferSessions {
       return reply(errorReply('ERR_BAD_INPUT', `this connection already has ${this.maxPerSocket} sessions; close one first`));
     }
     if (this.countOf(receiver) >= this.maxPerSocket) return reply(errorReply('ERR_REJECTED', `${to} is busy with too many sessions; try again later`));
+    const pending = this.pendingAt(receiver);
+    if (pending.filter((p) => p.opener.data.id === from).length >= this.maxPendingPerPair) {
+      return reply(errorReply('ERR_THROTTLED', `you already have ${this.maxPendingPerPair} requests waiting for ${to}'s answer; wait for them`));
+    }
+    if (pending.length >= this.maxPendingPerReceiver) {
+      return reply(errorReply('ERR_BUSY', `${to} has ${this.maxPendingPerReceiver} requests waiting for an answer; try again shortly`));
+    }
+    const limited = admitPair(socket, to);
+    if (limited) return reply(limited);
 
     const s: TransferSession = { sid: randomBytes(16).toString('hex'), opener: socket, receiver, open: false, settle: reply };
     this.remember(s);
-    const answer = awaitAnswer(this.timeoutMs, (res: unknown) => this.answered(s, res), () => {
-      const waited = Math.round(this.timeoutMs / 1000);
-      this.close(s.sid, 'the session request timed out', undefined, errorReply('ERR_TIMEOUT', `${to} did not answer within ${waited} s`));
-    });
+    this.opts.logger.info('session.requested', { sid: s.sid, from, to });
+    // The receiver's ack leaves its socket's table when we stop waiting (timeout, close).
+    const answer = requestAnswer(receiver, this.timeoutMs, (ack) => receiver.emit('session:request', { sid: s.sid, from }, ack),
+      (res: unknown) => this.answered(s, res), () => {
+        const waited = Math.round(this.timeoutMs / 1000);
+        this.close(s.sid, 'the session request timed out', undefined, errorReply('ERR_TIMEOUT', `${to} did not answer within ${waited} s`));
+      });
     s.cancel = answer.cancel;
     s.settle = (res) => {
       answer.cancel();
       reply(res);
     };
-    this.opts.logger.info('session.requested', { sid: s.sid, from, to });
-    receiver.emit('session:request', { sid: s.sid, from }, answer.ack);
+  }
+
+  /** Sessions waiting for this receiving socket's answer. */
+  private pendingAt(receiver: PeerSocket): TransferSession[] {
+    const found: TransferSession[] = [];
+    for (const sid of this.bySocket.get(receiver.id) ?? []) {
+      const s = this.sessions.get(sid);
+      if (s && !s.open && s.receiver === receiver) found.push(s);
+    }
+    return found;
+  }
+
+  /** Sessions not yet answered, on every socket (for tests and stats). */
+  get pendingCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (!s.open) n += 1;
+    return n;
   }
 
   private answered(s: TransferSession, res: unknown): void {

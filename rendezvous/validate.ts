@@ -1,12 +1,14 @@
 /**
- * Every client event enters through here: its arguments are parsed against a
- * schema before any handler sees them, a bad payload gets an ERR_BAD_INPUT ack,
- * and nothing a client sends can throw out of a handler and take the server down.
+ * Every client event enters through here: it is charged against the rate limits
+ * (event-limits.ts), its arguments are parsed against a schema before any handler
+ * sees them, a bad payload gets an ERR_BAD_INPUT ack (and a strike), and nothing a
+ * client sends can throw out of a handler and take the server down.
  */
 import type { z } from 'zod';
 import { type ClientToServer, describeIssues } from '../shared/schemas.js';
 import { errorReply, type ReplyFn, replyOnce } from './acks.js';
-import type { Logger } from './log.js';
+import { admitEvent, strike } from './event-limits.js';
+import { printable, type Logger } from './log.js';
 import type { PeerSocket } from './types.js';
 
 type AckFn = (res: object) => void;
@@ -35,8 +37,10 @@ export function handle<S extends z.ZodTypeAny>(
   const listener = (...raw: unknown[]) => {
     const { values, ack } = splitAck(raw);
     const reply = replyOnce(ack);
+    const limited = admitEvent(socket, event);
+    if (limited) return reply(limited);
     const fail = (err: unknown) => {
-      logger.error('handler.failed', { event, id: socket.data.id, socket: socket.id, error: err instanceof Error ? err.message : String(err) });
+      logger.error('handler.failed', { name: event, id: socket.data.id, socket: socket.id, error: err instanceof Error ? err.message : String(err) });
       reply(errorReply('ERR_INTERNAL', `the rendezvous could not handle ${event}`));
     };
     try {
@@ -46,8 +50,9 @@ export function handle<S extends z.ZodTypeAny>(
       } else {
         const parsed = schema.safeParse(values);
         if (!parsed.success) {
-          logger.warn('input.bad', { event, id: socket.data.id, socket: socket.id });
-          reply(errorReply('ERR_BAD_INPUT', `bad ${event}: ${describeIssues(parsed.error)}`));
+          logger.warn('input.bad', { name: event, id: socket.data.id, socket: socket.id });
+          const message = `bad ${event}: ${describeIssues(parsed.error)}`;
+          reply(strike(socket, message) ?? errorReply('ERR_BAD_INPUT', message));
           return;
         }
         args = parsed.data;
@@ -64,6 +69,8 @@ export function handle<S extends z.ZodTypeAny>(
 /**
  * Sees every event a socket receives: feeds the inbound hook, and answers events
  * nobody handles with an error (when the client asked for an ack) instead of silence.
+ * An unknown event is charged like any other and counts as a strike; its name is
+ * the client's, so it is logged (cut and made printable) in a field of its own.
  */
 export function watchInbound(socket: PeerSocket, logger: Logger, onInbound?: (event: string, args: unknown[]) => void): void {
   socket.onAny((event: unknown, ...args: unknown[]) => {
@@ -75,8 +82,12 @@ export function watchInbound(socket: PeerSocket, logger: Logger, onInbound?: (ev
       // A test hook must not break the server.
     }
     if (typeof event === 'string' && socket.listeners(event as never).length > 0) return;
-    const shown = name.slice(0, MAX_LOGGED_NAME);
-    logger.warn('event.unknown', { id: socket.data.id, socket: socket.id, event: shown });
-    replyOnce(ack)(errorReply('ERR_BAD_INPUT', `unknown event ${JSON.stringify(shown)}`));
+    const shown = printable(name.slice(0, MAX_LOGGED_NAME));
+    const reply = replyOnce(ack);
+    const limited = admitEvent(socket, name);
+    if (limited) return reply(limited);
+    logger.warn('event.unknown', { id: socket.data.id, socket: socket.id, name: shown });
+    const message = `unknown event ${JSON.stringify(shown)}`;
+    reply(strike(socket, message) ?? errorReply('ERR_BAD_INPUT', message));
   });
 }
