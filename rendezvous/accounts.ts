@@ -6,10 +6,13 @@
  * The operator CLI and the running server are separate processes sharing this file:
  * writes are atomic (temp file, fsync, rename), and readers re-read it whenever a cheap
  * stat says it changed, so `enroll` and `revoke` take effect without a restart.
+ * Changes hold the store's lock (store-lock.ts) from the read to the rename, so
+ * concurrent operator commands never lose each other's updates.
  * A file that cannot be parsed is an error naming the file, never a silent reset.
+ * The running server reads it through LiveAccounts (live-accounts.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, watch } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
@@ -17,11 +20,10 @@ import { SealdropError } from '../shared/errors.js';
 import { AccountId, describeIssues } from '../shared/schemas.js';
 import { isBase32Secret, secretFromBytes } from '../shared/totp.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { LOCK_WAIT_MS, withStoreLock } from './store-lock.js';
 
 export const STORE_FILE = 'accounts.json';
 const SECRET_BYTES = 20;
-/** How often a watching server re-checks the file when fs.watch misses an event. */
-const POLL_MS = 2000;
 const CORRUPT_HINT = ' (left unchanged: fix it or restore it from a backup)';
 
 const StoredAccount = z.object({
@@ -38,6 +40,8 @@ export interface AccountStoreOptions {
   /** Random bytes for new secrets (tests may pass a fixed source). */
   randomBytes?: (n: number) => Uint8Array;
   now?: () => number;
+  /** How long enroll and revoke wait for another command's lock (default 10 s). */
+  lockWaitMs?: number;
 }
 
 /** `$XDG_DATA_HOME/sealdrop-rendezvous`, else `~/.local/share/sealdrop-rendezvous`. */
@@ -53,11 +57,26 @@ export class AccountStore {
   private loaded: string | undefined;
   private readonly random: (n: number) => Uint8Array;
   private readonly now: () => number;
+  private readonly lockWaitMs: number;
+  /** Bumped whenever the in-memory copy is replaced (read or written), however that was noticed. */
+  private version = 0;
 
   constructor(readonly dataDir: string, opts: AccountStoreOptions = {}) {
     this.file = join(dataDir, STORE_FILE);
     this.random = opts.randomBytes ?? randomBytes;
     this.now = opts.now ?? Date.now;
+    this.lockWaitMs = opts.lockWaitMs ?? LOCK_WAIT_MS;
+  }
+
+  /** Increases whenever the copy in memory was replaced; compare to notice any change. */
+  get generation(): number { return this.version; }
+
+  /** Whether the file existed at the last read. */
+  get present(): boolean { return this.loaded !== undefined && this.loaded !== 'absent'; }
+
+  /** Every account of the copy last read, without re-reading. */
+  snapshot(): Map<string, Account> {
+    return new Map([...this.accounts].map(([id, e]) => [id, { id, ...e }]));
   }
 
   /** Re-reads the file if it changed since the last read; true when it did. Throws ERR_STORE. */
@@ -66,6 +85,7 @@ export class AccountStore {
     if (signature === this.loaded) return false;
     this.accounts = signature === 'absent' ? new Map() : this.read();
     this.loaded = signature;
+    this.version++;
     return true;
   }
 
@@ -84,53 +104,33 @@ export class AccountStore {
   enroll(id: string, opts: { force?: boolean } = {}): Account {
     const parsed = AccountId.safeParse(id);
     if (!parsed.success) throw new SealdropError('ERR_BAD_INPUT', `invalid account ID ${JSON.stringify(id)}: ${parsed.error.issues[0].message}`);
-    this.refresh();
-    if (this.accounts.has(id) && !opts.force) {
-      throw new SealdropError('ERR_EXISTS', `account ${id} already exists (use --force to replace its secret)`);
-    }
-    const entry: Entry = { secret: secretFromBytes(this.random(SECRET_BYTES)), createdAt: new Date(this.now()).toISOString() };
-    this.write(new Map(this.accounts).set(id, entry));
-    return { id, ...entry };
+    return this.change(() => {
+      if (this.accounts.has(id) && !opts.force) {
+        throw new SealdropError('ERR_EXISTS', `account ${id} already exists (use --force to replace its secret)`);
+      }
+      const entry: Entry = { secret: secretFromBytes(this.random(SECRET_BYTES)), createdAt: new Date(this.now()).toISOString() };
+      this.write(new Map(this.accounts).set(id, entry));
+      return { id, ...entry };
+    });
   }
 
   revoke(id: string): void {
-    this.refresh();
-    if (!this.accounts.has(id)) throw new SealdropError('ERR_NOT_FOUND', `no account ${JSON.stringify(id)} in ${this.file}`);
-    const next = new Map(this.accounts);
-    next.delete(id);
-    this.write(next);
+    this.change(() => {
+      if (!this.accounts.has(id)) throw new SealdropError('ERR_NOT_FOUND', `no account ${JSON.stringify(id)} in ${this.file}`);
+      const next = new Map(this.accounts);
+      next.delete(id);
+      this.write(next);
+    });
   }
 
-  /**
-   * Calls onChange whenever another process rewrites the file (fs.watch on the folder,
-   * because each write replaces the file; a slow poll catches anything the watch misses).
-   * Returns a function that stops watching.
-   */
-  watch(onChange: () => void, onError: (err: SealdropError) => void): () => void {
+  /** Read-modify-write under the store's lock, always from a fresh read. */
+  private change<T>(fn: () => T): T {
     this.ensureDir();
-    let timer: NodeJS.Timeout | undefined;
-    const check = () => {
-      timer = undefined;
-      try {
-        if (this.refresh()) onChange();
-      } catch (err) {
-        onError(err as SealdropError);
-      }
-    };
-    const soon = () => { timer ??= setTimeout(check, 20).unref(); };
-    let watcher: ReturnType<typeof watch> | undefined;
-    try {
-      watcher = watch(this.dataDir, { persistent: false }, (_type, name) => { if (name === null || name === STORE_FILE) soon(); });
-      watcher.on('error', () => watcher?.close());
-    } catch {
-      // Some file systems cannot be watched; the poll below still works.
-    }
-    const poll = setInterval(check, POLL_MS).unref();
-    return () => {
-      watcher?.close();
-      clearInterval(poll);
-      if (timer) clearTimeout(timer);
-    };
+    return withStoreLock(`${this.file}.lock`, () => {
+      this.loaded = undefined; // never trust a cached copy inside the lock
+      this.refresh();
+      return fn();
+    }, this.lockWaitMs);
   }
 
   private signature(): string {
@@ -174,9 +174,10 @@ export class AccountStore {
     }
     this.accounts = accounts;
     this.loaded = this.signature();
+    this.version++;
   }
 
-  private ensureDir(): void {
+  ensureDir(): void {
     try {
       const created = mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
       if (created !== undefined) chmodSync(this.dataDir, 0o700);

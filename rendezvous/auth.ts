@@ -2,13 +2,18 @@
  * The gate every connection passes before it can see or send anything: Socket.IO
  * middleware that accepts a fresh TOTP code or a session token issued on one.
  *
- * - A code is checked with ±1 step of skew, and each step is accepted at most once
- *   per account: a replayed code is refused (ERR_AUTH_REPLAY).
- * - Failed codes count per account ID (see throttle.ts); unknown IDs count too and
- *   get the same answer as a wrong code, so probing does not reveal accounts.
+ * - First, a browser Origin not on the allow-list is refused (origin.ts), before
+ *   anything is parsed or counted.
+ * - A code is checked with ±1 step of skew, and only for a step after the last one
+ *   accepted for the account: a replayed or older code is refused (ERR_AUTH_REPLAY).
+ * - Failed codes count per client address, then per account ID (see throttle.ts);
+ *   unknown IDs count too and get the same answer as a wrong code, so probing does
+ *   not reveal accounts.
  * - Tokens are 256-bit random values, so guessing them is hopeless and they are not
  *   throttled: an attacker hammering an account with codes cannot lock out a peer
  *   that already holds a token. Every success issues a new token (sent in `welcome`).
+ * - Accounts come from the copy in force (live-accounts.ts); the server drops live
+ *   connections of accounts that copy loses or re-enrolls.
  *
  * A refusal reaches the client as `connect_error` with a message a person can act
  * on and `err.data = { code, retryAfter? }`.
@@ -16,15 +21,21 @@
 import { TOTP_STEP_SECONDS } from '../shared/constants.js';
 import { AccountId, describeIssues, HandshakeAuth } from '../shared/schemas.js';
 import { matchStep } from '../shared/totp.js';
-import type { Account, AccountStore } from './accounts.js';
+import type { Account } from './accounts.js';
+import { addressKey, clientAddress } from './client-address.js';
+import type { LiveAccounts } from './live-accounts.js';
 import type { Logger } from './log.js';
+import type { OriginPolicy } from './origin.js';
 import type { SpentSteps } from './spent-steps.js';
 import type { Refusal, AuthThrottle } from './throttle.js';
 import type { IssuedToken, SessionTokens } from './tokens.js';
 import type { PeerSocket } from './types.js';
 
 export interface GatekeeperOptions {
-  accounts: AccountStore;
+  accounts: LiveAccounts;
+  origins: OriginPolicy;
+  /** Take the client address from X-Forwarded-For's last hop (behind a reverse proxy). */
+  trustProxy?: boolean;
   tokens: SessionTokens;
   throttle: AuthThrottle;
   spent: SpentSteps;
@@ -45,22 +56,26 @@ export class Gatekeeper {
   /** For `io.use`. */
   readonly middleware = (socket: PeerSocket, next: (err?: Error) => void): void => {
     let result: Admitted | Refusal;
+    const addr = clientAddress(socket.handshake, this.opts.trustProxy ?? false);
     try {
       this.opts.onHandshake?.(socket.handshake.auth);
-      result = this.authenticate(socket.handshake.auth);
+      const origin = socket.handshake.headers.origin;
+      result = this.opts.origins.admits(origin)
+        ? this.authenticate(socket.handshake.auth, addr)
+        : { code: 'ERR_AUTH', message: `this rendezvous does not accept connections from web pages at ${String(origin).slice(0, 100)} (its operator can allow them with --allow-origin)` };
     } catch (err) {
       this.opts.logger.error('auth.error', { error: err instanceof Error ? err.message : String(err) });
       result = { code: 'ERR_INTERNAL', message: 'the rendezvous failed while checking the login; try again' };
     }
     if ('code' in result) {
-      this.opts.logger.warn('auth.failed', { id: idOf(socket.handshake.auth), code: result.code, addr: socket.handshake.address });
+      this.opts.logger.warn('auth.failed', { id: idOf(socket.handshake.auth), code: result.code, addr });
       const err = new Error(result.message) as Error & { data: unknown };
       err.data = { code: result.code, ...(result.retryAfter !== undefined && { retryAfter: result.retryAfter }) };
       return next(err);
     }
     socket.data = { id: result.account.id, receiving: result.receiving };
     this.admitted.set(socket, result);
-    this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr: socket.handshake.address });
+    this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr });
     next();
   };
 
@@ -72,11 +87,11 @@ export class Gatekeeper {
   /** False once the account a socket logged in as was revoked or re-enrolled with a new secret. */
   stillEnrolled(socket: PeerSocket): boolean {
     const was = this.admitted.get(socket)?.account;
-    const now = was && this.opts.accounts.get(was.id);
-    return now !== undefined && now.secret === was!.secret && now.createdAt === was!.createdAt;
+    return was !== undefined && this.opts.accounts.holds(was);
   }
 
-  authenticate(raw: unknown): Admitted | Refusal {
+  /** `addr` is the client address the failure limits count under. */
+  authenticate(raw: unknown, addr = 'unknown'): Admitted | Refusal {
     const parsed = HandshakeAuth.safeParse(raw);
     if (!parsed.success) {
       return { code: 'ERR_BAD_INPUT', message: `bad login handshake (expected {id, code} or {id, token}): ${describeIssues(parsed.error)}` };
@@ -100,16 +115,17 @@ export class Gatekeeper {
       return { account, receiving, issued: tokens.issue(account, now), via: 'token' };
     }
 
-    const blocked = throttle.check(auth.id, now);
+    const where = addressKey(addr);
+    const blocked = throttle.check(auth.id, where, now);
     if (blocked) return blocked;
     const step = account ? matchStep(account.secret, auth.code, now) : null;
     if (!account || step === null) {
-      throttle.failure(auth.id, now, account !== undefined);
+      throttle.failure(auth.id, where, now, account !== undefined);
       return { code: 'ERR_AUTH', message: `login failed for ${auth.id}: wrong code or unknown account (is the authenticator's clock right?)` };
     }
     if (!this.opts.spent.spend(account.id, step)) {
-      throttle.failure(auth.id, now, true);
-      return { code: 'ERR_AUTH_REPLAY', message: `that code for ${auth.id} was already used; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
+      throttle.failure(auth.id, where, now, true);
+      return { code: 'ERR_AUTH_REPLAY', message: `that code for ${auth.id} was already used, or a newer one was; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
     }
     throttle.success(auth.id);
     return { account, receiving, issued: tokens.issue(account, now), via: 'code' };

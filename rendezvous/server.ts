@@ -12,11 +12,13 @@ import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js
 import { AccountStore } from './accounts.js';
 import { SpentSteps } from './spent-steps.js';
 import { Gatekeeper } from './auth.js';
+import { LiveAccounts } from './live-accounts.js';
+import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { Presence } from './presence.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
 import { TransferSessions } from './sessions.js';
-import { AuthThrottle } from './throttle.js';
+import { AuthThrottle, type LockoutPolicy } from './throttle.js';
 import { SessionTokens } from './tokens.js';
 import type { PeerSocket, RendezvousServer } from './types.js';
 import { watchInbound } from './validate.js';
@@ -45,6 +47,13 @@ export interface RendezvousOptions {
   maxSessionsPerSocket?: number;
   /** Session token lifetime (default 1 h). */
   tokenTtlMs?: number;
+  /** Browser origins allowed to connect (default none; clients without an Origin header are always allowed). */
+  allowOrigins?: string[];
+  /** Behind a reverse proxy: the client address is X-Forwarded-For's last hop (default off). */
+  trustProxy?: boolean;
+  /** Failed-login limits per account and per client address (defaults in throttle.ts). */
+  accountLockout?: Partial<LockoutPolicy>;
+  addressLockout?: Partial<LockoutPolicy>;
   /** PEM certificate and key: serve https/wss instead of http/ws. */
   tlsCert?: string | Buffer;
   tlsKey?: string | Buffer;
@@ -82,10 +91,13 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   });
 
   const accounts = new AccountStore(opts.dataDir, { now });
-  const tokens = new SessionTokens(opts.tokenTtlMs);
-  const spent = new SpentSteps(opts.dataDir, now, logger);
+  const live = new LiveAccounts(accounts, logger, now);
+  const tokens = new SessionTokens({ dataDir: opts.dataDir, ttlMs: opts.tokenTtlMs, logger, now });
+  const spent = new SpentSteps(opts.dataDir, now, logger); // a corrupt file throws: no start on it
   const gate = new Gatekeeper({
-    accounts, tokens, throttle: new AuthThrottle(), spent, now, logger,
+    accounts: live, tokens, spent, now, logger,
+    throttle: new AuthThrottle({ account: opts.accountLockout, address: opts.addressLockout }),
+    origins: new OriginPolicy(opts.allowOrigins), trustProxy: opts.trustProxy,
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
   const presence = new Presence(logger);
@@ -110,6 +122,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   io.use(gate.middleware);
   io.on('connection', (socket: PeerSocket) => {
     const { id, receiving } = socket.data;
+    if (!gate.stillEnrolled(socket)) return void socket.disconnect(true); // revoked while it logged in
     presence.add(socket);
     watchInbound(socket, logger, opts.onInbound);
     presence.attach(socket);
@@ -125,15 +138,15 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers });
   });
 
-  /** Drops live connections of accounts that were revoked or re-enrolled meanwhile. */
-  const enforceRevocations = () => {
+  /** Drops tokens and live connections of accounts the store lost or re-enrolled, however the change was noticed. */
+  live.onChange(({ gone, reenrolled }) => {
+    for (const id of [...gone, ...reenrolled]) tokens.revokeAccount(id);
     for (const socket of io.of('/').sockets.values()) {
       if (gate.stillEnrolled(socket)) continue;
-      tokens.revokeAccount(socket.data.id);
       logger.info('auth.revoked', { id: socket.data.id, socket: socket.id });
       socket.disconnect(true);
     }
-  };
+  });
 
   let url: string | undefined;
   let stopWatching: (() => void) | undefined;
@@ -142,8 +155,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     relayStats: relay.stats,
     get url() { return url; },
     async listen(port = 0, host = DEFAULT_HOST) {
-      accounts.refresh(); // a corrupt store fails the start, loudly
-      stopWatching ??= accounts.watch(enforceRevocations, (err) => logger.error('store.unreadable', { error: err.message }));
+      live.load(); // a corrupt store fails the start, loudly
+      stopWatching ??= live.watch();
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
           stopWatching?.();
@@ -167,6 +180,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       httpServer.closeAllConnections();
       await closing;
       spent.flush();
+      tokens.flush();
       logger.info('closed');
     },
   };
