@@ -112,16 +112,28 @@ export class Admission {
     });
     if (why) {
       this.refused(why, address);
-      conn.close();
+      cut(conn);
       return;
     }
     setMaxMessage(conn, this.opts.limits.preAuthMessageBytes);
+    // A graceful close (Socket.IO's connectTimeout closes so) makes `ws` wait 30 s for the
+    // client's close frame, holding what it buffered: a hostile client never sends one.
+    // So a connection that did not log in is terminated when it closes, however it closes.
+    const deadline = setTimeout(() => {
+      if (t.admitted) return;
+      this.refused('no login within the connect deadline', address);
+      cut(conn);
+    }, this.opts.limits.connectTimeoutMs).unref();
+    conn.once('close', () => {
+      clearTimeout(deadline);
+      if (!t.admitted) terminate(conn); // e.g. Socket.IO's own connectTimeout, which closes gracefully
+    });
     conn.on('packet', (packet) => {
       if (packet.type !== 'message') return;
       const problem = this.check(t, packet.data);
       if (!problem) return;
       this.refused(problem, address);
-      conn.close();
+      cut(conn);
     });
   }
 
@@ -176,6 +188,17 @@ export class Admission {
 function setMaxMessage(conn: EngineConnection, bytes: number): void {
   const receiver = (conn.transport?.socket as { _receiver?: { _maxPayload?: unknown } } | undefined)?._receiver;
   if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
+/** Closes a connection at once: its TCP socket goes now, not after a close handshake the client may never finish. */
+function cut(conn: EngineConnection): void {
+  conn.close();
+  terminate(conn);
+}
+
+function terminate(conn: EngineConnection): void {
+  const ws = conn.transport?.socket as { terminate?: () => void } | undefined;
+  if (typeof ws?.terminate === 'function') ws.terminate();
 }
 
 /** The address of the TCP peer (no proxy header is trusted). */

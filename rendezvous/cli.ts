@@ -60,6 +60,8 @@ interface ServeFlags {
   allowOrigin: string[]; trustProxy?: boolean; tokenTtl?: number; maxThrottle?: number;
   accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
+  maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
+  maxRelaySessionsPerAccount?: number; relayIdle?: number;
 }
 
 const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
@@ -84,6 +86,12 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxRelaySessions: flags.maxRelaySessions,
     relayBytesPerDay: flags.relayQuota,
     relayRateBytesPerSec: flags.relayRate,
+    maxRelaySessionsPerAccount: flags.maxRelaySessionsPerAccount,
+    relayIdleMs: seconds(flags.relayIdle),
+    admission: {
+      maxConnectionsPerAddress: flags.maxConnectionsPerAddress, maxPendingPerAddress: flags.maxPendingPerAddress,
+      maxPending: flags.maxPending, connectTimeoutMs: seconds(flags.connectTimeout),
+    },
     allowOrigins: flags.allowOrigin,
     trustProxy: flags.trustProxy,
     tokenTtlMs: seconds(flags.tokenTtl),
@@ -188,6 +196,12 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--max-relay-sessions <n>', 'sessions relaying at once', count)
   .option('--relay-quota <bytes>', 'relay bytes per account per day', count)
   .option('--relay-rate <bytes>', 'relay bytes per second per session', count)
+  .option('--max-relay-sessions-per-account <n>', 'relaying sessions one account may be in (default: --max-relay-sessions / 8)', positive)
+  .option('--relay-idle <seconds>', 'a relaying session that sends nothing this long gives its slot back (default 30)', positive)
+  .option('--max-connections-per-address <n>', 'connections from one client address (default 64)', positive)
+  .option('--max-pending-per-address <n>', 'connections from one address not logged in yet (default 8)', positive)
+  .option('--max-pending <n>', 'connections not logged in yet, from all addresses (default 256)', positive)
+  .option('--connect-timeout <seconds>', 'time a connection has to log in (default 5)', positive)
   .option('--allow-origin <origin>', 'a browser origin allowed to connect, e.g. https://example.org (repeatable; default: none)', collect, [])
   .option('--trust-proxy', 'take the client address from X-Forwarded-For\'s last hop (only behind a reverse proxy)')
   .option('--token-ttl <seconds>', 'session token lifetime (default 3600)', positive)

@@ -12,6 +12,10 @@ import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js
 import { AccountStore } from './accounts.js';
 import { SpentSteps } from './spent-steps.js';
 import { Gatekeeper } from './auth.js';
+import { pendingAcks } from './acks.js';
+import { Admission, type AdmissionLimits, type AdmissionStats, DEFAULT_ADMISSION_LIMITS, type EngineConnection } from './admission.js';
+import { addressKey, clientAddress } from './client-address.js';
+import { DEFAULT_EVENT_LIMITS, EventGuard, type EventLimits } from './event-limits.js';
 import { LiveAccounts } from './live-accounts.js';
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
@@ -33,6 +37,17 @@ export interface RendezvousOptions {
   logger?: Logger;
   /** Relay: sessions relaying at once (default 64). */
   maxRelaySessions?: number;
+  /** Relay: relaying sessions one account may be in (default maxRelaySessions / 8, at least 1). */
+  maxRelaySessionsPerAccount?: number;
+  /** Relay: a relaying session idle this long gives its slot back (default 30 s). */
+  relayIdleMs?: number;
+  /** Before login: per-address and total caps, message size, attempts, deadline (admission.ts). */
+  admission?: Partial<AdmissionLimits>;
+  /** After login: event rate limits per connection, account and pair (event-limits.ts). */
+  eventLimits?: Partial<EventLimits>;
+  /** Unanswered session requests per receiving connection (default 8) and per opener account and receiver (default 2). */
+  maxPendingPerReceiver?: number;
+  maxPendingPerPair?: number;
   /** Relay: bytes per account per UTC day (default unlimited). */
   relayBytesPerDay?: number;
   /** Relay: bytes per second per session (default unlimited). */
@@ -66,12 +81,29 @@ export interface Rendezvous {
   readonly accounts: AccountStore;
   /** Frames and bytes relayed so far, sessions relaying now, frames refused. */
   readonly relayStats: Readonly<RelayStats>;
+  /** Connections not logged in yet, per-address counts, upgrades and connections refused. */
+  readonly admissionStats: Readonly<AdmissionStats>;
+  /** Sizes of every table a peer's actions fill, now (for tests and metrics). */
+  tables(): TableSizes;
   /** Set once listening, e.g. http://127.0.0.1:50000. */
   readonly url: string | undefined;
   /** Starts serving (port 0: any free port); resolves to the URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Disconnects every peer and stops serving. */
   close(): Promise<void>;
+}
+
+export interface TableSizes {
+  sockets: number;
+  /** Server→client acks waiting on all sockets (Socket.IO's own tables). */
+  acks: number;
+  sessions: number;
+  pendingSessions: number;
+  relaySessions: number;
+  /** Account and pair rate-limit buckets held (they go once refilled). */
+  rateBuckets: number;
+  unauthenticated: number;
+  addresses: number;
 }
 
 export function createRendezvous(opts: RendezvousOptions): Rendezvous {
@@ -83,12 +115,26 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new SealdropError('ERR_CONFIG', 'TLS needs both a certificate and a key');
   const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined;
 
-  const httpServer = tls ? createHttpsServer({ cert: opts.tlsCert, key: opts.tlsKey }, notFound) : createHttpServer(notFound);
+  // A WebSocket upgrade request must arrive whole within 10 s (slow headers hold a socket and up to 16 KiB).
+  const httpOptions = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 };
+  const httpServer = tls
+    ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, notFound)
+    : createHttpServer(httpOptions, notFound);
+  const admissionLimits = { ...DEFAULT_ADMISSION_LIMITS, ...defined(opts.admission) };
+  const admission = new Admission({
+    limits: admissionLimits, logger,
+    addressOf: (req) => addressKey(clientAddress({ address: req.socket.remoteAddress ?? 'unknown', headers: req.headers }, opts.trustProxy ?? false)),
+  });
   const io: RendezvousServer = new Server(httpServer, {
     transports: ['websocket'],
     maxHttpBufferSize: MAX_SOCKET_MESSAGE,
     serveClient: false,
+    connectTimeout: admissionLimits.connectTimeoutMs,
+    allowRequest: admission.allowRequest,
   });
+  io.engine.on('connection', (conn: EngineConnection) => admission.track(conn));
+  const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS, ...defined(opts.eventLimits) };
+  const guard = new EventGuard(eventLimits, logger);
 
   const accounts = new AccountStore(opts.dataDir, { now });
   const live = new LiveAccounts(accounts, logger, now);
@@ -105,6 +151,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     presence, logger,
     requestTimeoutMs: opts.sessionRequestTimeoutMs,
     maxPerSocket: opts.maxSessionsPerSocket,
+    maxPendingPerReceiver: opts.maxPendingPerReceiver,
+    maxPendingPerPair: opts.maxPendingPerPair,
     onEnd: (sid) => relay.end(sid),
   });
   const relay: FrameRelay = new FrameRelay({
@@ -112,6 +160,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     logger, now,
     limits: {
       maxSessions: opts.maxRelaySessions ?? DEFAULT_RELAY_LIMITS.maxSessions,
+      maxSessionsPerAccount: opts.maxRelaySessionsPerAccount,
+      idleMs: opts.relayIdleMs,
       bytesPerDay: opts.relayBytesPerDay ?? DEFAULT_RELAY_LIMITS.bytesPerDay,
       rateBytesPerSec: opts.relayRateBytesPerSec ?? DEFAULT_RELAY_LIMITS.rateBytesPerSec,
       windowBytes: opts.relayWindowBytes ?? DEFAULT_RELAY_LIMITS.windowBytes,
@@ -122,6 +172,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   io.use(gate.middleware);
   io.on('connection', (socket: PeerSocket) => {
     const { id, receiving } = socket.data;
+    admission.admit(socket.conn as unknown as EngineConnection);
+    guard.attach(socket);
     if (!gate.stillEnrolled(socket)) return void socket.disconnect(true); // revoked while it logged in
     presence.add(socket);
     watchInbound(socket, logger, opts.onInbound);
@@ -153,6 +205,16 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   return {
     io, accounts,
     relayStats: relay.stats,
+    admissionStats: admission.stats,
+    tables() {
+      let acks = 0;
+      for (const socket of io.of('/').sockets.values()) acks += pendingAcks(socket);
+      return {
+        sockets: io.of('/').sockets.size, acks,
+        sessions: sessions.size, pendingSessions: sessions.pendingCount, relaySessions: relay.stats.activeSessions,
+        rateBuckets: guard.tableSize, unauthenticated: admission.stats.pending, addresses: admission.stats.addresses,
+      };
+    },
     get url() { return url; },
     async listen(port = 0, host = DEFAULT_HOST) {
       live.load(); // a corrupt store fails the start, loudly
@@ -184,6 +246,11 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       logger.info('closed');
     },
   };
+}
+
+/** `partial` without its undefined entries, so spreading it over defaults keeps them. */
+function defined<T extends object>(partial: Partial<T> | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(partial ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function notFound(_req: IncomingMessage, res: ServerResponse): void {
