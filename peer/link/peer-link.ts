@@ -38,7 +38,7 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
   let outcome = 'done';
   try {
     o.onStatus?.(`asking ${o.peer} to join`);
-    sid = await session.open(o.peer);
+    sid = await session.open(o.peer).catch((err) => { throw openRefusal(o.peer, err); });
     const link = await establishLink({
       session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
@@ -54,4 +54,16 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     await new Promise((r) => setTimeout(r, 50));
     session.disconnect();
   }
+}
+
+/**
+ * The rendezvous's refusal of a session, in words. Offline and unknown IDs read the
+ * same there (it never tells which IDs exist), so both are said here as one.
+ */
+function openRefusal(peer: string, err: unknown): unknown {
+  if (!(err instanceof SealdropError)) return err;
+  if (err.code === 'ERR_PEER_OFFLINE') return new SealdropError('ERR_PEER_OFFLINE', `${peer} is not online — check the spelling of the ID`, { cause: err, hint: `IDs are exact; ${peer} must be running \`sealdrop receive\` (\`sealdrop peers\` shows who is)` });
+  if (err.code === 'ERR_BUSY') return new SealdropError('ERR_BUSY', `${peer} is busy with another transfer; try again shortly`, { cause: err });
+  if (err.code === 'ERR_TIMEOUT') return new SealdropError('ERR_TIMEOUT', `${peer} did not answer the request to join (its \`sealdrop receive\` may be stuck or its network slow)`, { cause: err });
+  return err;
 }

@@ -115,7 +115,8 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     direct?.close();
     relay?.close();
     inbox.dispose();
-    throw err;
+    // A session the peer closed is why what came next failed (a signal to a gone session, a wait cut short).
+    throw inbox.closed ?? err;
   }
 }
 

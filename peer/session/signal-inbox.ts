@@ -3,7 +3,7 @@
  * Commitment, hello and transport choice are each taken once (a second one is
  * ignored) and awaited; WebRTC signals are streamed.
  */
-import { SealdropError } from '../../shared/errors.js';
+import { isErrorCode, messageForPeer, SealdropError } from '../../shared/errors.js';
 import type { CommitSignal, HelloSignal, SignalData } from '../../shared/schemas.js';
 import type { RendezvousSession } from './rendezvous-session.js';
 
@@ -29,7 +29,7 @@ export class SignalInbox {
 
   constructor(private readonly session: RendezvousSession, readonly sid: string, readonly peerId: string) {
     this.releaseSignals = session.claimSignals(sid, (ev) => { if (ev.from === peerId) this.take(ev.data); });
-    this.onClosed = (ev) => { if (ev.sid === sid) this.fail(new SealdropError('ERR_PEER_GONE', `${peerId} left the transfer (${ev.reason})`)); };
+    this.onClosed = (ev) => { if (ev.sid === sid) this.fail(closedBy(peerId, ev.reason)); };
     this.onDisconnect = () => this.fail(new SealdropError('ERR_CONNECT', 'lost the connection to the rendezvous'));
     session.on('closed', this.onClosed);
     session.on('disconnect', this.onDisconnect);
@@ -78,6 +78,9 @@ export class SignalInbox {
     for (const d of this.webrtcQueue.splice(0)) handler(d);
   }
 
+  /** Why the session ended underneath us, if it did: the cause behind whatever failed next. */
+  get closed(): SealdropError | undefined { return this.closedError; }
+
   /** Called once if the session ends underneath us (peer left, rendezvous lost). */
   onClose(listener: (err: SealdropError) => void): void {
     if (this.closedError) listener(this.closedError);
@@ -106,4 +109,20 @@ export class SignalInbox {
     this.modeWaiter?.reject(err);
     for (const l of this.closeListeners.splice(0)) l(err);
   }
+}
+
+/**
+ * A session the other peer closed, in words. Its reason is the peer's own text: a
+ * `failed: ERR_…` of ours becomes the words for that code (a refused key says what
+ * to do); anything else is quoted (escaped where it is shown).
+ */
+function closedBy(peerId: string, reason: string): SealdropError {
+  const code = /^failed: (ERR_[A-Z_]+)$/.exec(reason)?.[1];
+  if (code === 'ERR_KEY_CHANGED' || code === 'ERR_UNTRUSTED') {
+    return new SealdropError(code, `${peerId} refused the session: it does not trust your key (it has another key pinned for your ID${code === 'ERR_UNTRUSTED' ? ', or it accepts only keys it pinned before' : ''})`, {
+      hint: `if you use a new device or home folder, read your \`sealdrop fingerprint\` to ${peerId} over another channel; ${peerId} then runs \`sealdrop trust YOUR_ID FINGERPRINT\``,
+    });
+  }
+  if (code && isErrorCode(code)) return new SealdropError('ERR_PEER_GONE', `${peerId} ended the session (${messageForPeer(new SealdropError(code, reason))})`);
+  return new SealdropError('ERR_PEER_GONE', `${peerId} left the transfer (${reason})`);
 }

@@ -5,26 +5,31 @@ import { AccountId } from '../../shared/schemas.js';
 import { isBase32Secret } from '../../shared/totp.js';
 import type { Reporter } from './cli-output.js';
 import { defaultHome, Home } from '../session/home.js';
-import { connect, resolveAccount } from '../session/login.js';
+import path from 'node:path';
+import { connect, normalizeSecret, resolveAccount } from '../session/login.js';
 import { PinnedKeys } from '../session/pinned-keys.js';
 
-export interface GlobalFlags { server?: string; id?: string; home?: string; code?: string; json?: boolean; quiet?: boolean; strict?: boolean; verify?: boolean }
+export interface GlobalFlags { server?: string; id?: string; home?: string; code?: string; ca?: string; json?: boolean; quiet?: boolean; strict?: boolean; verify?: boolean }
 
 export const homeOf = (g: GlobalFlags) => new Home(g.home ?? defaultHome());
-export const accountOf = (g: GlobalFlags) => resolveAccount(homeOf(g), { server: g.server, id: g.id, code: g.code });
+export const accountOf = (g: GlobalFlags) => resolveAccount(homeOf(g), { server: g.server, id: g.id, code: g.code, ca: g.ca });
 
 export async function loginCommand(r: Reporter, g: GlobalFlags, o: { secret?: string }): Promise<void> {
   if (!g.server || !g.id) throw new SealdropError('ERR_BAD_INPUT', 'login needs --server URL and --id ID');
   if (!AccountId.safeParse(g.id).success) throw new SealdropError('ERR_BAD_INPUT', `"${g.id}" is not a valid account ID`);
+  // As authenticator apps and operators show it: any case, in groups (spaces or dashes).
   let secret = o.secret ?? process.env.SEALDROP_TOTP_SECRET;
+  if (secret !== undefined) secret = normalizeSecret(secret);
   if (!secret && process.stdin.isTTY) {
     const { password } = await import('@inquirer/prompts'); // loaded only for a prompt: it is a tenth of a second of start-up
-    secret = (await password({ message: 'TOTP secret (from the operator):' })).trim().toUpperCase();
+    secret = normalizeSecret(await password({ message: 'TOTP secret (from the operator; any case, spaces allowed):', mask: '*' }));
   }
-  if (secret && !isBase32Secret(secret)) throw new SealdropError('ERR_BAD_INPUT', 'the secret must be base32 (A-Z, 2-7)');
+  if (secret && !isBase32Secret(secret)) throw new SealdropError('ERR_BAD_INPUT', 'the secret must be base32: letters A-Z and digits 2-7 (case and spaces do not matter)');
   const home = homeOf(g);
   const stored = await home.readCredentials();
-  await home.writeCredentials({ ...stored, server: g.server, id: g.id, secret });
+  // --ca is remembered with the rest, as an absolute path (commands may run from elsewhere).
+  const ca = g.ca ? path.resolve(g.ca) : stored.ca;
+  await home.writeCredentials({ ...stored, server: g.server, id: g.id, secret, ...(ca ? { ca } : {}) });
   await home.clearToken();
   if (secret || g.code) {
     const session = await connect(home, await resolveAccount(home, { code: g.code }));
@@ -42,7 +47,7 @@ export async function peersCommand(r: Reporter, g: GlobalFlags): Promise<void> {
   try {
     const peers = await session.peers();
     r.event('peers', { peers });
-    if (peers.length === 0) r.print('nobody else is online');
+    if (peers.length === 0) r.print('nobody else is online (peers appear here while they run a sealdrop command; you can send to those running `sealdrop receive`)');
     for (const p of peers) r.print(`${p.id}${p.receiving ? '  (receiving)' : ''}`);
   } finally {
     session.disconnect();

@@ -8,7 +8,7 @@
 import { SealdropError, toSealdropError, type ErrorCode } from '../../shared/errors.js';
 
 export const NEXT_STEPS: Record<ErrorCode, string> = {
-  ERR_AUTH: 'check your ID and secret with your operator, then run `sealdrop login --server URL --id ID` again',
+  ERR_AUTH: 'the ID or secret is not accepted (a revoked account reads the same): check them with your operator, then run `sealdrop login --server URL --id ID` again',
   ERR_AUTH_REPLAY: 'that code was used already: wait for the next one (codes change every 30 s)',
   ERR_THROTTLED: 'too many tries: wait as long as the message says, then try again',
   ERR_LOCKED: 'wait 15 minutes, or ask your operator to look at the account',

@@ -18,11 +18,10 @@ import { sendFiles } from '../transfer/send.js';
 import { SharedFolder } from '../transfer/shared-folder.js';
 import type { ConfirmCode } from '../link/verification.js';
 import { confirmCodeFor } from './verify-prompt.js';
+import { offerWords, receivedLines, sentLine } from './transfer-words.js';
 
 export interface MenuContext { r: Reporter; home: Home; account: Account; strict?: boolean }
 
-/** Text messages up to this size are shown in the terminal, not just saved. */
-const TEXT_SHOWN_MAX = 64 * 1024;
 
 async function onlinePeers(c: MenuContext): Promise<PeerInfo[]> {
   const session = await connect(c.home, c.account, { onWait: (s) => c.r.info(`waiting ${s} s for a fresh TOTP code`) });
@@ -53,11 +52,11 @@ export async function sendAction(c: MenuContext): Promise<void> {
     home: c.home, account: c.account, to, paths, strict: c.strict, ...(await verifyStep(c, to)),
     onStatus: (t) => c.r.info(t), onSecured: secured(c, to),
     onProgress: (p) => c.r.progress(p),
+    onOffered: () => c.r.info(`waiting for ${to} to accept…`),
+    onAccepted: (resumed) => c.r.info(resumed > 0 ? `${to} accepted; resuming from ${bytes(resumed)} (that much arrived in an earlier attempt)` : `${to} accepted`),
   });
   c.r.endProgress();
-  const total = outcome.files.reduce((n, f) => n + f.bytes, 0);
-  const resumed = outcome.resumed > 0 ? ` (${bytes(outcome.resumed)} resumed)` : '';
-  c.r.success(`sent ${outcome.files.length} file(s), ${bytes(total)}${resumed}, to ${to} over the ${outcome.transport} path; verified by the receiver`);
+  c.r.success(sentLine(to, outcome.files, outcome.transport, outcome.resumed));
 }
 
 /**
@@ -73,6 +72,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
     ? await SharedFolder.open(await pickPath('Folder to share (read-only):', { dirsOnly: true }))
     : undefined;
   let quit: unknown;
+  let messageNow = false;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
   const onSigint = () => { process.stderr.write('\n'); stop(); };
@@ -85,10 +85,12 @@ export async function receiveAction(c: MenuContext): Promise<void> {
       onOnline: (s) => c.r.success(line`back online as ${bold(s.id)}`),
       onSecured: (i) => secured(c, i.from)(i),
       consent: async (offer, info, signal) => {
-        const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
-        if (!ask) { c.r.info(`accepting ${what}`); return true; }
+        messageNow = !!offer.message;
+        const what = offerWords(offer);
+        if (!ask) { c.r.info(`accepting ${what} from ${info.from}`); return true; }
         try {
-          return await confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false }, { signal });
+          const question = offer.message ? `${info.from} wants to send you ${what}. Show it?` : `${info.from} wants to send ${what}. Accept?`;
+          return await confirm({ message: printable(question), default: false }, { signal });
         } catch (err) {
           if (signal.aborted) return false; // the time to answer ran out: the offer is declined, the menu stays
           if (!isPromptExit(err)) throw err;
@@ -96,16 +98,17 @@ export async function receiveAction(c: MenuContext): Promise<void> {
           return false;
         }
       },
-      onProgress: (p) => c.r.progress(p),
+      onAccepted: (resumed, from) => { if (resumed > 0) c.r.info(`resuming ${from}'s transfer from ${bytes(resumed)} (that much arrived in an earlier attempt)`); },
+      onProgress: (p) => { if (!messageNow) c.r.progress(p); },
       onDone: async (d) => {
         c.r.endProgress();
         if (d.kind === 'listed') return c.r.info(`${d.from} listed the shared folder`);
         if (d.kind === 'served') return c.r.success(`${d.from} fetched ${d.files.length} shared file(s), verified`);
-        c.r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
-        for (const f of d.files) {
-          if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) printMessage(c.r, d.from, await fs.readFile(f.path, 'utf8').catch(() => '(unreadable)'));
-          else c.r.print(line`  ${f.path ? shown(f.path) : f.name}  ${dim(bytes(f.bytes))}`);
-        }
+        const text = d.files.length === 1 ? d.files[0]!.message : undefined;
+        if (text !== undefined) return printMessage(c.r, d.from, text);
+        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed);
+        c.r.success(first!);
+        for (const l of more) c.r.print(dim(l));
       },
       onFailed: (e, from) => {
         c.r.endProgress();

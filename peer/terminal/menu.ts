@@ -12,6 +12,7 @@ import type { Home } from '../session/home.js';
 import { resolveAccount, type Account } from '../session/login.js';
 import { getAction, peersAction, receiveAction, sendAction, type MenuContext } from './menu-actions.js';
 import { askId, isPromptExit } from './menu-prompts.js';
+import { normalizeSecret, normalizeServerUrl } from './lenient-input.js';
 
 type Entry = 'send' | 'receive' | 'get' | 'peers' | 'exit';
 
@@ -70,14 +71,16 @@ async function ensureAccount(r: Reporter, g: GlobalFlags, home: Home): Promise<A
 
   r.info(`no account set up in ${home.dir} yet: let's log in (your rendezvous operator gives you the server URL, your ID and a TOTP secret)`);
   for (;;) {
-    server = (await input({ message: 'Rendezvous server URL:', default: server, validate: validUrl })).trim();
+    const typedUrl = normalizeServerUrl(await input({ message: 'Rendezvous server URL:', default: server, validate: validUrl }));
+    if (typedUrl.note) r.info(typedUrl.note);
+    server = typedUrl.url;
     id = await askId('Your ID:', id);
     const typed = await password({
-      message: 'TOTP secret (from the operator):', mask: '*',
-      validate: (v) => isBase32Secret(v.trim().toUpperCase()) || 'the secret is base32 (letters A-Z and digits 2-7)',
+      message: 'TOTP secret (from the operator; any case, spaces allowed):', mask: '*',
+      validate: (v) => isBase32Secret(normalizeSecret(v)) || 'the secret is base32 (letters A-Z and digits 2-7)',
     });
     try {
-      await loginCommand(r, { ...g, server, id }, { secret: typed.trim().toUpperCase() });
+      await loginCommand(r, { ...g, server, id }, { secret: normalizeSecret(typed) });
       return await resolveAccount(home, { server, id, code: g.code });
     } catch (err) {
       if (isPromptExit(err)) throw err;
@@ -89,9 +92,9 @@ async function ensureAccount(r: Reporter, g: GlobalFlags, home: Home): Promise<A
 
 function validUrl(v: string): true | string {
   try {
-    const u = new URL(v.trim());
-    return u.protocol === 'http:' || u.protocol === 'https:' ? true : 'use an http:// or https:// URL';
-  } catch {
-    return 'not a URL (e.g. https://rendezvous.example.org)';
+    normalizeServerUrl(v);
+    return true;
+  } catch (err) {
+    return (err as Error).message;
   }
 }

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MAX_CONSENT_TIMEOUT_MS, MAX_DIRECT_TIMEOUT_MS } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
-import { bytes, printable, printMessage, type Reporter } from './cli-output.js';
+import { bytes, Cancelled, flushOutput, printable, printMessage, type Reporter } from './cli-output.js';
+import { offerWords, receivedLines, sendingWords, sentLine } from './transfer-words.js';
+import { MESSAGE_MAX_BYTES } from '../transfer/receive-engine.js';
 import { accountOf, homeOf, type GlobalFlags } from './commands.js';
 import type { SecuredInfo } from '../link/peer-link.js';
 import { getShared, listShare } from '../transfer/pull.js';
@@ -18,12 +20,10 @@ import { confirmCodeFor } from './verify-prompt.js';
 import { parseAllowList, SharedFolder } from '../transfer/shared-folder.js';
 import { collectSources, type SourceSet } from '../transfer/source-files.js';
 
-const TEXT_SHOWN_MAX = 64 * 1024;
-
 function secured(r: Reporter, peer: string) {
   return (s: SecuredInfo | IncomingInfo) => {
     if (s.pinnedNow) r.warn(`first transfer with ${peer}: pinned key ${s.peerFingerprint}`);
-    r.info(`secured (${s.transport}); verification code ${s.sas}`);
+    r.info(`secured (${s.transport}); verification code ${s.sas} — ${peer} should see the same code: if not, someone is in the middle`);
     r.event('secured', { peer, transport: s.transport, sas: s.sas, peerFingerprint: s.peerFingerprint });
   };
 }
@@ -46,6 +46,10 @@ async function inlineSources(paths: string[], text: string | undefined, tmp: str
   if (text === undefined && !paths.includes('-')) return undefined;
   if (text !== undefined && paths.length > 0) throw new SealdropError('ERR_BAD_INPUT', 'give either --text or paths, not both');
   if (paths.length > 1) throw new SealdropError('ERR_BAD_INPUT', '"-" (standard input) is sent on its own');
+  if (text !== undefined && text.trim() === '') throw new SealdropError('ERR_BAD_INPUT', 'the message is empty: put the text after --text, e.g. --text "see you at 6"');
+  if (text !== undefined && Buffer.byteLength(text) > MESSAGE_MAX_BYTES) {
+    throw new SealdropError('ERR_BAD_INPUT', `the message is longer than ${bytes(MESSAGE_MAX_BYTES)}: save it in a file and send the file`);
+  }
   const file = path.join(tmp, text !== undefined ? 'message.txt' : 'stdin');
   if (text !== undefined) await fs.writeFile(file, text, { mode: 0o600 });
   else await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
@@ -63,16 +67,48 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
       r.event('skipped', { name });
     }
     const account = await accountOf(g);
-    const outcome = await sendFiles({
-      home: homeOf(g), account, to: o.to, sources, ...verifying(r, g, account),
-      mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
-      directTimeoutMs: timeoutMs(o.timeout), strict: g.strict,
-      onStatus: (t) => r.info(t), onSecured: secured(r, o.to), onProgress: (p) => r.progress(p),
-    });
-    r.endProgress();
-    const total = outcome.files.reduce((n, f) => n + f.bytes, 0);
-    r.success(`sent ${outcome.files.length} file(s), ${bytes(total)}, to ${o.to} over the ${outcome.transport} path; verified by the receiver`);
-    r.event('done', { transport: outcome.transport, files: outcome.files, resumed: outcome.resumed, to: o.to });
+    const message = o.text !== undefined;
+    // Ctrl-C: before the offer there is nothing to undo; after it, the receiver is told and keeps what arrived.
+    const cancel = new AbortController();
+    let stage = 'connecting' as 'connecting' | 'offered' | 'sending';
+    const onSigint = () => {
+      if (stage !== 'connecting' && !cancel.signal.aborted) return cancel.abort();
+      r.endProgress();
+      r.warn('cancelled; nothing was sent');
+      r.event('cancelled', { message: 'cancelled; nothing was sent' });
+      void flushOutput().then(() => process.exit(130));
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const outcome = await sendFiles({
+        home: homeOf(g), account, to: o.to, sources, ...verifying(r, g, account),
+        mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
+        directTimeoutMs: timeoutMs(o.timeout), strict: g.strict, signal: cancel.signal,
+        onStatus: (t) => r.info(t), onSecured: secured(r, o.to),
+        onProgress: (p) => { if (!message) r.progress(p); },
+        onOffered: () => {
+          stage = 'offered';
+          r.info(`waiting for ${o.to} to accept ${message ? 'the message' : sendingWords(sources.files)}…`);
+          r.event('offered', { to: o.to });
+        },
+        onAccepted: (resumed) => {
+          stage = 'sending';
+          const total = sources.files.reduce((n, f) => n + f.size, 0);
+          r.info(resumed > 0 ? `${o.to} accepted; resuming from ${bytes(resumed)} of ${bytes(total)} (that much arrived in an earlier attempt)` : `${o.to} accepted`);
+          r.event('accepted', { to: o.to, resumed });
+        },
+      });
+      r.endProgress();
+      if (message) r.success(`delivered the message to ${o.to} over the ${outcome.transport} path`);
+      else r.success(sentLine(o.to, outcome.files, outcome.transport, outcome.resumed));
+      r.event('done', { transport: outcome.transport, files: outcome.files, resumed: outcome.resumed, to: o.to });
+    } catch (err) {
+      if (!cancel.signal.aborted) throw err;
+      r.endProgress();
+      throw new Cancelled((stage as string) === 'sending' && !message ? 'cancelled; the partial file is kept, send again to resume' : `cancelled; the offer to ${o.to} was withdrawn`);
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
@@ -90,6 +126,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
   process.once('SIGINT', () => stop());
   process.once('SIGTERM', () => stop());
   const account = await accountOf(g);
+  let messageNow = false;
   await receiveLoop({
     home: homeOf(g), account, ...verifying(r, g, account), dir, once: o.once, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
     onReady: (s) => {
@@ -106,24 +143,41 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
     },
     onSecured: (i) => secured(r, i.from)(i),
     consent: async (offer, info, signal) => {
-      const what = `${offer.files} file(s), ${bytes(offer.bytes)}: ${offer.topLevel.slice(0, 5).join(', ')}${offer.topLevel.length > 5 ? ', …' : ''}`;
-      r.event('offer', { from: info.from, files: offer.files, bytes: offer.bytes, names: offer.topLevel });
-      if (o.yes) { r.info(`accepting ${what}`); return true; }
+      messageNow = !!offer.message; // a message shows no progress bar
+      const what = offerWords(offer);
+      r.event('offer', { from: info.from, files: offer.files, bytes: offer.bytes, names: offer.topLevel, message: !!offer.message });
+      if (o.yes) { r.info(`accepting ${what} from ${info.from}`); return true; }
       const { confirm } = await import('@inquirer/prompts'); // loaded only to ask: it is a tenth of a second of start-up
-      return confirm({ message: printable(`${info.from} wants to send ${what}. Accept?`), default: false }, { signal });
+      const question = offer.message ? `${info.from} wants to send you ${what}. Show it?` : `${info.from} wants to send ${what}. Accept?`;
+      return confirm({ message: printable(question), default: false }, { signal });
     },
-    onProgress: (p) => r.progress(p),
+    onAccepted: (resumed, from) => {
+      if (resumed > 0) r.info(`resuming ${from}'s transfer from ${bytes(resumed)} (that much arrived in an earlier attempt)`);
+      else if (!o.yes && !messageNow) r.info(`accepted; receiving from ${from}…`);
+    },
+    onProgress: (p) => { if (!messageNow) r.progress(p); },
     onDone: async (d) => {
       r.endProgress();
       const files = d.files.map((f) => ({ name: f.path ? path.relative(dir, f.path) : f.name, bytes: f.bytes, sha256: f.sha256 }));
-      if (d.kind === 'received') r.success(`received ${d.files.length} file(s) from ${d.from} over the ${d.transport} path, all verified`);
-      else r.success(d.kind === 'listed' ? `${d.from} listed the shared folder` : `${d.from} fetched ${d.files.length} shared file(s), verified`);
-      for (const f of d.files) {
-        if (f.text && f.path && f.bytes <= TEXT_SHOWN_MAX) printMessage(r, d.from, await fs.readFile(f.path, 'utf8'));
-      }
+      const text = d.files.length === 1 ? d.files[0]!.message : undefined;
+      if (text !== undefined) {
+        printMessage(r, d.from, text);
+        r.event('message', { from: d.from, text });
+      } else if (d.kind === 'received') {
+        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed);
+        r.success(first!);
+        for (const l of more) r.info(l);
+      } else r.success(d.kind === 'listed' ? `${d.from} listed the shared folder` : `${d.from} fetched ${d.files.length} shared file(s), verified`);
       r.event('done', { kind: d.kind, transport: d.transport, from: d.from, files, resumed: d.resumed });
     },
-    onFailed: (e, from) => { r.endProgress(); if (!o.once) r.error(new SealdropError(e.code, `session with ${from} failed: ${e.message}`)); },
+    onFailed: (e, from) => {
+      r.endProgress();
+      if (o.once) return;
+      // The other side's doing (it left, cancelled, withdrew): what arrived is kept for its next attempt.
+      const theirs = e.code === 'ERR_PEER_GONE' || e.code === 'ERR_CONNECT';
+      const words = e.message.startsWith(from) ? e.message : `session with ${from} failed: ${e.message}`;
+      r.error(new SealdropError(e.code, words, theirs ? { hint: `what arrived is kept: when ${from} sends the same files again, it resumes` } : { hint: e.hint }));
+    },
   });
 }
 

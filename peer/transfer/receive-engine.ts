@@ -17,8 +17,13 @@ import { vetReceivedPath } from '../files/safe-names.js';
 import type { SecureChannel } from '../link/secure-channel.js';
 import { totalBytes } from './source-files.js';
 
-export interface OfferSummary { files: number; bytes: number; topLevel: string[]; dirs: number }
-export interface ReceivedFile { name: string; path: string; bytes: number; sha256: string; text?: boolean }
+/** `message`: the offer is one text message (`send --text`), shown and never written to disk. */
+export interface OfferSummary { files: number; bytes: number; topLevel: string[]; dirs: number; message?: boolean }
+/** `message`: the text of a message; its `path` is empty, as nothing was written. */
+export interface ReceivedFile { name: string; path: string; bytes: number; sha256: string; text?: boolean; message?: string }
+
+/** A text message up to this size is held in memory and shown; a larger "text" is taken as a file. */
+export const MESSAGE_MAX_BYTES = 64 * 1024;
 export interface ReceiveResult { files: ReceivedFile[]; resumed: number }
 
 export interface ReceiveEngineOptions {
@@ -28,12 +33,15 @@ export interface ReceiveEngineOptions {
   /** How long the person has to answer (default CONSENT_TIMEOUT_MS); then the offer is declined. */
   consentTimeoutMs?: number;
   onProgress?: ProgressListener;
+  /** The offer was accepted; `resumed` bytes are there from an earlier attempt and come no more. */
+  onAccepted?: (resumed: number) => void;
   /** The sending peer: partial files are kept per sender, so only it can resume them. */
   peerId: string;
 }
 
 /** Takes the files of `manifest` (the first message of a push, or the answer to a get). */
 export async function receiveEngine(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions): Promise<ReceiveResult> {
+  if (isMessage(manifest)) return takeMessage(channel, manifest, opts);
   const plan = await planReceive(channel, manifest, opts);
   try {
     return await takeFiles(channel, manifest, opts, plan);
@@ -76,6 +84,7 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
   await channel.sendControl({ t: 'accept', from });
 
   const resumed = from.reduce((n, chunks) => n + chunks * CHUNK_SIZE, 0);
+  opts.onAccepted?.(resumed);
   const total = totalBytes(manifest.files);
   const files = new FileSequence(manifest, vetted, keys, from, folder);
   try {
@@ -85,7 +94,7 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
     for (;;) {
       const item = await channel.next();
       if (item.kind === 'control') {
-        if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+        if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `${opts.peerId} stopped the transfer: ${item.msg.message}`);
         throw new SealdropError('ERR_INTEGRITY', `the data stream ended early (${item.msg.t} before its last chunk)`);
       }
       if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} is short but not marked last`);
@@ -134,7 +143,7 @@ async function askConsent(channel: SecureChannel, offer: OfferSummary, opts: Rec
       opts.consent(offer, asking.signal),
       new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); }),
       channel.next({ timeoutMs: timeoutMs + 5_000, signal: watching.signal }).then((item): never => {
-        if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `the other peer stopped: ${item.msg.message}`);
+        if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `${opts.peerId} withdrew the offer: ${item.msg.message}`);
         const why = `the sender sent ${item.kind === 'control' ? `a ${item.msg.t} message` : 'file data'} before the files were accepted`;
         throw new SealdropError('ERR_PROTOCOL', why, { peerMessage: why });
       }),
@@ -251,7 +260,46 @@ function vetManifest(m: Manifest): string[][] {
 function summarize(m: Manifest): OfferSummary {
   const top = new Set<string>();
   for (const name of [...m.files.map((f) => f.name), ...m.dirs]) top.add(name.split('/')[0]!);
-  return { files: m.files.length, bytes: totalBytes(m.files), topLevel: [...top], dirs: m.dirs.length };
+  return { files: m.files.length, bytes: totalBytes(m.files), topLevel: [...top], dirs: m.dirs.length, ...(isMessage(m) ? { message: true } : {}) };
+}
+
+function isMessage(m: Manifest): boolean {
+  return m.files.length === 1 && m.dirs.length === 0 && m.files[0]!.text === true && m.files[0]!.size <= MESSAGE_MAX_BYTES;
+}
+
+/**
+ * A text message: asked for like files, then its bytes are held in memory (at most
+ * MESSAGE_MAX_BYTES), checked like any stream (LAST where its size says, SHA-256)
+ * and handed back as text. Nothing is written to disk.
+ */
+async function takeMessage(channel: SecureChannel, manifest: Manifest, opts: ReceiveEngineOptions): Promise<ReceiveResult> {
+  const entry = manifest.files[0]!;
+  await askConsent(channel, summarize(manifest), opts);
+  channel.expectData();
+  await channel.sendControl({ t: 'accept', from: [0] });
+  opts.onAccepted?.(0);
+  const parts: Buffer[] = [];
+  let received = 0;
+  for (;;) {
+    const item = await channel.next();
+    if (item.kind === 'control') {
+      if (item.msg.t === 'abort') throw new SealdropError(item.msg.code, `${opts.peerId} stopped: ${item.msg.message}`);
+      throw new SealdropError('ERR_INTEGRITY', `the message ended early (${item.msg.t} before its last chunk)`);
+    }
+    if (received + item.data.length > entry.size || item.last !== (received + item.data.length === entry.size) || (item.data.length === 0 && item.index !== 0)) {
+      throw new SealdropError('ERR_INTEGRITY', `data chunk ${item.index} does not end the message where its size says it ends`);
+    }
+    parts.push(Buffer.from(item.data));
+    received += item.data.length;
+    if (item.last) break;
+  }
+  const hashes = await channel.nextControl();
+  if (hashes.t !== 'hashes' || hashes.sha256.length !== 1) throw new SealdropError('ERR_PROTOCOL', 'expected the SHA-256 of the message after its text');
+  const text = Buffer.concat(parts);
+  const sha256 = createHash('sha256').update(text).digest('hex');
+  if (sha256 !== hashes.sha256[0]) throw new SealdropError('ERR_INTEGRITY', 'the message does not match its SHA-256', { peerMessage: 'the message did not match its SHA-256' });
+  await channel.sendControl({ t: 'complete', files: [{ name: entry.name, bytes: entry.size, sha256 }] });
+  return { files: [{ name: entry.name, path: '', bytes: entry.size, sha256, text: true, message: text.toString('utf8') }], resumed: 0 };
 }
 
 /** Refuses before anything is written when the target folder lacks room for the bytes still to come. */

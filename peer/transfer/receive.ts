@@ -20,7 +20,8 @@ import type { ConfirmCode } from '../link/verification.js';
 import type { TransportKind } from '../link/transport.js';
 
 export interface IncomingInfo extends Secured { from: string }
-export interface OutcomeFile { name: string; bytes: number; sha256: string; path?: string; text?: boolean }
+/** `message`: a text message's words (`send --text`); nothing was written for it. */
+export interface OutcomeFile { name: string; bytes: number; sha256: string; path?: string; text?: boolean; message?: string }
 export interface ReceiveOutcome {
   /** received: files pushed to us; listed / served: a peer listed or fetched from our shared folder. */
   kind: 'received' | 'listed' | 'served';
@@ -50,6 +51,8 @@ export interface ReceiveOptions {
   verify?: boolean;
   confirmCode?: ConfirmCode;
   onProgress?: ProgressListener;
+  /** An offer was accepted; `resumed` bytes of it were here from an earlier attempt. */
+  onAccepted?: (resumed: number, from: string) => void;
   onDone?: (outcome: ReceiveOutcome) => void | Promise<void>;
   onFailed?: (err: SealdropError, from: string) => void;
   /** Resolves to stop listening. */
@@ -118,7 +121,7 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();
       if (first.t === 'manifest') {
-        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer, signal) => o.consent(offer, info, signal), consentTimeoutMs: o.consentTimeoutMs });
+        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer, signal) => o.consent(offer, info, signal), consentTimeoutMs: o.consentTimeoutMs, onAccepted: (resumed) => o.onAccepted?.(resumed, from) });
         await channel.ended(5_000);
         return { kind: 'received' as const, ...base, ...result };
       }

@@ -25,15 +25,26 @@ const READ_BLOCK = 8 * CHUNK_SIZE;
 export interface SentFile { name: string; bytes: number; sha256: string }
 export interface SendResult { files: SentFile[]; resumed: number }
 
-export async function sendEngine(channel: SecureChannel, sources: SourceSet, onProgress: ProgressListener = () => {}): Promise<SendResult> {
+/** What the sender's person is told as it happens: the offer is out, and the receiver's answer. */
+export interface SendEvents {
+  /** Who receives, for the words of a refusal (default "the receiver"). */
+  peer?: string;
+  onOffered?: () => void;
+  /** Accepted; `resumed` bytes were there from an earlier attempt and are not sent again. */
+  onAccepted?: (resumed: number) => void;
+}
+
+export async function sendEngine(channel: SecureChannel, sources: SourceSet, onProgress: ProgressListener = () => {}, events: SendEvents = {}): Promise<SendResult> {
   const { files } = sources;
   await channel.sendControl({ t: 'manifest', files: files.map((f) => ({ name: f.name, size: f.size, mtime: f.mtime, text: f.text })), dirs: sources.dirs });
+  events.onOffered?.();
   const answer = await channel.nextControl({ timeoutMs: ANSWER_TIMEOUT_MS }); // a person may be reading the offer
-  if (answer.t === 'reject') throw new SealdropError(answer.code, `the receiver declined: ${answer.message}`);
+  if (answer.t === 'reject') throw refusal(events.peer ?? 'the receiver', answer.code, answer.message);
   if (answer.t !== 'accept' || answer.from.length !== files.length) throw new SealdropError('ERR_PROTOCOL', 'expected the receiver to accept or decline');
   answer.from.forEach((from, i) => {
     if (!(from < chunkCount(files[i]!.size))) throw new SealdropError('ERR_PROTOCOL', 'the receiver asked to resume past the end of a file');
   });
+  events.onAccepted?.(answer.from.reduce((n, from) => n + from * CHUNK_SIZE, 0));
 
   const flow = new CreditWindow();
   const completion = readReplies(channel, flow);
@@ -60,6 +71,15 @@ export async function sendEngine(channel: SecureChannel, sources: SourceSet, onP
     }
   }
   return { files: sent, resumed };
+}
+
+/**
+ * The receiver's refusal in one sentence: its words begin "the receiver …" ("the receiver
+ * declined the files", "… did not answer within 180 s"), so they read with its ID in front.
+ */
+function refusal(peer: string, code: SealdropError['code'], message: string): SealdropError {
+  const said = message.startsWith('the receiver ') ? `${peer}${message.slice('the receiver'.length)}` : `${peer} refused the files: ${message}`;
+  return new SealdropError(code, said);
 }
 
 type Blocks = [Buffer, Buffer];

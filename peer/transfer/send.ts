@@ -12,7 +12,15 @@ export interface SendOptions extends Omit<PeerLinkOptions, 'peer'> {
   paths?: string[];
   sources?: SourceSet;
   onProgress?: ProgressListener;
+  /** The offer went out / the receiver took it (`resumed` bytes were there already). */
+  onOffered?: () => void;
+  onAccepted?: (resumed: number) => void;
+  /** Aborting cancels the transfer: the receiver is told, keeps what arrived, and a resend resumes. */
+  signal?: AbortSignal;
 }
+
+/** What the receiver hears when the sender cancels. */
+export const CANCELLED_FOR_PEER = 'the sender cancelled; what arrived is kept and resumes when the same files are sent again';
 
 export interface SendOutcome { transport: TransportKind; files: SentFile[]; resumed: number; sas: string }
 
@@ -20,7 +28,21 @@ export async function sendFiles(o: SendOptions): Promise<SendOutcome> {
   const sources = o.sources ?? (await collectSources(o.paths ?? []));
   if (sources.files.length === 0 && sources.dirs.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'nothing to send');
   return withPeerLink({ ...o, peer: o.to }, async (link) => {
-    const result = await sendEngine(link.channel, sources, o.onProgress);
+    const sending = sendEngine(link.channel, sources, o.onProgress, { peer: o.to, onOffered: o.onOffered, onAccepted: o.onAccepted });
+    const result = await untilAborted(sending, o.signal);
     return { transport: link.transport, ...result, sas: link.sas };
+  });
+}
+
+/** `work`, or a cancellation as soon as `signal` aborts (the link's teardown then stops the work). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => {}); // once cancelled, its own failure (the channel closing under it) is no news
+  const cancelled = () => new SealdropError('ERR_PEER_GONE', 'cancelled', { peerMessage: CANCELLED_FOR_PEER });
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
