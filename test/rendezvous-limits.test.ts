@@ -186,7 +186,8 @@ describe('rendezvous limits (issue 12)', function () {
       expect((await ask(carol, 'session:open', { to: 'bob' })).code).to.equal('ERR_REJECTED'); // reached bob, who answered
       expect(prompts).to.include('carol');
 
-      // Declined at once, requests free their place at once: the pair's rate still bounds the prompts.
+      // Declined at once, requests free their place at once: the rates (this connection's 20 then 2/s,
+      // under the pair's 60 then 5/s) still bound the prompts.
       declining = true;
       prompts.length = 0;
       t.clock.advance(30_000); // the next TOTP step: the last code is spent
@@ -195,7 +196,7 @@ describe('rendezvous limits (issue 12)', function () {
       for (let i = 0; i < 60 && again.connected && Date.now() - started < 5000; i++) {
         await ask(again, 'session:open', { to: 'bob' }).catch(() => undefined);
       }
-      expect(prompts.filter((p) => p === 'alice').length).to.be.at.most(22);
+      expect(prompts.filter((p) => p === 'alice').length).to.be.at.most(32);
     });
 
     it('floods get ERR_THROTTLED, then the connection is closed; repeated log lines are summarized', async () => {

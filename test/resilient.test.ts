@@ -57,6 +57,8 @@ describe('resilience: the rendezvous goes, transfers and receivers stay', functi
     const onlineEvents = (run: Run) => run.events.filter((e) => e.type === 'online').length;
     /** The last TOTP step the rendezvous accepted from bob (spent-steps.json, version 2). */
     const lastStep = async () => JSON.parse(await fs.readFile(path.join(world.dataDir, 'spent-steps.json'), 'utf8').catch(() => '{"last":{}}')).last?.bob;
+    // The step bob's login spent reaches the file within a second (the first test's SIGKILL may have cut that short).
+    for (const until = Date.now() + 5_000; (await lastStep()) === undefined && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     const stepBefore = await lastStep();
     try {
       let onlineAt = Date.now();

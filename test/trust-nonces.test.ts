@@ -22,6 +22,7 @@ import type { Transport } from '../peer/link/transport.js';
 import { identityFromSeed } from '../shared/crypto.js';
 import { decodeHeader, openFrame } from '../shared/framing.js';
 import { randomFile, tempDir } from './helpers/cli.js';
+import { DEFAULT_EVENT_LIMITS } from '../rendezvous/event-limits.js';
 import { startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
 
 const TRANSFERS = 100;
@@ -45,7 +46,17 @@ describe('trust: no (key, nonce) pair repeats', function () {
   let bob: RendezvousSession;
 
   before(async () => {
-    rv = await startRendezvous({ accounts: ['alice', 'bob'] });
+    // 100 sessions on one connection in seconds, under a test clock that never refills rate buckets:
+    // not what these tests are about, so the session:open limits are lifted.
+    const open = { perSec: 1, burst: 1_000 };
+    rv = await startRendezvous({
+      accounts: ['alice', 'bob'],
+      eventLimits: {
+        perSocket: { ...DEFAULT_EVENT_LIMITS.perSocket, 'session:open': open },
+        perAccount: { ...DEFAULT_EVENT_LIMITS.perAccount, 'session:open': open },
+        perPair: open,
+      },
+    });
     work = await tempDir();
     alice = await RendezvousSession.connect(rv.url, { id: 'alice', code: rv.code('alice') });
     bob = await RendezvousSession.connect(rv.url, { id: 'bob', code: rv.code('bob'), receiving: true });
