@@ -91,7 +91,7 @@ export class Reporter {
     }
     if (this.mode.quiet || !process.stderr.isTTY) return;
     this.meter ??= new RateMeter(p.bytes, now); // from the first bytes of this run: a resumed prefix is no burst
-    const rate = this.meter.sample(p.bytes, now);
+    const rate = p.bytes >= p.total ? this.meter.average(p.bytes, now) : this.meter.sample(p.bytes, now);
     const files = p.files > 1 ? `${p.file + 1}/${p.files} ` : '';
     const parts = layout({ bytes: p.bytes, total: p.total, name: `${files}${printable(p.name)}`, rate, eta: this.meter.eta(p.bytes, p.total, now) }, process.stderr.columns || 80);
     if (!this.bar) {

@@ -36,6 +36,11 @@ export class RateMeter {
     return this.rate;
   }
 
+  /** Bytes per second over the whole run: what the finished line shows. */
+  average(bytes: number, now: number): number {
+    return ((bytes - this.startBytes) * 1000) / Math.max(1, now - this.startedAt);
+  }
+
   /** Seconds left at the smoothed rate, or undefined while it cannot be told. */
   eta(bytes: number, total: number, now: number): number | undefined {
     if (bytes >= total) return 0;

@@ -176,7 +176,8 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       // The other side's doing (it left, cancelled, withdrew): what arrived is kept for its next attempt.
       const theirs = e.code === 'ERR_PEER_GONE' || e.code === 'ERR_CONNECT';
       const words = e.message.startsWith(from) ? e.message : `session with ${from} failed: ${e.message}`;
-      r.error(new SealdropError(e.code, words, theirs ? { hint: `what arrived is kept: when ${from} sends the same files again, it resumes` } : { hint: e.hint }));
+      const hint = e.hint ?? (theirs ? `what arrived is kept: when ${from} sends the same files again, it resumes` : undefined);
+      r.error(new SealdropError(e.code, words, hint ? { hint } : {}));
     },
   });
 }

@@ -143,9 +143,13 @@ async function askConsent(channel: SecureChannel, offer: OfferSummary, opts: Rec
       opts.consent(offer, asking.signal),
       new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); }),
       channel.next({ timeoutMs: timeoutMs + 5_000, signal: watching.signal }).then((item): never => {
-        if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `${opts.peerId} withdrew the offer: ${item.msg.message}`);
+        if (item.kind === 'control' && item.msg.t === 'abort') throw new SealdropError(item.msg.code, `${opts.peerId} stopped before you answered: ${item.msg.message}`, { hint: 'nothing was written' });
         const why = `the sender sent ${item.kind === 'control' ? `a ${item.msg.t} message` : 'file data'} before the files were accepted`;
         throw new SealdropError('ERR_PROTOCOL', why, { peerMessage: why });
+      }, (err): never => {
+        // The sender went away while its offer was on screen: the offer is withdrawn (and the prompt with it, below).
+        const e = toSealdropError(err);
+        throw new SealdropError(e.code === 'ERR_CONNECT' ? 'ERR_CONNECT' : 'ERR_PEER_GONE', `${opts.peerId} left before you answered (${e.message})`, { cause: err, hint: 'nothing was written' });
       }),
     ]);
     if (answer === 'late') {

@@ -19,8 +19,9 @@ export interface SendOptions extends Omit<PeerLinkOptions, 'peer'> {
   signal?: AbortSignal;
 }
 
-/** What the receiver hears when the sender cancels. */
+/** What the receiver hears when the sender cancels, before and after it accepted. */
 export const CANCELLED_FOR_PEER = 'the sender cancelled; what arrived is kept and resumes when the same files are sent again';
+export const WITHDRAWN_FOR_PEER = 'the sender cancelled the offer';
 
 export interface SendOutcome { transport: TransportKind; files: SentFile[]; resumed: number; sas: string }
 
@@ -28,17 +29,19 @@ export async function sendFiles(o: SendOptions): Promise<SendOutcome> {
   const sources = o.sources ?? (await collectSources(o.paths ?? []));
   if (sources.files.length === 0 && sources.dirs.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'nothing to send');
   return withPeerLink({ ...o, peer: o.to }, async (link) => {
-    const sending = sendEngine(link.channel, sources, o.onProgress, { peer: o.to, onOffered: o.onOffered, onAccepted: o.onAccepted });
-    const result = await untilAborted(sending, o.signal);
+    let accepted = false;
+    const onAccepted = (resumed: number) => { accepted = true; o.onAccepted?.(resumed); };
+    const sending = sendEngine(link.channel, sources, o.onProgress, { peer: o.to, onOffered: o.onOffered, onAccepted });
+    const result = await untilAborted(sending, o.signal, () => (accepted ? CANCELLED_FOR_PEER : WITHDRAWN_FOR_PEER));
     return { transport: link.transport, ...result, sas: link.sas };
   });
 }
 
 /** `work`, or a cancellation as soon as `signal` aborts (the link's teardown then stops the work). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, forPeer: () => string): Promise<T> {
   if (!signal) return work;
   work.catch(() => {}); // once cancelled, its own failure (the channel closing under it) is no news
-  const cancelled = () => new SealdropError('ERR_PEER_GONE', 'cancelled', { peerMessage: CANCELLED_FOR_PEER });
+  const cancelled = () => new SealdropError('ERR_PEER_GONE', 'cancelled', { peerMessage: forPeer() });
   if (signal.aborted) return Promise.reject(cancelled());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(cancelled());
