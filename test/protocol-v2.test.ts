@@ -53,10 +53,10 @@ describe('protocol version 2', function () {
       const alice = world.peer('alice', [...throughMitm('alice'), 'send', file, '--to', 'bob', ...sendArgs]);
       const [sent, got] = await Promise.all([alice.exit, bob.exit]);
       expect(mitm.tampered, 'the transport signal was flipped').to.equal(1);
-      expect(got, bob.stderr()).to.equal(5);
+      expect(got, bob.stderr() + bob.stdout()).to.equal(5);
       expect(errorOf(bob)?.code).to.equal('ERR_PROTOCOL');
       expect(errorOf(bob)?.message).to.match(new RegExp(`said the other peer sends over the ${told} path.*changed the agreed transport`));
-      expect(sent, alice.stderr()).to.equal(5);
+      expect(sent, alice.stderr() + alice.stdout()).to.equal(5);
       expect(errorOf(alice)?.code).to.equal('ERR_PROTOCOL');
       expect(errorOf(alice)?.message).to.match(/transport choice was changed/);
       expect(Date.now() - started, 'caught at once, not by a timeout').to.be.below(15_000);

@@ -25,6 +25,8 @@ export type TransportMode = 'auto' | 'relay' | 'direct-only';
 export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
 /** The receiver's wait for the sender's transport choice: the longest direct attempt a sender may make, and a margin. */
 const TRANSPORT_CHOICE_TIMEOUT_MS = MAX_DIRECT_TIMEOUT_MS + 10_000;
+/** Errors that are only what a session closed underneath us looks like from here (a signal to a gone session is ERR_BAD_INPUT). */
+const CONSEQUENCES = new Set(['ERR_TIMEOUT', 'ERR_PEER_GONE', 'ERR_CONNECT', 'ERR_NO_DIRECT', 'ERR_BAD_INPUT']);
 
 export interface LinkOptions {
   session: RendezvousSession;
@@ -115,8 +117,10 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     direct?.close();
     relay?.close();
     inbox.dispose();
-    // A session the peer closed is why what came next failed (a signal to a gone session, a wait cut short).
-    throw inbox.closed ?? err;
+    // A session the peer closed is why a wait was cut short or a signal found no session; an error this
+    // side found itself (a bad key, a changed path, a "no") stays the one reported.
+    const e = toSealdropError(err);
+    throw inbox.closed && CONSEQUENCES.has(e.code) ? inbox.closed : e;
   }
 }
 
@@ -147,11 +151,13 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
  */
 function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: () => void } {
   const witness = new SecureChannel(unchosen, keys, transferId);
-  const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then((): never => {
+  const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then(async (): Promise<never> => {
     const err = new SealdropError('ERR_PROTOCOL',
       `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${unchosen.kind} path: someone changed the agreed transport; stopped`,
       { peerMessage: 'the transport choice was changed on its way to the other peer (by the rendezvous?); stopped' });
-    witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+    // Told where the opener listens, and given a moment to arrive before anything here closes.
+    await witness.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+    await witness.ended(1_000);
     throw err;
   }, () => new Promise<never>(() => {}));
   tampered.catch(() => {});
