@@ -61,6 +61,7 @@ describe('trust: commit, then reveal', function () {
       const match = bobSide.get(aliceCode(aliceEph, forAlice, aliceCommit));
       if (match) found = { forAlice, forBob: match };
     }
+    console.log(`      version 1 order: a matching pair of codes after ${tries} keys per side`);
     expect(found, `no match in ${tries} tries per side`).to.not.equal(undefined);
     expect(aliceCode(aliceEph, found!.forAlice, aliceCommit)).to.equal(bobCode(bobEph, found!.forBob, mitmCommitment(found!.forBob)));
     // A birthday search over 10⁶ codes: about a thousand tries per side (an independent
