@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { listTree, PEER_CLI, randomFile, spawnCli, tempDir, type Run } from './helpers/cli.js';
+import { listTree, PEER_CLI, randomFile, RENDEZVOUS_CLI, spawnCli, tempDir, type Run } from './helpers/cli.js';
 import { hasTmux, Pane, TmuxServer } from './helpers/tmux.js';
 import { startWorld, type World } from './helpers/world.js';
 
@@ -179,6 +179,22 @@ describe('status lines on both sides', function () {
     expect(shown).to.not.match(/NaN|Infinity|ETA NF|ETA -?\d+[a-z]*s? \| empty/);
     bob.child.kill('SIGINT');
     await bob.exit;
+  });
+
+  it('enroll on a terminal draws the QR light-on-dark in explicit colors (readable on light and dark themes), the URI beside it', async () => {
+    const name = `s${++panes}`;
+    const data = await tempDir();
+    tmux.tmux(['new-session', '-d', '-x', '120', '-y', '60', '-s', name, '--', 'sh', '-c', `"$0" enroll frank --data "$1"; echo EXIT=$?; sleep 600`, RENDEZVOUS_CLI, data]);
+    const pane = new Pane(tmux, name);
+    await pane.waitFor(/EXIT=0/);
+    const raw = tmux.tmux(['capture-pane', '-p', '-e', '-S', '-100', '-t', name]);
+    expect(pane.screen()).to.match(/URI: {4}otpauth:\/\/totp\/sealdrop:frank/);
+    const qrRows = raw.split('\n').filter((l) => /[▀▄█]{10}/.test(l));
+    expect(qrRows.length).to.be.greaterThan(10);
+    // The QR is drawn in its own foreground and background: the terminal's theme plays no part.
+    // (tmux writes a color where it changes: at the first row, then never back to the default inside the code.)
+    expect(qrRows[0], JSON.stringify(qrRows[0])).to.match(/^\x1b\[(97;40|40;97|97m\x1b\[40|40m\x1b\[97)m/);
+    for (const row of qrRows.slice(1, -1)) expect(row, JSON.stringify(row)).to.not.match(/\x1b\[(0|39|49)?m/);
   });
 
   it('NO_COLOR and --no-color: no color codes on the terminal; colors otherwise', async () => {

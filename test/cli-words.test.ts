@@ -55,6 +55,20 @@ describe('the command line speaks to people', function () {
     });
   });
 
+  it('operator: enroll and list name the data folder and where it came from; enroll prints the URI beside the QR', async () => {
+    const data = path.join(await tempDir(), 'accounts-here');
+    const enrolled = spawnCli(RENDEZVOUS_CLI, ['enroll', 'erin', '--data', data]);
+    expect(await enrolled.exit, enrolled.stderr()).to.equal(0);
+    expect(enrolled.stdout()).to.include(`Enrolled erin in the data folder ${data} (--data).`).and.match(/URI: {4}otpauth:\/\/totp\/sealdrop:erin\?secret=/).and.match(/[▀▄█]{10}/);
+    const listed = spawnCli(RENDEZVOUS_CLI, ['list'], { SEALDROP_RENDEZVOUS_DATA: data });
+    expect(await listed.exit).to.equal(0);
+    expect(listed.stdout()).to.match(/^erin\t\S+\n$/);
+    expect(listed.stderr()).to.include(`1 account(s) in the data folder ${data} ($SEALDROP_RENDEZVOUS_DATA):`);
+    const empty = spawnCli(RENDEZVOUS_CLI, ['list', '--data', path.join(data, 'none')]);
+    expect(await empty.exit).to.equal(0);
+    expect(empty.stdout()).to.include(`No accounts in the data folder ${path.join(data, 'none')} (--data).`);
+  });
+
   it('docs/ERRORS.md has a row for every error code, with the next step the CLI prints', async () => {
     const doc = await fs.readFile(path.join(ROOT, 'docs/ERRORS.md'), 'utf8');
     for (const code of ERROR_CODES) {

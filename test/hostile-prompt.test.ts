@@ -48,7 +48,7 @@ describe('hostile peer: at the consent prompt', function () {
     await pane.waitFor(/online as bob/);
     const h = await hostileOpen(world, 'mallory', 'bob');
     await h.send({ t: 'manifest', files: [{ name: 'gift.bin', size: 1000 }], dirs: [] });
-    await pane.waitFor(/mallory wants to send 1 file\(s\).*Accept\?/);
+    await pane.waitFor(/mallory wants to send gift\.bin \(1000 B\)\. Accept\?/);
     return h;
   }
 

@@ -152,13 +152,13 @@ describe('a hostile peer and the terminal', function () {
         it('an abort reason reaches `receive` escaped', async () => {
           const bob = await abortOnReceive(payload, false);
           expectClean(bob.stderr() + bob.stdout(), 'receive');
-          expect(bob.stderr()).to.include(`the other peer stopped: ${ESCAPED[what]}`);
+          expect(bob.stderr()).to.include(`mallory stopped the transfer: ${ESCAPED[what]}`);
         });
 
         it('an abort reason in `receive --json` parses and decodes to what was sent', async () => {
           const bob = await abortOnReceive(payload, true);
           const error = jsonEvents(bob).find((e) => e.type === 'error');
-          expect(error?.message).to.equal(`the other peer stopped: ${payload}`);
+          expect(error?.message).to.equal(`mallory stopped the transfer: ${payload}`);
           expectClean(bob.stderr(), 'receive --json stderr');
         });
 

@@ -74,16 +74,16 @@ describe('interactive menu', function () {
       await pane.waitFor(/Compare a verification code with bob before anything moves\? \(y\/N\)/);
       pane.keys('Enter');
 
-      const screen = await pane.waitFor(/✔ sent 1 file\(s\), 3\.0 MiB, to bob over the direct path; verified by the receiver/, 30_000)
+      const screen = await pane.waitFor(/✔ sent payload\.bin \(3\.0 MiB\) to bob over the direct path; bob verified it/, 30_000)
         .catch((err: Error) => { throw new Error(`${err.message}\nbob said: ${bob.stdout()}${bob.stderr()}`); });
-      expect(screen).to.match(/100% \| 3\.0 MiB\/3\.0 MiB .*payload\.bin/);
+      expect(screen).to.match(/100% \| 3\.0\/3\.0 MiB \| .* \| done \| payload\.bin/);
       expect(await bob.exit).to.equal(0);
       const done = await bob.waitFor('done');
       expect(done.files).to.deep.equal([{ name: 'payload.bin', bytes: 3 << 20, sha256: sha }]);
       expect(await sha256File(path.join(inbox, 'payload.bin'))).to.equal(sha);
 
       // Back at the menu; Ctrl-C there leaves cleanly.
-      await pane.waitFor(/verified by the receiver\n[\s\S]*What would you like to do\?/);
+      await pane.waitFor(/bob verified it\n[\s\S]*What would you like to do\?/);
       pane.keys('C-c');
       expect(await exitStatus(pane)).to.equal(0);
     });
