@@ -37,6 +37,28 @@ export class Presence {
     return undefined;
   }
 
+  /**
+   * One `receive` per account: a second receiving connection is refused (ERR_EXISTS) unless its
+   * handshake asks to `replace`; then the ones before it are told and disconnected. For `io.use`,
+   * after authentication.
+   */
+  readonly admitReceiver = (socket: PeerSocket, next: (err?: Error) => void): void => {
+    if (!socket.data.receiving) return next();
+    const before = this.socketsOf(socket.data.id).filter((s) => s.data.receiving);
+    if (before.length === 0) return next();
+    if ((socket.handshake.auth as { replace?: unknown }).replace !== true) {
+      const err = new Error(`${socket.data.id} is already receiving on another connection: stop that \`sealdrop receive\`, or pass --replace to take over from it`) as Error & { data: unknown };
+      err.data = { code: 'ERR_EXISTS' };
+      return next(err);
+    }
+    for (const old of before) {
+      this.logger.info('receive.replaced', { id: socket.data.id, socket: old.id });
+      old.emit('receiving:replaced');
+      old.disconnect(true);
+    }
+    next();
+  };
+
   /** Everyone online except `self`, sorted by ID. */
   list(self?: string): PeerInfo[] {
     return [...this.online]

@@ -170,6 +170,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   });
 
   io.use(gate.middleware);
+  io.use(presence.admitReceiver);
   io.on('connection', (socket: PeerSocket) => {
     const { id, receiving } = socket.data;
     admission.admit(socket.conn as unknown as EngineConnection);

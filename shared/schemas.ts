@@ -16,8 +16,8 @@ const B64 = (bytes: number) =>
 
 /** Handshake auth: a fresh TOTP code, or a session token issued on one. */
 export const HandshakeAuth = z.union([
-  z.object({ id: AccountId, code: z.string().regex(/^\d{6}$/, 'a code is 6 digits'), receiving: z.boolean().optional() }).strict(),
-  z.object({ id: AccountId, token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'malformed session token'), receiving: z.boolean().optional() }).strict(),
+  z.object({ id: AccountId, code: z.string().regex(/^\d{6}$/, 'a code is 6 digits'), receiving: z.boolean().optional(), replace: z.boolean().optional() }).strict(),
+  z.object({ id: AccountId, token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'malformed session token'), receiving: z.boolean().optional(), replace: z.boolean().optional() }).strict(),
 ]);
 export type HandshakeAuth = z.infer<typeof HandshakeAuth>;
 
@@ -113,6 +113,8 @@ export interface ServerToClient {
   'session:closed': (ev: z.infer<typeof ClosedEvent>) => void;
   'relay:frame': (sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
   'relay:refused': (ev: z.infer<typeof RelayRefusedEvent>) => void;
+  /** Another `receive` for this account took over (`--replace`): this one should stop, not come back. */
+  'receiving:replaced': () => void;
 }
 
 /** A schema failure as one line a person can read. */

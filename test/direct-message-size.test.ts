@@ -138,13 +138,16 @@ describe('direct path: the negotiated message size', function () {
       a.on('signal', (d) => b.signal(d));
       b.on('signal', (d) => a.signal(d));
       const got: number[] = [];
-      b.on('data', (d: Buffer) => got.push(d.length));
+      let first: () => void = () => {};
+      const firstArrived = new Promise<void>((resolve) => { first = resolve; });
+      b.on('data', (d: Buffer) => { got.push(d.length); first(); });
       await Promise.all([new Promise((r) => a.once('connect', r)), new Promise((r) => b.once('connect', r))]);
       const channel = (a as unknown as Internals['peer'])._channel;
       const bothClosed = Promise.all([new Promise((r) => a.once('close', r)), new Promise((r) => b.once('close', r))]);
       a.on('error', () => {});
       b.on('error', () => {});
       channel.send(Buffer.alloc(SMALL));
+      await firstArrived; // one at the limit arrives (and no race with the close below under load)
       channel.send(Buffer.alloc(SMALL + 1)); // no exception: the channel just closes
       await bothClosed;
       expect(got).to.deep.equal([SMALL]);

@@ -59,7 +59,9 @@ describe('everyday workflows', function () {
     const sender = world.peer('alice', ['send', '--text', 'meet at 6', '--to', 'bob']);
     expect(await sender.exit, sender.stderr()).to.equal(0);
     expect(await receiver.exit).to.equal(0);
-    expect(await fs.readFile(path.join(inbox, 'message.txt'), 'utf8')).to.equal('meet at 6');
+    // A text is a message: shown to the receiver, never saved as a file.
+    expect(JSON.stringify(receiver.events)).to.include('meet at 6');
+    expect(await fs.readdir(inbox)).to.deep.equal([]);
 
     const receiver2 = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
     await receiver2.waitFor('ready');

@@ -42,25 +42,31 @@ async function readCa(file: string): Promise<string> {
   return pem;
 }
 
-export interface ConnectOptions { receiving?: boolean; now?: () => number; onWait?: (seconds: number) => void }
+export interface ConnectOptions {
+  receiving?: boolean;
+  /** With `receiving`: take over from another receiving connection of this account (`receive --replace`). */
+  replace?: boolean;
+  now?: () => number;
+  onWait?: (seconds: number) => void;
+}
 
 export async function connect(home: Home, account: Account, opts: ConnectOptions = {}): Promise<RendezvousSession> {
   const now = opts.now ?? Date.now;
   const token = await home.readToken(account.server, account.id, now());
   if (token) {
     try {
-      return await remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, token, receiving: opts.receiving }, undefined, { ca: account.ca }));
+      return await remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, token, receiving: opts.receiving, ...(opts.replace && { replace: true }) }, undefined, { ca: account.ca }));
     } catch (err) {
       if (!(err instanceof SealdropError) || err.code !== 'ERR_AUTH') throw err;
       await home.clearToken(); // expired or revoked: fall through to a fresh code
     }
   }
-  if (account.code) return remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, code: account.code, receiving: opts.receiving }, undefined, { ca: account.ca }));
+  if (account.code) return remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, code: account.code, receiving: opts.receiving, ...(opts.replace && { replace: true }) }, undefined, { ca: account.ca }));
   if (!account.secret) throw new SealdropError('ERR_CONFIG', 'no TOTP secret or code: pass --code 123456 from your authenticator app, or store the secret with `sealdrop login`');
   for (let attempt = 0; ; attempt++) {
     try {
       const code = totpCode(account.secret, now());
-      return remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, code, receiving: opts.receiving }, undefined, { ca: account.ca }));
+      return remember(home, account, await RendezvousSession.connect(account.server, { id: account.id, code, receiving: opts.receiving, ...(opts.replace && { replace: true }) }, undefined, { ca: account.ca }));
     } catch (err) {
       // The code of this step was used already (another command): wait for the next step once.
       if (!(err instanceof SealdropError) || err.code !== 'ERR_AUTH_REPLAY' || attempt > 0) throw err;

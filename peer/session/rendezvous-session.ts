@@ -29,6 +29,8 @@ export interface RendezvousSessionEvents {
   closed: [z.infer<typeof ClosedEvent>];
   'relay-frame': [sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void];
   'relay-refused': [z.infer<typeof RelayRefusedEvent>];
+  /** Another receiving connection of this account took over (`receive --replace`). */
+  replaced: [];
   disconnect: [reason: string];
 }
 
@@ -63,6 +65,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       const parsed = RelayRefusedEvent.safeParse(ev);
       if (parsed.success) this.emit('relay-refused', parsed.data);
     });
+    socket.on('receiving:replaced', () => this.emit('replaced'));
     socket.on('disconnect', (reason) => this.emit('disconnect', reason));
   }
 

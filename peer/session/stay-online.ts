@@ -5,7 +5,7 @@
  * then a code from the stored secret: connect() does both) and hands each new
  * session to `onSession`. It gives up only when coming back cannot work: the
  * account was revoked or the secret is wrong (ERR_AUTH), the account is locked,
- * or there is no way to log in (ERR_CONFIG).
+ * or there is no way to log in (ERR_CONFIG), or another `receive` took over (`--replace`).
  */
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import type { Home } from './home.js';
@@ -22,6 +22,8 @@ export interface StayOnlineOptions {
   home: Home;
   account: Account;
   receiving: boolean;
+  /** The first connection takes over from another receiving one (`--replace`); coming back always does (it is our own). */
+  replace?: boolean;
   /** Each session, the first and every one after a reconnect. */
   onSession: (session: RendezvousSession, again: boolean) => void;
   /** The connection dropped; the next attempt is in `retryMs`. */
@@ -40,7 +42,7 @@ export class StayOnline {
   /** Connects once (a failure here is the caller's, as for any command), then stays online. */
   static async start(o: StayOnlineOptions): Promise<StayOnline> {
     const online = new StayOnline(o);
-    online.attach(await connect(o.home, o.account, { receiving: o.receiving }), false);
+    online.attach(await connect(o.home, o.account, { receiving: o.receiving, replace: o.replace }), false);
     return online;
   }
 
@@ -54,6 +56,11 @@ export class StayOnline {
 
   private attach(session: RendezvousSession, again: boolean): void {
     this.current = session;
+    session.on('replaced', () => {
+      if (this.stopped) return;
+      this.stop();
+      this.o.onGiveUp(new SealdropError('ERR_EXISTS', `another \`sealdrop receive\` for ${session.id} took over (it was started with --replace); this one stops`));
+    });
     session.on('disconnect', (reason) => {
       if (this.stopped || reason === 'io client disconnect') return;
       this.retry(words(reason), 0);
@@ -67,7 +74,8 @@ export class StayOnline {
     this.o.onReconnecting?.(why, wait);
     this.timer = setTimeout(() => {
       if (this.stopped) return;
-      connect(this.o.home, this.o.account, { receiving: this.o.receiving }).then(
+      // `replace`: the rendezvous may not have noticed yet that our old connection is gone.
+      connect(this.o.home, this.o.account, { receiving: this.o.receiving, replace: true }).then(
         (session) => {
           if (this.stopped) { session.disconnect(); return; }
           this.attach(session, true);

@@ -114,7 +114,7 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
   }
 }
 
-export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
+export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; replace?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
   const consentTimeoutMs = timeoutMs(o.askTimeout, '--ask-timeout', MAX_CONSENT_TIMEOUT_MS);
   if (!o.yes && !process.stdin.isTTY) throw new SealdropError('ERR_BAD_INPUT', 'not on a terminal, so nobody can confirm transfers: pass --yes to accept them');
   await fs.mkdir(path.resolve(o.dir), { recursive: true });
@@ -128,7 +128,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
   const account = await accountOf(g);
   let messageNow = false;
   await receiveLoop({
-    home: homeOf(g), account, ...verifying(r, g, account), dir, once: o.once, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
+    home: homeOf(g), account, ...verifying(r, g, account), dir, once: o.once, replace: o.replace, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
     onReady: (s) => {
       r.info(`online as ${s.id}; saving to ${dir}${share ? `; sharing ${share.root}` : ''}`);
       r.event('ready', { id: s.id, dir, share: share?.root });

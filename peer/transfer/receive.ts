@@ -36,6 +36,8 @@ export interface ReceiveOptions {
   /** Serve this folder to peers that list or get; `shareAllow` limits who may. */
   share?: SharedFolder;
   shareAllow?: Set<string>;
+  /** Take over from another `receive` of this account (which is told, and stops). */
+  replace?: boolean;
   /** Stop after one session, whatever its outcome. */
   once?: boolean;
   /** Asks whether to take an offer; `signal` aborts when the time to answer (`consentTimeoutMs`) is up. */
@@ -97,7 +99,7 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       );
     });
   online = await StayOnline.start({
-    home: o.home, account: o.account, receiving: true,
+    home: o.home, account: o.account, receiving: true, replace: o.replace,
     onSession: (session, again) => {
       take(session);
       if (again) o.onOnline?.(session); else o.onReady?.(session);
