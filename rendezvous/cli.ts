@@ -82,7 +82,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const rendezvous = createRendezvous({
     dataDir: dataDirOf(flags.data),
     iceServers: parseIceServers(flags.iceServers),
-    logger: createLogger(),
+    // People read a terminal; services and log collectors get one JSON object per line.
+    logger: createLogger({ format: process.stderr.isTTY ? 'human' : 'json' }),
     maxRelaySessions: flags.maxRelaySessions,
     relayBytesPerDay: flags.relayQuota,
     relayRateBytesPerSec: flags.relayRate,

@@ -45,6 +45,8 @@ export interface LoggerOptions {
   now?: () => number;
   /** Repeat limit per level and event (default 100 lines per 10 s); `lines: Infinity` turns it off. */
   repeat?: { lines: number; windowMs: number };
+  /** `json` (one object per line, the default) or `human` (`12:00:01 info  connect id=alice …`, for a terminal). */
+  format?: 'json' | 'human';
 }
 
 export function isLogLevel(value: unknown): value is LogLevel {
@@ -79,7 +81,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         const name = OWN_FIELDS.has(key) ? `field.${key}` : printable(key);
         line[name] = typeof value === 'string' ? printable(value) : value;
       }
-      write(JSON.stringify(line));
+      write(opts.format === 'human' ? humanLine(line) : JSON.stringify(line));
     } catch {
       // A logger must never take the server down (closed stderr, bad clock).
     }
@@ -130,3 +132,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 }
 
 export const silentLogger: Logger = createLogger({ level: 'silent' });
+
+/** One log line for a person: time, level, event, then `key=value` (values JSON-quoted only when they need it). */
+function humanLine(line: Record<string, unknown>): string {
+  const { time, level, event, ...rest } = line;
+  const fields = Object.entries(rest).map(([k, v]) => {
+    const text = typeof v === 'string' ? v : JSON.stringify(v);
+    return `${k}=${typeof v === 'string' && /^[^\s"=]+$/.test(v) ? text : JSON.stringify(text)}`;
+  });
+  return [String(time).slice(11, 19), String(level).padEnd(5), event, ...fields].join(' ');
+}
