@@ -25,11 +25,6 @@ function nextLine(): Promise<string | undefined> {
   return new Promise((resolve) => waiting.push(resolve));
 }
 
-/** Releases standard input so the process can exit. */
-export function stopReadingAnswers(): void {
-  lines?.close();
-}
-
 /** Asks the person the way this run can (--json: stdin lines; otherwise a terminal prompt). */
 export function confirmCodeFor(r: Reporter, json: boolean): ConfirmCode {
   if (json) {
