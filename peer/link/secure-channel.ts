@@ -8,7 +8,7 @@ import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../../shared/framing.js';
 import { describeIssues } from '../../shared/schemas.js';
 import { ControlMessage, type ControlInput } from './control-messages.js';
-import type { Transport, TransportKind } from './transport.js';
+import type { Transport } from './transport.js';
 
 export type Inbound =
   | { kind: 'control'; msg: ControlMessage; size: number }
@@ -40,9 +40,6 @@ export class SecureChannel {
   private endWaiters: Array<() => void> = [];
   private controlPieces: Buffer[] = [];
   private controlBytes = 0;
-  /** The other side's first message (`path`), once it arrived; see agree(). */
-  private agreement?: { transport: TransportKind; verify: boolean };
-  private agreementWaiters: Array<() => void> = [];
   /** Where chunks are sealed when the transport copies frames (see sendChunk). */
   private chunkFrame?: Buffer;
 
@@ -96,22 +93,19 @@ export class SecureChannel {
     return this.agreed(timeoutMs);
   }
 
-  /** Resolves once the other side's `path` message arrived (and matched this channel's path). */
+  /**
+   * Reads the other side's first message, which must be its `path`, naming the path its
+   * frames take to us. It runs before anyone else reads the channel (establishLink).
+   */
   async agreed(timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
-    if (!this.agreement) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          this.fail(new SealdropError('ERR_TIMEOUT', `the other peer did not confirm the path within ${Math.round(timeoutMs / 1000)} s`));
-          this.transport.close();
-        }, timeoutMs);
-        this.agreementWaiters.push(() => {
-          clearTimeout(timer);
-          if (this.agreement) resolve(); else reject(this.failure);
-        });
-        if (this.failure) this.agreementWaiters.splice(0).forEach((w) => w());
-      });
+    const msg = await this.nextControl({ timeoutMs });
+    if (msg.t !== 'path') throw new SealdropError('ERR_PROTOCOL', `the other peer began with ${msg.t}, not with the path it uses`);
+    if (msg.transport !== this.transport.kind) {
+      throw new SealdropError('ERR_PROTOCOL',
+        `the other peer says it uses the ${msg.transport} path, but its frames arrive here over the ${this.transport.kind} path: someone (the rendezvous?) changed the agreed transport; stopped`,
+        { peerMessage: `the two sides do not use the same path (someone changed the agreed transport); stopped` });
     }
-    return { verify: this.agreement!.verify };
+    return { verify: msg.verify };
   }
 
   /** From now on, accept the data stream from chunk 0 up to its LAST chunk. */
@@ -202,7 +196,6 @@ export class SecureChannel {
       try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
       const parsed = ControlMessage.safeParse(json);
       if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
-      if (!this.agreement) return this.takeAgreement(parsed.data);
       return { kind: 'control', msg: parsed.data, size: text.length };
     }
     if (this.dataNext === undefined) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
@@ -210,20 +203,6 @@ export class SecureChannel {
     const item: Inbound = { kind: 'chunk', index: this.dataNext, last, data: plaintext };
     this.dataNext = last ? undefined : this.dataNext + 1;
     return item;
-  }
-
-  /** The first control message must be the other side's `path`, naming the path its frames take to us. */
-  private takeAgreement(msg: ControlMessage): undefined {
-    if (msg.t === 'abort') throw new SealdropError(msg.code, `the other peer stopped: ${msg.message}`);
-    if (msg.t !== 'path') throw new SealdropError('ERR_PROTOCOL', `the other peer began with ${msg.t}, not with the path it uses`);
-    if (msg.transport !== this.transport.kind) {
-      throw new SealdropError('ERR_PROTOCOL',
-        `the other peer says it uses the ${msg.transport} path, but its frames arrive here over the ${this.transport.kind} path: someone (the rendezvous?) changed the agreed transport; stopped`,
-        { peerMessage: `the two sides do not use the same path (someone changed the agreed transport); stopped` });
-    }
-    this.agreement = { transport: msg.transport, verify: msg.verify };
-    for (const w of this.agreementWaiters.splice(0)) w();
-    return undefined;
   }
 
   private deliver(item: Inbound): void {
@@ -251,7 +230,6 @@ export class SecureChannel {
     if (this.failure) return;
     this.failure = err;
     for (const w of this.endWaiters.splice(0)) w();
-    for (const w of this.agreementWaiters.splice(0)) w();
     if (this.waiter) {
       const { reject } = this.waiter;
       this.waiter = undefined;
