@@ -114,11 +114,12 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
 async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
   let outcome = 'done';
   try {
+    let secured: IncomingInfo | undefined;
     const link = await establishLink({
       session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict,
-      onSecured: (s) => o.onSecured?.({ ...s, from }), verify: o.verify, confirmCode: o.confirmCode,
+      onSecured: (s) => { secured = { ...s, from }; o.onSecured?.(secured); }, verify: o.verify, confirmCode: o.confirmCode,
     });
-    const info: IncomingInfo = { from, sas: link.sas, peerFingerprint: link.peerFingerprint, transport: link.transport, pinnedNow: link.pin === 'pinned-now' };
+    const info = secured!; // establishLink reports it before it returns
     const base = { from, transport: link.transport, sas: link.sas };
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();
