@@ -9,13 +9,14 @@
  * client chose (an unknown event's name, a close reason):
  * - `time`, `level` and `event` are the logger's own: a field of the same name is
  *   written as `field.time` etc., never over them, so a client cannot forge an event.
- * - every string is made printable (control, format and separator characters become
- *   `\u{…}` text), so a line cannot carry terminal escapes or fake line breaks.
+ * - every string is made printable (`shared/printable.ts`: control, format, separator and
+ *   unassigned characters become `\u{…}` text), so a line cannot carry terminal escapes or fake line breaks.
  *
  * Repeated events are rate-limited: past `repeat.lines` lines of one level and event
  * within `repeat.windowMs`, further ones are counted, not written, and one
  * `log.suppressed` line says how many there were ("… 1,234 more like this in the last 10 s").
  */
+import { printable } from '../shared/printable.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, string | number | boolean | undefined>;
@@ -53,13 +54,6 @@ export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === 'string' && value in RANK;
 }
 
-// C0/C1 controls, DEL, and Unicode format/separator characters (bidi overrides, U+2028…).
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
-
-/** `text` with every control, format and line-separator character written as `\u{HEX}`. */
-export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-}
 
 interface Window { start: number; written: number; suppressed: number }
 

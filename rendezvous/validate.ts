@@ -8,7 +8,8 @@ import type { z } from 'zod';
 import { type ClientToServer, describeIssues } from '../shared/schemas.js';
 import { errorReply, type ReplyFn, replyOnce } from './acks.js';
 import { admitEvent, strike } from './event-limits.js';
-import { printable, type Logger } from './log.js';
+import { printable } from '../shared/printable.js';
+import type { Logger } from './log.js';
 import type { PeerSocket } from './types.js';
 
 type AckFn = (res: object) => void;

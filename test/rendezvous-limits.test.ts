@@ -260,7 +260,7 @@ describe('rendezvous limits (issue 12)', function () {
       expect(events.filter((e) => e.event === 'auth.ok').length).to.equal(before);
       expect(events.filter((e) => e.event === 'auth.failed' || e.event === 'store.unreadable')).to.deep.equal([]);
       const unknown = events.filter((e) => e.event === 'event.unknown').map((e) => e.name);
-      expect(unknown).to.deep.equal(['auth.ok', 'auth.failed', 'store.unreadable', 'x\\u{1b}[31m\\u{2028}\\u{202e}\\u{85}y']);
+      expect(unknown).to.deep.equal(['auth.ok', 'auth.failed', 'store.unreadable', 'x\\u{001B}[31m\\u{2028}\\u{202E}\\u{0085}y']);
 
       // The logger itself: its own fields win whatever a caller passes.
       const lines: string[] = [];
