@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CHUNK_SIZE } from '../shared/constants.js';
-import { listTree, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, type Run, tempDir } from './helpers/cli.js';
 import { hostileOpen, type HostileLink } from './helpers/hostile-peer.js';
 import { offer, partialsIn, reply, stream, until } from './helpers/hostile-stream.js';
 import { startWorld, type World } from './helpers/world.js';
@@ -49,7 +49,6 @@ describe('hostile peer: containment while the folder changes', function () {
     await run.waitFor('ready');
     return run;
   };
-  const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
   /** What the peer was told carries no path of the receiver's. */
   const namesNoPath = (msg: Record<string, any>) => {
     expect(msg.message, JSON.stringify(msg)).to.be.a('string');

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CHUNK_SIZE } from '../shared/constants.js';
-import { listTree, PEER_CLI, randomFile, sha256File, spawnCli, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, PEER_CLI, randomFile, type Run, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { offer, partialsIn, reply, stream, until } from './helpers/hostile-stream.js';
 import { startWorld, type World } from './helpers/world.js';
@@ -29,7 +29,6 @@ describe('hostile peer: resume', function () {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
 
   it('a file named like another sender\'s partial file cannot spoil that sender\'s resume', async () => {
     const inbox = await tempDir();

@@ -9,11 +9,10 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CHUNK_SIZE } from '../shared/constants.js';
-import { listTree, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, type Run, tempDir } from './helpers/cli.js';
 import { hostileOpen, hostileServe, stalledOpen } from './helpers/hostile-peer.js';
 import { startWorld, type World } from './helpers/world.js';
 
-const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
 
 describe('hostile peer: sessions', function () {
   this.timeout(90_000);

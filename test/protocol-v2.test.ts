@@ -10,12 +10,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ephemeralFromSeed, signHello } from '../shared/crypto.js';
 import { totpCode } from '../shared/totp.js';
-import { listTree, randomFile, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, randomFile, type Run, tempDir } from './helpers/cli.js';
 import { sessionOf } from './helpers/hostile-peer.js';
 import { startMitmRendezvous, type MitmRendezvous } from './helpers/mitm-rendezvous.js';
 import { startWorld, type World } from './helpers/world.js';
 
-const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
 
 describe('protocol version 2', function () {
   this.timeout(60_000);

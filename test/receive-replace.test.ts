@@ -5,10 +5,9 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { tempDir, type Run } from './helpers/cli.js';
+import { errorOf, type Run, tempDir } from './helpers/cli.js';
 import { startWorld, type World } from './helpers/world.js';
 
-const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
 
 describe('receive: one per account, unless --replace', function () {
   this.timeout(60_000);

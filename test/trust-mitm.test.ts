@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FrameType } from '../shared/framing.js';
 import { totpCode } from '../shared/totp.js';
-import { listTree, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, randomFile, type Run, sha256File, tempDir } from './helpers/cli.js';
 import { startMitmRendezvous, type MitmRendezvous } from './helpers/mitm-rendezvous.js';
 import { startWorld, type World } from './helpers/world.js';
 
@@ -63,7 +63,6 @@ describe('trust: a key-swapping rendezvous', function () {
     return { sender, receiver, sent, got, inbox };
   }
 
-  const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
   const pinsOf = async (id: string) => {
     const text = await fs.readFile(path.join(world.homes[id]!, 'known_peers.json'), 'utf8').catch(() => undefined);
     return text === undefined ? undefined : JSON.parse(text).peers as Record<string, string>;

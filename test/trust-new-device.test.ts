@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { totpCode } from '../shared/totp.js';
-import { listTree, PEER_CLI, randomFile, sha256File, spawnCli, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, PEER_CLI, randomFile, type Run, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { startWorld, type World } from './helpers/world.js';
 
 describe('trust: an account on a new device', function () {
@@ -28,7 +28,6 @@ describe('trust: an account on a new device', function () {
 
   /** `sealdrop` run in bob's new home folder. */
   const newDevice = (args: string[]): Run => spawnCli(PEER_CLI, ['--home', newHome, '--json', ...args]);
-  const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
   const fingerprintIn = async (run: Run) => { expect(await run.exit, run.stderr()).to.equal(0); return run.events[0]!.fingerprint as string; };
 
   async function transfer(receiver: Run, name: string) {

@@ -10,11 +10,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FrameType } from '../shared/framing.js';
 import { totpCode } from '../shared/totp.js';
-import { listTree, PEER_CLI, randomFile, sha256File, spawnCli, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, PEER_CLI, randomFile, type Run, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { startMitmRendezvous } from './helpers/mitm-rendezvous.js';
 import { startWorld, type World } from './helpers/world.js';
 
-const errorOf = (run: Run) => run.events.find((e) => e.type === 'error');
 
 describe('--verify: people confirm the verification code first', function () {
   this.timeout(60_000);

@@ -62,6 +62,9 @@ export function spawnCli(cli: string, args: string[], env: Record<string, string
   return { child, events, stdout: () => out, stderr: () => err, exit, waitFor, write };
 }
 
+/** The first `error` event a CLI printed with --json, if any. */
+export const errorOf = (run: Run): Record<string, any> | undefined => run.events.find((e) => e.type === 'error');
+
 export async function tempDir(prefix = 'sealdrop-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
