@@ -11,8 +11,8 @@
  */
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
-import { MAX_EARLY_BYTES } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
+import { EarlyFrames } from './early-frames.js';
 import type { IceServer } from '../../shared/schemas.js';
 import { FrameAssembler, FrameSplitter, messageLimit } from './frame-pieces.js';
 import { trackTeardown } from './teardowns.js';
@@ -44,10 +44,11 @@ export class DirectTransport implements Transport {
   /** wrtc copies every message into its own buffer inside channel.send. */
   readonly copiesOnSend = true;
   private readonly peer: SimplePeer.Instance;
-  /** Frames that arrive before the engine attached are held, never dropped. */
-  private early: Buffer[] = [];
-  private earlyBytes = 0;
-  private frameHandler: (frame: Buffer) => void = (frame) => this.holdEarly(frame);
+  /**
+   * Frames that arrive before the engine attached, held within a bound. What a held frame keeps
+   * alive is the buffer it is a view of (a whole message, or a split frame's MAX_FRAME_SIZE).
+   */
+  private readonly early = new EarlyFrames((err) => { this.finish(err); this.peer.destroy(); }, (frame) => frame.buffer.byteLength);
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
   private unchecked = 0;
@@ -149,25 +150,11 @@ export class DirectTransport implements Transport {
       this.peer.destroy();
       return;
     }
-    if (frame) this.frameHandler(frame);
-  }
-
-  /** Holds a frame until the engine attaches, within MAX_EARLY_BYTES: more is a flood, and ends the transport. */
-  private holdEarly(frame: Buffer): void {
-    if (this.closed) return;
-    // What a held frame keeps alive is the buffer it is a view of (a whole message, or a split frame's MAX_FRAME_SIZE).
-    this.earlyBytes += frame.buffer.byteLength;
-    if (this.earlyBytes > MAX_EARLY_BYTES) {
-      this.early = [];
-      this.finish(new SealdropError('ERR_PROTOCOL', 'the other peer sent more before the transfer began than any honest peer would')); this.peer.destroy();
-      return;
-    }
-    this.early.push(frame);
+    if (frame) this.early.take(frame);
   }
 
   onFrame(handler: (frame: Buffer) => void): void {
-    this.frameHandler = handler;
-    for (const frame of this.early.splice(0)) handler(frame);
+    this.early.attach(handler);
   }
   onClose(handler: (err?: SealdropError) => void): void { this.closeHandler = handler; }
 

@@ -7,8 +7,8 @@
  * sent them: a frame of either peer refused (an operator limit), a frame not
  * taken in time, the session closed, or the rendezvous connection lost.
  */
-import { MAX_EARLY_BYTES } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
+import { EarlyFrames } from './early-frames.js';
 import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
 import type { SignalInbox } from '../session/signal-inbox.js';
 import type { Transport } from './transport.js';
@@ -28,10 +28,8 @@ export class RelayTransport implements Transport {
   readonly copiesOnSend = false;
   private inFlight = 0;
   private waiters: Array<() => void> = [];
-  /** Frames that arrive before the engine attached are held, never dropped. */
-  private early: Buffer[] = [];
-  private earlyBytes = 0;
-  private frameHandler: (frame: Buffer) => void = (frame) => this.holdEarly(frame);
+  /** Frames that arrive before the engine attached, held within a bound. */
+  private readonly early = new EarlyFrames((err) => this.finish(err));
   private closeHandler: (err?: SealdropError) => void = () => {};
   private closed = false;
   /** Why it ended: given to send() callers, and to a close handler attached after the end. */
@@ -46,7 +44,7 @@ export class RelayTransport implements Transport {
   constructor(private readonly session: RendezvousSession, private readonly sid: string, inbox: SignalInbox) {
     this.onRelayFrame = (frameSid, frame, ack) => {
       if (frameSid !== sid) return;
-      this.frameHandler(frame);
+      this.early.take(frame);
       ack({ ok: true });
     };
     this.onRefused = (ev) => {
@@ -92,21 +90,8 @@ export class RelayTransport implements Transport {
     }, 1_000).unref();
   }
 
-  /** Holds a frame until the engine attaches, within MAX_EARLY_BYTES: more is a flood, and ends the transport. */
-  private holdEarly(frame: Buffer): void {
-    if (this.closed) return;
-    this.earlyBytes += frame.length;
-    if (this.earlyBytes > MAX_EARLY_BYTES) {
-      this.early = [];
-      this.finish(new SealdropError('ERR_PROTOCOL', 'the other peer sent more before the transfer began than any honest peer would'));
-      return;
-    }
-    this.early.push(frame);
-  }
-
   onFrame(handler: (frame: Buffer) => void): void {
-    this.frameHandler = handler;
-    for (const frame of this.early.splice(0)) handler(frame);
+    this.early.attach(handler);
   }
 
   /** Called once when the transport ends; at once if it already has (it may end before the engine attaches). */
