@@ -19,9 +19,13 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 const EXIT_USAGE = 2;
 
 // NO_COLOR (https://no-color.org) and --no-color: chalk reads only the flag, so both are applied here, for the prompts too.
+// Otherwise a terminal gets colors even where a CI variable is set (chalk turns them off for any `CI`
+// it does not know, on a terminal too); FORCE_COLOR still decides when it is given.
 if ((process.env.NO_COLOR ?? '') !== '' || process.argv.includes('--no-color')) {
   chalk.level = 0;
   process.env.NO_COLOR = '1';
+} else if (chalk.level === 0 && process.stderr.isTTY && process.env.TERM !== 'dumb' && process.env.FORCE_COLOR === undefined) {
+  chalk.level = 1;
 }
 
 /** "Examples:" after a command's help, each line a command a person can copy. */

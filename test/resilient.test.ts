@@ -51,15 +51,20 @@ describe('resilience: the rendezvous goes, transfers and receivers stay', functi
   });
 
   it('receive survives three rendezvous restarts and still receives, saying so', async () => {
+    const onlineEvents = (run: Run) => run.events.filter((e) => e.type === 'online').length;
+    /** The last TOTP step the rendezvous accepted from bob (spent-steps.json, version 2). */
+    const lastStep = async (): Promise<number | undefined> => JSON.parse(await fs.readFile(path.join(world.dataDir, 'spent-steps.json'), 'utf8').catch(() => '{"last":{}}')).last?.bob;
+    const earlier = (await lastStep()) ?? -1;
+    // Bob starts by code (his cached token from the first test may or may not have reached the server's disk
+    // before its SIGKILL), so the step his login spends is known to be after `earlier`.
+    await fs.rm(path.join(world.homes.bob!, 'session.json'), { force: true });
     const inbox = await tempDir();
     const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes']);
     await bob.waitFor('ready');
-    const onlineEvents = (run: Run) => run.events.filter((e) => e.type === 'online').length;
-    /** The last TOTP step the rendezvous accepted from bob (spent-steps.json, version 2). */
-    const lastStep = async () => JSON.parse(await fs.readFile(path.join(world.dataDir, 'spent-steps.json'), 'utf8').catch(() => '{"last":{}}')).last?.bob;
-    // The step bob's login spent reaches the file within a second (the first test's SIGKILL may have cut that short).
-    for (const until = Date.now() + 5_000; (await lastStep()) === undefined && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    // The step bob's login spends is after any earlier one, and reaches the file within a second.
+    for (const until = Date.now() + 5_000; ((await lastStep()) ?? -1) <= earlier && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     const stepBefore = await lastStep();
+    expect(stepBefore, 'the login step bob spent is on disk').to.be.above(earlier);
     try {
       let onlineAt = Date.now();
       for (let n = 1; n <= 3; n++) {
