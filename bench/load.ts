@@ -43,7 +43,9 @@ export async function measureLoad(n: number, batches: number, perBatch: number):
   const root = await tempDir('sealdrop-bench-load-');
   const ids = Array.from({ length: n }, (_, i) => `idle-${String(i).padStart(5, '0')}`);
   const secrets = await writeAccounts(path.join(root, 'rv'), [...ids, 'probe-a', 'probe-b']);
-  const rv = await startRendezvous(path.join(root, 'rv'));
+  // Every idle peer comes from 127.0.0.1 here, where a public server sees thousands of addresses: the
+  // per-address admission limits (64 open, 8 logging in) are raised to the load, and so is the number logging in at once (the clients keep up to 64 each in flight).
+  const rv = await startRendezvous(path.join(root, 'rv'), [], ['--max-connections-per-address', String(n + 10), '--max-pending-per-address', '512', '--max-pending', '512']);
   const clients: ChildProcess[] = [];
   let a: RendezvousSession | undefined, b: RendezvousSession | undefined;
   try {

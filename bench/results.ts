@@ -23,6 +23,8 @@ export interface Results {
   relayCeiling: { byWindow: Record<number, Summary>; bestWindow: number; best: Summary };
   stream: Record<Path, Summary>;
   endToEnd: Record<Path, Summary>;
+  /** magic-wormhole's MB/s on each path, spawn to exit of both sides, same file, same runs (absent when not installed). */
+  wormhole?: Record<Path, Summary>;
   /** size in bytes → path → peak RSS of each process, bytes. */
   rss: Array<{ bytes: number; runs: number; byPath: Record<Path, ProcessRss> }>;
   ttfb: Record<Path, { p50: number; p95: number; min: number; max: number; securedP50: number; runs: number }>;
@@ -50,6 +52,11 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     relay_ratio: round(r.stream.relay.median / r.relayCeiling.best.median),
     rss_256m_mb: null,
     rss_2g_mb: null,
+    rss_2g_file_mb: null,
+    wormhole_direct_mbps: null,
+    wormhole_relay_mbps: null,
+    direct_vs_wormhole: null,
+    relay_vs_wormhole: null,
     ttfb_direct_p50_ms: Math.round(r.ttfb.direct.p50),
     ttfb_relay_p50_ms: Math.round(r.ttfb.relay.p50),
     ttfb_direct_p95_ms: Math.round(r.ttfb.direct.p95),
@@ -62,6 +69,18 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     cli_start_ms: Math.round(r.cliStart.median),
     direct_setup_ceiling_ms: Math.round(r.directCeiling.setup.median),
   };
+  if (r.wormhole) {
+    // Like for like: sealdrop's end-to-end rate (spawn of send to both exits) against wormhole's.
+    const e2e = (p: Path) => (r.throughputBytes / 1e6) / (r.endToEnd[p].median / 1000);
+    out.wormhole_direct_mbps = round(r.wormhole.direct.median);
+    out.wormhole_relay_mbps = round(r.wormhole.relay.median);
+    out.direct_vs_wormhole = round(e2e('direct') / r.wormhole.direct.median);
+    out.relay_vs_wormhole = round(e2e('relay') / r.wormhole.relay.median);
+  }
+  // rss_2g_mb is always there: the larger file of the run (2 GiB in a full run), its size beside it.
+  const largest = r.rss.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  out.rss_2g_mb = mb(worstRss(largest));
+  out.rss_2g_file_mb = mb(largest.bytes);
   for (const size of r.rss) {
     const label = sizeLabel(size.bytes);
     out[`rss_${label}_mb`] = mb(worstRss(size));

@@ -13,28 +13,41 @@ import { MiB, summarize, type Summary } from './stats.js';
 import { GROUPS, type ThreadCpu } from './threads.js';
 import { measureTransfer, type Path, type TransferResult } from './transfer.js';
 import type { BenchWorld } from './world.js';
+import { available as wormholeAvailable, WormholeServers, type WormholeRun } from './wormhole.js';
 
 const PATHS: Path[] = ['direct', 'relay'];
 
-type ThroughputResults = Pick<Results, 'directCeiling' | 'relayCeiling' | 'stream' | 'endToEnd' | 'cpu'> & { rss: Results['rss'][number] };
+type ThroughputResults = Pick<Results, 'directCeiling' | 'relayCeiling' | 'stream' | 'endToEnd' | 'cpu' | 'wormhole'> & { rss: Results['rss'][number] };
 
 export async function measureThroughput(world: BenchWorld, work: string, bytes: number, runs: number): Promise<ThroughputResults> {
   const file = path.join(work, 'throughput.bin');
   await randomFile(file, bytes);
   const direct: DirectCeilingRun[] = [], relay: RelayCeilingRun[] = [];
   const transfers: Record<Path, TransferResult[]> = { direct: [], relay: [] };
+  const wormholeRuns: Record<Path, WormholeRun[]> = { direct: [], relay: [] };
+  const wormhole = wormholeAvailable() ? await WormholeServers.start() : undefined;
+  if (!wormhole) log('magic-wormhole is not installed (bench/README.md says how): sealdrop is measured without it');
   try {
     for (let run = 1; run <= runs; run++) {
       log(`throughput run ${run}/${runs}: direct ceiling`);
       direct.push(await directCeilingRun(bytes));
       log(`throughput run ${run}/${runs}: sealdrop direct`);
       transfers.direct.push(await measureTransfer({ world, file, bytes, path: 'direct' }));
+      if (wormhole) {
+        log(`throughput run ${run}/${runs}: magic-wormhole direct`);
+        wormholeRuns.direct.push(await wormhole.transfer(file, bytes, 'direct', run));
+      }
       log(`throughput run ${run}/${runs}: relay ceiling`);
       relay.push(await relayCeilingRun(bytes));
       log(`throughput run ${run}/${runs}: sealdrop relay`);
       transfers.relay.push(await measureTransfer({ world, file, bytes, path: 'relay' }));
+      if (wormhole) {
+        log(`throughput run ${run}/${runs}: magic-wormhole relay`);
+        wormholeRuns.relay.push(await wormhole.transfer(file, bytes, 'relay', run));
+      }
     }
   } finally {
+    await wormhole?.stop();
     await fs.rm(file, { force: true });
   }
   const directBy = Object.fromEntries(MESSAGE_SIZES.map((s) => [s, summarize(direct.map((r) => r.bySize[s]!))]));
@@ -48,6 +61,10 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     relayCeiling: { byWindow: relayBy, bestWindow, best: relayBy[bestWindow]! },
     stream: { direct: of('direct', (t) => t.streamMbps), relay: of('relay', (t) => t.streamMbps) },
     endToEnd: { direct: of('direct', (t) => t.endToEndMs), relay: of('relay', (t) => t.endToEndMs) },
+    wormhole: wormhole && {
+      direct: summarize(wormholeRuns.direct.map((r) => r.mbps)),
+      relay: summarize(wormholeRuns.relay.map((r) => r.mbps)),
+    },
     rss: { bytes, runs, byPath: { direct: rssOf(transfers.direct), relay: rssOf(transfers.relay) } },
     cpu: {
       'raw wrtc': medianCpu(direct.map((r) => r.cpuBySize[bestSize]!)),

@@ -10,8 +10,8 @@ import { PEER_CLI, RENDEZVOUS_CLI, spawnNode, stop, tempDir, type Proc } from '.
 
 export interface Rendezvous { proc: Proc; url: string }
 
-export async function startRendezvous(dataDir: string, nodeArgs: string[] = []): Promise<Rendezvous> {
-  const proc = spawnNode(RENDEZVOUS_CLI, ['serve', '--port', '0', '--data', dataDir], { nodeArgs });
+export async function startRendezvous(dataDir: string, nodeArgs: string[] = [], serveArgs: string[] = []): Promise<Rendezvous> {
+  const proc = spawnNode(RENDEZVOUS_CLI, ['serve', '--port', '0', '--data', dataDir, ...serveArgs], { nodeArgs });
   const deadline = Date.now() + 15_000;
   for (;;) {
     const m = /listening on (\S+)/.exec(proc.stdout());
