@@ -45,7 +45,7 @@ export interface GatekeeperOptions {
   onHandshake?: (auth: unknown) => void;
 }
 
-interface Admitted { account: Account; receiving: boolean; issued: IssuedToken; via: 'code' | 'token' }
+interface Admitted { account: Account; receiving: boolean; relayBatch: boolean; issued: IssuedToken; via: 'code' | 'token' }
 
 export class Gatekeeper {
   /** What each admitted socket authenticated as, and the token it has yet to be told. */
@@ -73,7 +73,7 @@ export class Gatekeeper {
       err.data = { code: result.code, ...(result.retryAfter !== undefined && { retryAfter: result.retryAfter }) };
       return next(err);
     }
-    socket.data = { id: result.account.id, receiving: result.receiving };
+    socket.data = { id: result.account.id, receiving: result.receiving, relayBatch: result.relayBatch };
     this.admitted.set(socket, result);
     this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr });
     next();
@@ -100,6 +100,7 @@ export class Gatekeeper {
     const { accounts, tokens, throttle, now: clock } = this.opts;
     const now = clock();
     const receiving = auth.receiving ?? false;
+    const relayBatch = auth.relayBatch ?? false;
     let account: Account | undefined;
     try {
       account = accounts.get(auth.id);
@@ -112,7 +113,7 @@ export class Gatekeeper {
       if (!account || !tokens.verify(account, auth.token, now)) {
         return { code: 'ERR_AUTH', message: `session token for ${auth.id} is invalid, expired or revoked; log in with a fresh code` };
       }
-      return { account, receiving, issued: tokens.issue(account, now), via: 'token' };
+      return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'token' };
     }
 
     const where = addressKey(addr);
@@ -128,7 +129,7 @@ export class Gatekeeper {
       return { code: 'ERR_AUTH_REPLAY', message: `that code for ${auth.id} was already used, or a newer one was; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
     }
     throttle.success(auth.id);
-    return { account, receiving, issued: tokens.issue(account, now), via: 'code' };
+    return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'code' };
   }
 }
 

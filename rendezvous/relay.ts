@@ -27,6 +27,8 @@
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
+import { SealdropError } from '../shared/errors.js';
+import { MAX_RELAY_BATCH, splitBatch } from '../shared/relay-batch.js';
 import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../shared/schemas.js';
 import { emitForgettable, errorReply, type ReplyFn } from './acks.js';
 import { strike } from './event-limits.js';
@@ -69,13 +71,16 @@ export const MAX_FRAMES_IN_FLIGHT = 1024;
 const Frame = z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a frame must be binary')
   .refine((b) => b.length > 0 && b.length <= MAX_FRAME_SIZE, `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`);
 const RelayFrameArgs = z.tuple([SessionId, Frame]);
+const Batch = z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a batch must be binary')
+  .refine((b) => b.length > 0 && b.length <= MAX_RELAY_BATCH, `a batch must be 1 to ${MAX_RELAY_BATCH} bytes`);
+const RelayBatchArgs = z.tuple([SessionId, Batch]);
 
-/** What RelayFrameArgs accepts, checked by hand: this runs for every relayed frame. */
-function isRelayFrame(values: unknown[]): values is [string, Buffer] {
-  const [sid, frame] = values;
+/** What RelayFrameArgs (max MAX_FRAME_SIZE) or RelayBatchArgs (max MAX_RELAY_BATCH) accepts, checked by hand: this runs for every relay message. */
+const isRelayMessage = (max: number) => (values: unknown[]): values is [string, Buffer] => {
+  const [sid, bytes] = values;
   return values.length === 2 && typeof sid === 'string' && SESSION_ID_PATTERN.test(sid)
-    && Buffer.isBuffer(frame) && frame.length > 0 && frame.length <= MAX_FRAME_SIZE;
-}
+    && Buffer.isBuffer(bytes) && bytes.length > 0 && bytes.length <= max;
+};
 
 /** A frame waiting for the receiver's ack (`taken`: acked, its sender's answer held back by the rate limit). */
 interface Pending { sentAt: number; taken?: object; settle: (res: object) => void; forget?: () => void }
@@ -130,7 +135,18 @@ export class FrameRelay {
   }
 
   attach(socket: PeerSocket): void {
-    handle(socket, 'relay:frame', RelayFrameArgs, ([sid, frame], reply) => this.forward(socket, sid, frame, reply), this.opts.logger, isRelayFrame);
+    const { logger } = this.opts;
+    handle(socket, 'relay:frame', RelayFrameArgs, ([sid, frame], reply) => this.forward(socket, sid, frame, [frame], reply), logger, isRelayMessage(MAX_FRAME_SIZE));
+    handle(socket, 'relay:frames', RelayBatchArgs, ([sid, batch], reply) => {
+      let frames: Buffer[];
+      try {
+        frames = splitBatch(batch);
+      } catch (err) {
+        const message = (err as SealdropError).message;
+        return reply(strike(socket, message) ?? errorReply('ERR_BAD_INPUT', message));
+      }
+      this.forward(socket, sid, batch, frames, reply);
+    }, logger, isRelayMessage(MAX_RELAY_BATCH));
   }
 
   /** The session ended: settle its frames in flight and report what went through. */
@@ -171,7 +187,8 @@ export class FrameRelay {
     reply(res);
   }
 
-  private forward(from: PeerSocket, sid: string, frame: Buffer, reply: ReplyFn): void {
+  /** One relay message: a frame (`message` is `frames[0]`) or a batch of them; the window, quota and rate count frame bytes. */
+  private forward(from: PeerSocket, sid: string, message: Buffer, frames: Buffer[], reply: ReplyFn): void {
     const to = this.opts.peerOf(sid, from);
     if (!to) return reply(errorReply('ERR_BAD_INPUT', 'no open session with that ID that you belong to'));
     const { limits } = this;
@@ -191,7 +208,7 @@ export class FrameRelay {
       this.stats.activeSessions = this.flows.size;
       this.opts.logger.info('relay.start', { sid, from: from.data.id, to: to.data.id });
     }
-    const len = frame.length;
+    const len = frames.reduce((n, f) => n + f.length, 0);
     const day = Math.floor(this.opts.now() / DAY_MS);
     let used = this.usage.get(from.data.id);
     if (used?.day !== day) this.usage.set(from.data.id, used = { day, bytes: 0 });
@@ -222,20 +239,40 @@ export class FrameRelay {
       },
     };
     dir.pending.add(pending);
-    pending.forget = emitForgettable(to, (res: unknown) => {
+    pending.forget = this.deliver(to, sid, message, frames, (res: unknown) => {
       if (!dir.pending.has(pending)) return;
       const result = isOkReply(res) ? TAKEN : parseReply(res);
       pending.taken = result;
       if (result.ok) {
-        flow.frames += 1;
+        flow.frames += frames.length;
         flow.bytes += len;
-        this.stats.frames += 1;
+        this.stats.frames += frames.length;
         this.stats.bytes += len;
       }
       const wait = readyAt - this.monotonic();
       if (wait <= 0) pending.settle(result);
       else setTimeout(() => pending.settle(result), wait).unref();
-    }, (ack) => to.emit('relay:frame', sid, frame, ack));
+    });
+  }
+
+  /**
+   * Hands one relay message to `to`; `onAnswer` runs once with its answer. A batch goes as
+   * it is to a peer that logged in with `relayBatch`, and frame by frame to one that did not
+   * (its answer: the first refusal, or ok once every frame was taken). Returns what removes
+   * the unanswered acks from `to`'s table.
+   */
+  private deliver(to: PeerSocket, sid: string, message: Buffer, frames: Buffer[], onAnswer: (res: unknown) => void): () => void {
+    if (message === frames[0]) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frame', sid, message, ack));
+    if (to.data.relayBatch) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frames', sid, message, ack));
+    let left = frames.length;
+    let answered = false;
+    const forgets = frames.map((frame) => emitForgettable(to, (res: unknown) => {
+      if (answered) return;
+      if (isOkReply(res) && --left > 0) return;
+      answered = true;
+      onAnswer(res);
+    }, (ack) => to.emit('relay:frame', sid, frame, ack)));
+    return () => { for (const forget of forgets) forget(); };
   }
 
   /** Relaying sessions one account is a member of now (for tests and stats). */

@@ -188,7 +188,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     });
     logger.info('connect', { id, socket: socket.id, receiving });
     const issued = gate.tokenOf(socket)!;
-    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers });
+    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers, relayBatch: true });
   });
 
   /** Drops tokens and live connections of accounts the store lost or re-enrolled, however the change was noticed. */

@@ -8,6 +8,8 @@ export interface SocketData {
   id: string;
   /** Connected as a receiver (`receiving: true` in the handshake): can be offered sessions. */
   receiving: boolean;
+  /** Logged in with `relayBatch: true`: takes relay frames in batches (`relay:frames`). */
+  relayBatch?: boolean;
 }
 
 type NoEvents = Record<string, never>;

@@ -9,6 +9,7 @@ import {
   deriveTransferKeys, ephemeralFromSeed, fingerprint, helloCommitment, helloMessage, identityFromSeed, signHello,
 } from '../shared/crypto.js';
 import { sealFrame, FrameType, CONTROL_STREAM, DATA_STREAM } from '../shared/framing.js';
+import { putFrame } from '../shared/relay-batch.js';
 
 const SID = '00112233445566778899aabbccddeeff';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -57,6 +58,9 @@ export function protocolVectors(): string {
   const hashes = `{"t":"hashes","sha256":["${createHash('sha256').update('hello').digest('hex')}"]}`;
   const chunk = sealFrame(keys.senderKey, tid, { type: FrameType.Chunk, stream: DATA_STREAM, index: 0, last: true }, Buffer.from('hello'));
   const sasNumber = okm.readUInt32BE(64);
+  const hashesFrame = control(keys.senderKey, 2, hashes);
+  const batch = Buffer.alloc(8 + chunk.length + hashesFrame.length);
+  putFrame(batch, putFrame(batch, 0, chunk), hashesFrame);
   return [
     `alice identity pub   ${hex(alice.publicKey)}`,
     `bob   identity pub   ${hex(bob.publicKey)}`,
@@ -96,6 +100,10 @@ export function protocolVectors(): string {
     `${hashes}`,
     `(${hashes.length} bytes), frame ${control(keys.senderKey, 2, hashes).length} bytes:`,
     frame(control(keys.senderKey, 2, hashes)),
+    '',
+    `relay batch (relay:frames) of data chunk 0 and control frame 2 above, ${batch.length} bytes:`,
+    `  ${hex(batch.subarray(0, 4))} ‖ data chunk 0 ‖ ${hex(batch.subarray(4 + chunk.length, 8 + chunk.length))} ‖ control frame 2`,
+    `  SHA-256 of the batch ${createHash('sha256').update(batch).digest('hex')}`,
   ].join('\n');
 }
 

@@ -16,8 +16,8 @@ const B64 = (bytes: number) =>
 
 /** Handshake auth: a fresh TOTP code, or a session token issued on one. */
 export const HandshakeAuth = z.union([
-  z.object({ id: AccountId, code: z.string().regex(/^\d{6}$/, 'a code is 6 digits'), receiving: z.boolean().optional(), replace: z.boolean().optional() }).strict(),
-  z.object({ id: AccountId, token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'malformed session token'), receiving: z.boolean().optional(), replace: z.boolean().optional() }).strict(),
+  z.object({ id: AccountId, code: z.string().regex(/^\d{6}$/, 'a code is 6 digits'), receiving: z.boolean().optional(), replace: z.boolean().optional(), relayBatch: z.boolean().optional() }).strict(),
+  z.object({ id: AccountId, token: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'malformed session token'), receiving: z.boolean().optional(), replace: z.boolean().optional(), relayBatch: z.boolean().optional() }).strict(),
 ]);
 export type HandshakeAuth = z.infer<typeof HandshakeAuth>;
 
@@ -34,6 +34,8 @@ export const Welcome = z.object({
   token: z.string(),
   tokenExpiresAt: z.number().int(),
   iceServers: IceServers,
+  /** The rendezvous takes `relay:frames` (batches) and delivers them, split for peers that did not ask for batches. */
+  relayBatch: z.literal(true).optional(),
 }).strict();
 export type Welcome = z.infer<typeof Welcome>;
 
@@ -103,6 +105,8 @@ export interface ClientToServer {
   'session:close': (req: z.infer<typeof CloseRequest>) => void;
   /** Relay transport: one opaque frame; the ack comes back once the other peer has taken it. */
   'relay:frame': (sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
+  /** Relay transport: 1 to 4 frames in one batch (shared/relay-batch.ts), acked as one. */
+  'relay:frames': (sid: string, batch: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
 }
 
 /** Events the rendezvous sends. */
@@ -112,6 +116,8 @@ export interface ServerToClient {
   signal: (ev: z.infer<typeof SignalEvent>) => void;
   'session:closed': (ev: z.infer<typeof ClosedEvent>) => void;
   'relay:frame': (sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
+  /** Only to a peer that logged in with `relayBatch: true`. */
+  'relay:frames': (sid: string, batch: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
   'relay:refused': (ev: z.infer<typeof RelayRefusedEvent>) => void;
   /** Another `receive` for this account took over (`--replace`): this one should stop, not come back. */
   'receiving:replaced': () => void;

@@ -126,7 +126,8 @@ describe('relay transport through the CLI', function () {
       expect(await listTree(inbox)).to.deep.equal([name]);
       expect(await sha256File(path.join(inbox, name))).to.equal(sha.toString('hex'));
 
-      const frames = rv.inbound.filter((r) => r.event === 'relay:frame');
+      // Single frames and batches of them (relay:frames: length-prefixed frames) alike.
+      const frames = rv.inbound.filter((r) => r.event === 'relay:frame' || r.event === 'relay:frames');
       const relayedBytes = frames.reduce((n, r) => n + (r.args[1] as Buffer).length, 0);
       expect(relayedBytes, 'the ciphertext went through the relay').to.be.greaterThan(content.length);
       const recorded = recordedBytes(rv.inbound);

@@ -3,11 +3,17 @@
  * exists. The rendezvous acks a frame only once the other peer has taken it, and
  * we keep at most RELAY_WINDOW bytes unacknowledged, so no hop buffers more.
  *
+ * Where the rendezvous takes batches (its `welcome` says `relayBatch`), frames sent
+ * back to back go up to four in one `relay:frames` message (shared/relay-batch.ts):
+ * a batch is sent once full, or once the event loop turns with frames waiting, or
+ * before send() waits for the window. A lone frame goes as `relay:frame`.
+ *
  * It ends once, with the first reason to reach it, in the order the rendezvous
  * sent them: a frame of either peer refused (an operator limit), a frame not
  * taken in time, the session closed, or the rendezvous connection lost.
  */
 import { SealdropError } from '../../shared/errors.js';
+import { MAX_BATCH_FRAMES, MAX_RELAY_BATCH, putFrame, splitBatch } from '../../shared/relay-batch.js';
 import { EarlyFrames } from './early-frames.js';
 import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
 import type { SignalInbox } from '../session/signal-inbox.js';
@@ -24,8 +30,8 @@ type Listener<E extends keyof RendezvousSessionEvents> = (...args: RendezvousSes
 
 export class RelayTransport implements Transport {
   readonly kind = 'relay' as const;
-  /** Socket.IO holds the frame until the websocket has written it. */
-  readonly copiesOnSend = false;
+  /** A frame is copied into a batch, or into a buffer of its own (Socket.IO holds what it sends until written). */
+  readonly copiesOnSend = true;
   private inFlight = 0;
   private waiters: Array<() => void> = [];
   /** Frames that arrive before the engine attached, held within a bound. */
@@ -36,6 +42,13 @@ export class RelayTransport implements Transport {
   private error?: SealdropError;
   private abnormal = false;
   private readonly onRelayFrame: Listener<'relay-frame'>;
+  private readonly onRelayFrames: Listener<'relay-frames'>;
+  /** The batch being filled: frames written straight into it, `batchEnd` bytes so far. */
+  private batch?: Buffer;
+  private batchEnd = 0;
+  private batchFrames = 0;
+  private batchFrameBytes = 0;
+  private flushQueued = false;
   private readonly onRefused: Listener<'relay-refused'>;
   /** When the rendezvous last answered a frame (or the first frame of a quiet spell went out). */
   private answeredAt = 0;
@@ -47,23 +60,59 @@ export class RelayTransport implements Transport {
       this.early.take(frame);
       ack({ ok: true });
     };
+    this.onRelayFrames = (frameSid, batch, ack) => {
+      if (frameSid !== sid) return;
+      let frames: Buffer[];
+      try {
+        frames = splitBatch(batch);
+      } catch (err) {
+        return this.finish(new SealdropError('ERR_PROTOCOL', `the rendezvous relayed a malformed batch: ${(err as Error).message}`));
+      }
+      for (const frame of frames) this.early.take(frame);
+      ack({ ok: true });
+    };
     this.onRefused = (ev) => {
       if (ev.sid === sid) this.finish(new SealdropError(ev.code, `the rendezvous stopped relaying this transfer: ${ev.message}`));
     };
     session.on('relay-frame', this.onRelayFrame);
+    session.on('relay-frames', this.onRelayFrames);
     session.on('relay-refused', this.onRefused);
     inbox.onClose((err) => this.finish(err));
   }
 
   async send(frame: Buffer): Promise<void> {
     while (!this.closed && this.inFlight > 0 && this.inFlight + frame.length > RELAY_WINDOW) {
+      this.flush(); // what waits in the batch must go, or no ack would ever make room
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
     if (this.inFlight === 0) this.answeredAt = performance.now();
     this.inFlight += frame.length;
     this.watch();
-    this.session.relayFrame(this.sid, frame, this.answered(frame.length));
+    if (!this.session.relayBatches) {
+      this.session.relayFrame(this.sid, Buffer.from(frame), this.answered(frame.length));
+      return;
+    }
+    this.batch ??= Buffer.allocUnsafe(MAX_RELAY_BATCH);
+    this.batchEnd = putFrame(this.batch, this.batchEnd, frame);
+    this.batchFrames += 1;
+    this.batchFrameBytes += frame.length;
+    if (this.batchFrames === MAX_BATCH_FRAMES) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => { this.flushQueued = false; this.flush(); });
+    }
+  }
+
+  /** Sends the batch being filled, if any: a lone frame as `relay:frame`, more as `relay:frames`. */
+  private flush(): void {
+    if (this.batchFrames === 0 || this.closed) return;
+    const batch = this.batch!.subarray(0, this.batchEnd);
+    const [frames, bytes] = [this.batchFrames, this.batchFrameBytes];
+    this.batch = undefined; // Socket.IO holds it until written: the next batch gets a buffer of its own
+    this.batchEnd = this.batchFrames = this.batchFrameBytes = 0;
+    if (frames === 1) this.session.relayFrame(this.sid, splitBatch(batch)[0]!, this.answered(bytes));
+    else this.session.relayFrames(this.sid, batch, this.answered(bytes));
   }
 
   /**
@@ -103,6 +152,7 @@ export class RelayTransport implements Transport {
   /** Waits (briefly) until every frame we sent was taken, then ends. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     const deadline = Date.now() + DRAIN_MS;
     const drain = () => {
       if (this.closed) return;
@@ -119,10 +169,13 @@ export class RelayTransport implements Transport {
   private finish(err?: SealdropError): void {
     if (this.closed) return;
     this.closed = true;
+    this.batch = undefined;
+    this.batchEnd = this.batchFrames = this.batchFrameBytes = 0;
     this.error = err ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
     this.abnormal = err !== undefined;
     clearInterval(this.watchdog);
     this.session.off('relay-frame', this.onRelayFrame);
+    this.session.off('relay-frames', this.onRelayFrames);
     this.session.off('relay-refused', this.onRefused);
     this.wakeAll();
     this.closeHandler(err);

@@ -28,6 +28,8 @@ export interface RendezvousSessionEvents {
   signal: [z.infer<typeof SignalEvent>];
   closed: [z.infer<typeof ClosedEvent>];
   'relay-frame': [sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void];
+  /** A batch of frames (shared/relay-batch.ts), not yet split: acked as one. */
+  'relay-frames': [sid: string, batch: Buffer, ack: (res: z.infer<typeof OkReply>) => void];
   'relay-refused': [z.infer<typeof RelayRefusedEvent>];
   /** Another receiving connection of this account took over (`receive --replace`). */
   replaced: [];
@@ -60,6 +62,10 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
     socket.on('relay:frame', (sid, frame, ack) => {
       if (typeof sid !== 'string' || !Buffer.isBuffer(frame) || typeof ack !== 'function') return;
       this.emit('relay-frame', sid, frame, ack);
+    });
+    socket.on('relay:frames', (sid, batch, ack) => {
+      if (typeof sid !== 'string' || !Buffer.isBuffer(batch) || typeof ack !== 'function') return;
+      this.emit('relay-frames', sid, batch, ack);
     });
     socket.on('relay:refused', (ev) => {
       const parsed = RelayRefusedEvent.safeParse(ev);
@@ -99,7 +105,8 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   /** Connects and authenticates; resolves once the rendezvous has welcomed us. */
   static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS, tls: { ca?: string } = {}): Promise<RendezvousSession> {
     const socket: Socket<ServerToClient, ClientToServer> = io(url, {
-      auth, transports: ['websocket'], reconnection: false, timeout: timeoutMs, ...(tls.ca ? { ca: tls.ca } : {}),
+      // relayBatch: we take relay frames in batches (`relay:frames`) too.
+      auth: { ...auth, relayBatch: true }, transports: ['websocket'], reconnection: false, timeout: timeoutMs, ...(tls.ca ? { ca: tls.ca } : {}),
     });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(connectFailure(url, new Error('timeout'), timeoutMs)), timeoutMs);
@@ -144,8 +151,22 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
    * No timer per frame: the relay transport watches for answers that stop coming.
    */
   relayFrame(sid: string, frame: Buffer, done: (err?: SealdropError) => void): void {
+    this.relaySend('relay:frame', sid, frame, done);
+  }
+
+  /** Whether this rendezvous takes `relay:frames` (it said so in `welcome`). */
+  get relayBatches(): boolean {
+    return this.welcome.relayBatch === true;
+  }
+
+  /** Several frames in one batch (shared/relay-batch.ts), answered as one; only when `relayBatches`. */
+  relayFrames(sid: string, batch: Buffer, done: (err?: SealdropError) => void): void {
+    this.relaySend('relay:frames', sid, batch, done);
+  }
+
+  private relaySend(event: 'relay:frame' | 'relay:frames', sid: string, bytes: Buffer, done: (err?: SealdropError) => void): void {
     if (!this.socket.connected) return done(new SealdropError('ERR_CONNECT', 'not connected to the rendezvous'));
-    this.socket.emit('relay:frame', sid, frame, (res: unknown) => {
+    this.socket.emit(event, sid, bytes, (res: unknown) => {
       if (isOkReply(res)) return done();
       const parsed = OkReply.safeParse(res);
       if (!parsed.success) return done(new SealdropError('ERR_PROTOCOL', `bad reply from the rendezvous: ${describeIssues(parsed.error)}`));

@@ -26,6 +26,12 @@
  *                     would force a known shared secret), validly signed by the MITM;
  * - flip-transport:   hellos untouched; the opener's `transport` signal is inverted on its
  *                     way to the accepter (direct ↔ relay).
+ * - break-batch:      hellos untouched; every relay batch (`relay:frames`) on its way to a
+ *                     peer loses its last byte, so it no longer splits into whole frames;
+ * - reorder-batch:    hellos untouched; the frames inside each relay batch reach the peer
+ *                     in reverse order (a well-formed batch, frames out of order);
+ * - no-batches:       a pure proxy whose `welcome` does not offer batches (an older
+ *                     rendezvous): the peers must fall back to one frame per message.
  *
  * In the swapping modes the MITM plays its best strategy against the verification code:
  * towards the accepter it must commit to its key before it sees the accepter's; towards the
@@ -45,8 +51,10 @@ import {
   type KeyPair, type Role, type TransferKeys,
 } from '../../shared/crypto.js';
 import { decodeHeader, openFrame, sealFrame, type FrameHeader } from '../../shared/framing.js';
+import { putFrame, splitBatch } from '../../shared/relay-batch.js';
 
-export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport';
+export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport'
+  | 'break-batch' | 'reorder-batch' | 'no-batches';
 
 export interface ForwardedEvent {
   /** up: peer → real rendezvous; down: real rendezvous → peer. */
@@ -138,7 +146,8 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
 
   /** Rewrites a commit, hello or transport signal on its way down to `to`, according to the mode. */
   const rewrite = (ev: SignalDown, to: string): SignalDown => {
-    if (state.mode === 'honest') return ev;
+    // These modes leave every signal alone (what they change is relay batches or the welcome).
+    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches') return ev;
     if (ev.data.type === 'transport') {
       if (state.mode !== 'flip-transport') return ev;
       tampered++;
@@ -222,6 +231,14 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
       const signal = event === 'signal' ? args[0] as SignalDown : undefined;
       if (signal?.data.type === 'webrtc' && state.mode === 're-encrypt') return; // no direct path: everything through us
+      if (event === 'welcome' && state.mode === 'no-batches') delete (args[0] as { relayBatch?: true }).relayBatch;
+      if (event === 'relay:frames' && state.mode === 'break-batch') args[1] = (args[1] as Buffer).subarray(0, (args[1] as Buffer).length - 1);
+      if (event === 'relay:frames' && state.mode === 'reorder-batch') {
+        const frames = splitBatch(args[1] as Buffer).reverse();
+        const out = Buffer.alloc((args[1] as Buffer).length);
+        frames.reduce((at, f) => putFrame(out, at, f), 0);
+        args[1] = out;
+      }
       const outArgs = signal ? [rewrite(signal, account), ...args.slice(1)] : args;
       state.log.push({ direction: 'down', account, event, args: outArgs });
       if (ack) down!.emit(event, ...outArgs, (...res: unknown[]) => ack(...res));
@@ -245,9 +262,17 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
         for (const [event, ...args] of early.splice(0)) sendDown(event as string, args);
         s.onAny((event: string, ...args: unknown[]) => {
           const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
-          state.log.push({ direction: 'up', account, event, args: [...args] });
-          if (event === 'relay:frame' && state.mode === 're-encrypt') {
-            try { args[1] = reseal(args[0] as string, account, args[1] as Buffer); } catch { /* not ours to read: pass it on */ }
+          // A batch (relay:frames) is logged, and re-sealed, frame by frame, as if each had come alone.
+          const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : event === 'relay:frame' ? [args[1] as Buffer] : [];
+          if (event === 'relay:frames') {
+            state.log.push({ direction: 'up', account, event, args: [args[0]] }); // the batch itself, for counting
+            for (const f of frames) state.log.push({ direction: 'up', account, event: 'relay:frame', args: [args[0], Buffer.from(f)] });
+          }
+          else state.log.push({ direction: 'up', account, event, args: [...args] });
+          if (frames.length && state.mode === 're-encrypt') {
+            for (const f of frames) {
+              try { f.set(reseal(args[0] as string, account, f)); } catch { /* not ours to read: pass it on */ }
+            }
           }
           if (ack) up.emit(event, ...args, (...res: unknown[]) => ack(...res));
           else up.emit(event, ...args);
