@@ -2,7 +2,7 @@
  * The one place that builds the rendezvous and wires its services together.
  * Creating it does not listen, so tests and embedders can start it on port 0.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
@@ -20,6 +20,7 @@ import { LiveAccounts } from './live-accounts.js';
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { Presence } from './presence.js';
+import { serviceEndpoints } from './service-endpoints.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
 import { TransferSessions } from './sessions.js';
 import { AuthThrottle, type LockoutPolicy } from './throttle.js';
@@ -117,9 +118,12 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
 
   // A WebSocket upgrade request must arrive whole within 10 s (slow headers hold a socket and up to 16 KiB).
   const httpOptions = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 };
+  /** Why logins are not taken now (/readyz), or null. */
+  let notReady: string | null = 'not listening yet';
+  const endpoints = serviceEndpoints({ notReady: () => notReady });
   const httpServer = tls
-    ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, notFound)
-    : createHttpServer(httpOptions, notFound);
+    ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
+    : createHttpServer(httpOptions, endpoints);
   const admissionLimits = { ...DEFAULT_ADMISSION_LIMITS, ...defined(opts.admission) };
   const admission = new Admission({
     limits: admissionLimits, logger,
@@ -234,10 +238,12 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       });
       const addr = httpServer.address() as AddressInfo;
       url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      notReady = null;
       logger.info('listening', { url });
       return url;
     },
     async close() {
+      notReady = 'shutting down';
       stopWatching?.();
       const closing = io.close();
       httpServer.closeAllConnections();
@@ -252,8 +258,4 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
 /** `partial` without its undefined entries, so spreading it over defaults keeps them. */
 function defined<T extends object>(partial: Partial<T> | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(partial ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function notFound(_req: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(404, { 'content-type': 'text/plain' }).end('sealdrop rendezvous: connect with a sealdrop peer\n');
 }
