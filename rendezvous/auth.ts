@@ -29,6 +29,7 @@ import type { OriginPolicy } from './origin.js';
 import type { SpentSteps } from './spent-steps.js';
 import type { Refusal, AuthThrottle } from './throttle.js';
 import type { IssuedToken, SessionTokens } from './tokens.js';
+import { NO_TELEMETRY, type AuthResult, type Telemetry } from './telemetry.js';
 import type { PeerSocket } from './types.js';
 
 export interface GatekeeperOptions {
@@ -43,7 +44,12 @@ export interface GatekeeperOptions {
   logger: Logger;
   /** Sees every handshake's auth object as received (test hook). */
   onHandshake?: (auth: unknown) => void;
+  /** Hears how each login ended (metrics). */
+  telemetry?: Telemetry;
 }
+
+/** A refusal, and how the metrics count it. */
+type Counted = Refusal & { result: AuthResult };
 
 interface Admitted { account: Account; receiving: boolean; relayBatch: boolean; issued: IssuedToken; via: 'code' | 'token' }
 
@@ -55,24 +61,27 @@ export class Gatekeeper {
 
   /** For `io.use`. */
   readonly middleware = (socket: PeerSocket, next: (err?: Error) => void): void => {
-    let result: Admitted | Refusal;
+    let result: Admitted | Counted;
     const addr = clientAddress(socket.handshake, this.opts.trustProxy ?? false);
     try {
       this.opts.onHandshake?.(socket.handshake.auth);
       const origin = socket.handshake.headers.origin;
       result = this.opts.origins.admits(origin)
         ? this.authenticate(socket.handshake.auth, addr)
-        : { code: 'ERR_AUTH', message: `this rendezvous does not accept connections from web pages at ${String(origin).slice(0, 100)} (its operator can allow them with --allow-origin)` };
+        : { code: 'ERR_AUTH', result: 'origin_refused', message: `this rendezvous does not accept connections from web pages at ${String(origin).slice(0, 100)} (its operator can allow them with --allow-origin)` };
     } catch (err) {
       this.opts.logger.error('auth.error', { error: err instanceof Error ? err.message : String(err) });
-      result = { code: 'ERR_INTERNAL', message: 'the rendezvous failed while checking the login; try again' };
+      result = { code: 'ERR_INTERNAL', result: 'internal_error', message: 'the rendezvous failed while checking the login; try again' };
     }
+    const telemetry = this.opts.telemetry ?? NO_TELEMETRY;
     if ('code' in result) {
+      telemetry.authResult(result.result);
       this.opts.logger.warn('auth.failed', { id: idOf(socket.handshake.auth), code: result.code, addr });
       const err = new Error(result.message) as Error & { data: unknown };
       err.data = { code: result.code, ...(result.retryAfter !== undefined && { retryAfter: result.retryAfter }) };
       return next(err);
     }
+    telemetry.authResult(result.via === 'code' ? 'ok_code' : 'ok_token');
     socket.data = { id: result.account.id, receiving: result.receiving, relayBatch: result.relayBatch };
     this.admitted.set(socket, result);
     this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr });
@@ -91,10 +100,10 @@ export class Gatekeeper {
   }
 
   /** `addr` is the client address the failure limits count under. */
-  authenticate(raw: unknown, addr = 'unknown'): Admitted | Refusal {
+  authenticate(raw: unknown, addr = 'unknown'): Admitted | Counted {
     const parsed = HandshakeAuth.safeParse(raw);
     if (!parsed.success) {
-      return { code: 'ERR_BAD_INPUT', message: `bad login handshake (expected {id, code} or {id, token}): ${describeIssues(parsed.error)}` };
+      return { code: 'ERR_BAD_INPUT', result: 'bad_handshake', message: `bad login handshake (expected {id, code} or {id, token}): ${describeIssues(parsed.error)}` };
     }
     const auth = parsed.data;
     const { accounts, tokens, throttle, now: clock } = this.opts;
@@ -106,27 +115,27 @@ export class Gatekeeper {
       account = accounts.get(auth.id);
     } catch (err) {
       this.opts.logger.error('store.unreadable', { error: (err as Error).message });
-      return { code: 'ERR_STORE', message: 'the rendezvous cannot read its account store; tell its operator' };
+      return { code: 'ERR_STORE', result: 'store_error', message: 'the rendezvous cannot read its account store; tell its operator' };
     }
 
     if ('token' in auth) {
       if (!account || !tokens.verify(account, auth.token, now)) {
-        return { code: 'ERR_AUTH', message: `session token for ${auth.id} is invalid, expired or revoked; log in with a fresh code` };
+        return { code: 'ERR_AUTH', result: 'bad_token', message: `session token for ${auth.id} is invalid, expired or revoked; log in with a fresh code` };
       }
       return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'token' };
     }
 
     const where = addressKey(addr);
     const blocked = throttle.check(auth.id, where, now);
-    if (blocked) return blocked;
+    if (blocked) return { ...blocked, result: blocked.code === 'ERR_LOCKED' ? 'locked' : 'throttled' };
     const step = account ? matchStep(account.secret, auth.code, now) : null;
     if (!account || step === null) {
       throttle.failure(auth.id, where, now, account !== undefined);
-      return { code: 'ERR_AUTH', message: `login failed for ${auth.id}: wrong code or unknown account (is the authenticator's clock right?)` };
+      return { code: 'ERR_AUTH', result: account ? 'bad_code' : 'unknown_account', message: `login failed for ${auth.id}: wrong code or unknown account (is the authenticator's clock right?)` };
     }
     if (!this.opts.spent.spend(account.id, step)) {
       throttle.failure(auth.id, where, now, true);
-      return { code: 'ERR_AUTH_REPLAY', message: `that code for ${auth.id} was already used, or a newer one was; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
+      return { code: 'ERR_AUTH_REPLAY', result: 'replay', message: `that code for ${auth.id} was already used, or a newer one was; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
     }
     throttle.success(auth.id);
     return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'code' };

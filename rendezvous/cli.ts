@@ -61,7 +61,12 @@ interface ServeFlags {
   accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
   maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
-  maxRelaySessionsPerAccount?: number; relayIdle?: number;
+  maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean;
+}
+
+/** Loopback only: what a host-local scraper (or an operator's ssh tunnel) can reach. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
@@ -95,6 +100,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     },
     allowOrigins: flags.allowOrigin,
     trustProxy: flags.trustProxy,
+    // /metrics tells anyone who can reach it how busy the server is: on by default only where only this host can ask.
+    metrics: flags.metrics ?? isLoopback(flags.host),
     tokenTtlMs: seconds(flags.tokenTtl),
     accountLockout: {
       throttleAfter: flags.accountThrottleAfter, lockAfter: flags.accountLockAfter,
@@ -213,6 +220,8 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--address-lock-after <n>', 'failed code logins from one address before it locks (default 30)', positive)
   .option('--address-lock <seconds>', 'how long an address locks (default 900)', positive)
   .option('--max-throttle <seconds>', 'longest wait between attempts before a lock (default 60)', positive)
+  .option('--metrics', 'serve Prometheus metrics at /metrics (default: on when --host is loopback)')
+  .option('--no-metrics', 'do not serve /metrics')
   .action((flags: ServeFlags) => serve(flags));
 
 program.command('enroll').description('create an account with a fresh TOTP secret').argument('<id>')

@@ -13,6 +13,7 @@ import type { ErrorReply } from '../shared/schemas.js';
 import { errorReply } from './acks.js';
 import { BucketTable, type Rate, TokenBucket } from './buckets.js';
 import type { Logger } from './log.js';
+import { NO_TELEMETRY, type LimitScope, type Telemetry } from './telemetry.js';
 import type { PeerSocket } from './types.js';
 
 export const LIMITED_EVENTS = ['any', 'session:open', 'signal', 'peers'] as const;
@@ -61,6 +62,7 @@ export class EventGuard {
     readonly limits: EventLimits,
     private readonly logger: Logger,
     private readonly monotonic: () => number = () => performance.now(),
+    private readonly telemetry: Telemetry = NO_TELEMETRY,
   ) {
     const now = monotonic();
     for (const event of LIMITED_EVENTS) this.accounts.set(event, new BucketTable(limits.perAccount[event], now));
@@ -92,6 +94,7 @@ export class EventGuard {
 
   chargePair(socket: PeerSocket, to: string): ErrorReply | null {
     if (this.pairs.take(`${socket.data.id} ${to}`, this.monotonic())) return null;
+    this.telemetry.rateLimited('pair', 'session:open');
     const { perSec, burst } = this.limits.perPair;
     return this.refuse(socket, 'session:open',
       `too many session requests from ${socket.data.id} to ${to} (at most ${burst} at once, then ${perSec} per second); wait and try again`);
@@ -103,13 +106,15 @@ export class EventGuard {
     if (!state.cut) {
       state.cut = true;
       this.stats.disconnected += 1;
+      this.telemetry.connectionCut();
       this.logger.warn('socket.cut', { id: socket.data.id, socket: socket.id, reason: why });
       setImmediate(() => socket.disconnect(true)); // after the reply below has been written
     }
     return errorReply('ERR_THROTTLED', `this connection sent too many refused events (last: ${why}); it is being closed`);
   }
 
-  private over(socket: PeerSocket, event: string, kind: LimitedEvent, scope: string, rate: Rate): ErrorReply {
+  private over(socket: PeerSocket, event: string, kind: LimitedEvent, scope: Exclude<LimitScope, 'pair'>, rate: Rate): ErrorReply {
+    this.telemetry.rateLimited(scope, kind);
     const what = kind === 'any' ? 'events' : kind;
     return this.refuse(socket, event, `too many ${what} on this ${scope} (at most ${rate.burst} at once, then ${rate.perSec} per second); slow down`);
   }

@@ -59,6 +59,17 @@ export class Presence {
     next();
   };
 
+  /** Connections, accounts and receiving accounts online now (for metrics). */
+  counts(): { connections: number; accounts: number; receivers: number } {
+    let connections = 0;
+    let receivers = 0;
+    for (const sockets of this.online.values()) {
+      connections += sockets.length;
+      if (sockets.some((s) => s.data.receiving)) receivers += 1;
+    }
+    return { connections, accounts: this.online.size, receivers };
+  }
+
   /** Everyone online except `self`, sorted by ID. */
   list(self?: string): PeerInfo[] {
     return [...this.online]

@@ -19,11 +19,13 @@ import { DEFAULT_EVENT_LIMITS, EventGuard, type EventLimits } from './event-limi
 import { LiveAccounts } from './live-accounts.js';
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
+import { RendezvousMetrics, type ServerState } from './metrics.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
 import { TransferSessions } from './sessions.js';
 import { AuthThrottle, type LockoutPolicy } from './throttle.js';
+import { NO_TELEMETRY } from './telemetry.js';
 import { SessionTokens } from './tokens.js';
 import type { PeerSocket, RendezvousServer } from './types.js';
 import { watchInbound } from './validate.js';
@@ -73,6 +75,8 @@ export interface RendezvousOptions {
   /** PEM certificate and key: serve https/wss instead of http/ws. */
   tlsCert?: string | Buffer;
   tlsKey?: string | Buffer;
+  /** Serve Prometheus metrics at /metrics (default off; the CLI turns it on for loopback). */
+  metrics?: boolean;
   /** Test hook: every event any client sends (without its ack), and every handshake as event 'handshake'. */
   onInbound?: (event: string, args: unknown[]) => void;
 }
@@ -118,9 +122,17 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
 
   // A WebSocket upgrade request must arrive whole within 10 s (slow headers hold a socket and up to 16 KiB).
   const httpOptions = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 };
-  /** Why logins are not taken now (/readyz), or null. */
-  let notReady: string | null = 'not listening yet';
-  const endpoints = serviceEndpoints({ notReady: () => notReady });
+  let state: ServerState = 'starting';
+  const metrics = opts.metrics ? new RendezvousMetrics({
+    presence: () => presence.counts(),
+    sessions: () => ({ pending: sessions.pendingCount, open: sessions.size - sessions.pendingCount }),
+    relay: () => relay.stats,
+    admission: () => admission.stats,
+    blocked: () => throttle.blocked(now()),
+    state: () => state,
+  }) : undefined;
+  const telemetry = metrics ?? NO_TELEMETRY;
+  const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state], metrics });
   const httpServer = tls
     ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
     : createHttpServer(httpOptions, endpoints);
@@ -138,15 +150,15 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   });
   io.engine.on('connection', (conn: EngineConnection) => admission.track(conn));
   const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS, ...defined(opts.eventLimits) };
-  const guard = new EventGuard(eventLimits, logger);
+  const guard = new EventGuard(eventLimits, logger, undefined, telemetry);
 
   const accounts = new AccountStore(opts.dataDir, { now });
   const live = new LiveAccounts(accounts, logger, now);
   const tokens = new SessionTokens({ dataDir: opts.dataDir, ttlMs: opts.tokenTtlMs, logger, now });
   const spent = new SpentSteps(opts.dataDir, now, logger); // a corrupt file throws: no start on it
+  const throttle = new AuthThrottle({ account: opts.accountLockout, address: opts.addressLockout });
   const gate = new Gatekeeper({
-    accounts: live, tokens, spent, now, logger,
-    throttle: new AuthThrottle({ account: opts.accountLockout, address: opts.addressLockout }),
+    accounts: live, tokens, spent, now, logger, throttle, telemetry,
     origins: new OriginPolicy(opts.allowOrigins), trustProxy: opts.trustProxy,
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
@@ -238,12 +250,12 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       });
       const addr = httpServer.address() as AddressInfo;
       url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-      notReady = null;
+      state = 'ready';
       logger.info('listening', { url });
       return url;
     },
     async close() {
-      notReady = 'shutting down';
+      state = 'stopping';
       stopWatching?.();
       const closing = io.close();
       httpServer.closeAllConnections();
@@ -254,6 +266,14 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     },
   };
 }
+
+/** What /readyz answers in each state (null: ready). */
+const NOT_READY: Record<ServerState, string | null> = {
+  starting: 'not listening yet',
+  ready: null,
+  draining: 'draining: the server is shutting down and takes no new logins',
+  stopping: 'shutting down',
+};
 
 /** `partial` without its undefined entries, so spreading it over defaults keeps them. */
 function defined<T extends object>(partial: Partial<T> | undefined): Partial<T> {

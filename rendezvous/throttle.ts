@@ -43,6 +43,12 @@ export interface Refusal { code: ErrorCode; message: string; retryAfter?: number
 
 interface Failures { count: number; blockedUntil: number; last: number }
 
+/** Account IDs and addresses whose code logins are spaced out or locked now (for metrics). */
+export interface BlockedCounts {
+  account: { throttled: number; locked: number };
+  address: { throttled: number; locked: number };
+}
+
 export function blockFor(count: number, policy: LockoutPolicy = ACCOUNT_POLICY): number {
   if (count >= policy.lockAfter) return policy.lockMs;
   if (count >= policy.throttleAfter) return Math.min(1000 * 2 ** (count - policy.throttleAfter), policy.maxThrottleMs);
@@ -130,6 +136,18 @@ export class AuthThrottle {
   /** Failures on record for an address (for tests and logs). */
   addressFailures(addr: string, now: number): number {
     return this.addressRecord(addr, now)?.count ?? 0;
+  }
+
+  /** How many IDs and addresses are blocked now; a walk over at most the tracked tables (20,000 entries). */
+  blocked(now: number): BlockedCounts {
+    const tally = (tables: Array<Map<string, Failures>>, policy: LockoutPolicy) => {
+      const out = { throttled: 0, locked: 0 };
+      for (const table of tables) {
+        for (const f of table.values()) if (now < f.blockedUntil) out[f.count >= policy.lockAfter ? 'locked' : 'throttled'] += 1;
+      }
+      return out;
+    };
+    return { account: tally([this.known, this.unknown], this.account), address: tally([this.addresses], this.address) };
   }
 
   private addressRecord(addr: string, now: number): Failures | undefined {

@@ -6,7 +6,10 @@ import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { runRendezvousCli as cli, type CliRun, startServe, tempDir } from './helpers/rendezvous.js';
+import { totpCode } from '../shared/totp.js';
+import { randomFile, sha256File, tempDir as tempDirAsync } from './helpers/cli.js';
+import { connect, runRendezvousCli as cli, type CliRun, refusal, startServe, tempDir } from './helpers/rendezvous.js';
+import { startWorld } from './helpers/world.js';
 
 /** One HTTP exchange on 127.0.0.1, any method and raw path (fetch would normalise the path). */
 export function http(url: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -64,5 +67,218 @@ describe('operations: health and readiness', function () {
       expect(res.headers.allow).to.equal('GET, HEAD');
     }
     expect((await fetch(`${url}/healthz`)).status, 'still alive').to.equal(200);
+  });
+});
+
+/** One sample of the Prometheus text format. */
+interface Sample { name: string; labels: Record<string, string>; value: number }
+
+/** Parses the text exposition format (version 0.0.4): `# HELP`/`# TYPE` lines and `name{l="v",…} value` samples. */
+export function parseMetrics(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
+    if (!m) throw new Error(`not a sample line: ${JSON.stringify(line)}`);
+    const labels: Record<string, string> = {};
+    const body = m[2] ?? '';
+    const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
+    for (let at = 0; at < body.length;) {
+      re.lastIndex = at;
+      const l = re.exec(body);
+      if (!l) throw new Error(`bad labels in ${JSON.stringify(line)}`);
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      at = re.lastIndex;
+    }
+    // Prometheus parses values like Go's ParseFloat: NaN and Inf in any case (prom-client writes `Nan`).
+    const raw = m[3]!.toLowerCase();
+    const value = raw === 'nan' ? NaN : raw === '+inf' ? Infinity : raw === '-inf' ? -Infinity : Number(raw);
+    if (Number.isNaN(value) && raw !== 'nan') throw new Error(`bad value in ${JSON.stringify(line)}`);
+    samples.push({ name: m[1]!, labels, value });
+  }
+  return samples;
+}
+
+async function scrape(url: string): Promise<{ samples: Sample[]; text: string }> {
+  const res = await fetch(`${url}/metrics`);
+  expect(res.status).to.equal(200);
+  expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  return { samples: parseMetrics(text), text };
+}
+
+/** The value of one sample (its labels must match those given), 0 when absent. */
+function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  expect(found.length, `${name} ${JSON.stringify(labels)}`).to.be.at.most(1);
+  return found[0]?.value ?? 0;
+}
+
+/** Polls `check` until it holds or the deadline passes (then one last try that throws). */
+async function eventually(check: () => Promise<void>, ms = 5_000): Promise<void> {
+  for (const until = Date.now() + ms; Date.now() < until;) {
+    try { return await check(); } catch { await new Promise((r) => setTimeout(r, 50)); }
+  }
+  await check();
+}
+
+/** Every label and its values in an exposition: fixed sets, never a client's words. */
+const ALLOWED_LABELS: Record<string, RegExp> = {
+  result: /^[a-z_]+$/, scope: /^(connection|account|pair)$/, event: /^(any|session:open|signal|peers)$/,
+  state: /^(pending|open|starting|ready|draining|stopping|throttled|locked)$/, subject: /^(account|address)$/,
+  // prom-client's default metrics
+  version: /^v\d+\.\d+\.\d+$/, major: /^\d+$/, minor: /^\d+$/, patch: /^\d+$/, kind: /^[a-z]+$/, space: /^[a-z_]+$/,
+  type: /^[A-Za-z]+$/, le: /^[\d.e+-]+|\+Inf$/, quantile: /^[\d.]+$/,
+};
+
+describe('operations: /metrics', function () {
+  this.timeout(60_000);
+  let root: string;
+  let data: string;
+  let run: CliRun;
+  let url: string;
+  const secrets: Record<string, string> = {};
+  before(async () => {
+    root = tempDir('sealdrop-ops-');
+    data = join(root, 'data');
+    for (const id of ['alice', 'bob']) secrets[id] = JSON.parse((await cli(['enroll', id, '--data', data, '--json'])).stdout).secret;
+    ({ run, url } = await startServe(['--data', data], { SEALDROP_LOG: 'silent' }));
+  });
+  after(async () => {
+    run?.child.kill('SIGTERM');
+    await run?.exit;
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('counts peers, receivers and logins by result as they happen, with event-loop lag and process metrics', async () => {
+    const before = (await scrape(url)).samples;
+    expect(value(before, 'sealdrop_peers_online')).to.equal(0);
+    expect(value(before, 'sealdrop_server_state', { state: 'ready' })).to.equal(1);
+    expect(value(before, 'sealdrop_auth_attempts_total', { result: 'bad_code' }), 'present before any failure').to.equal(0);
+    expect(before.some((s) => s.name === 'nodejs_eventloop_lag_seconds')).to.equal(true);
+    expect(before.some((s) => s.name === 'process_resident_memory_bytes')).to.equal(true);
+
+    const code = totpCode(secrets.alice!, Date.now());
+    const a = await connect(url, { id: 'alice', code });
+    const b = await connect(url, { id: 'bob', code: totpCode(secrets.bob!, Date.now()), receiving: true });
+    try {
+      const wrong = String((Number(code) + 500_000) % 1_000_000).padStart(6, '0');
+      expect((await refusal(url, { id: 'alice', code: wrong })).code).to.equal('ERR_AUTH');
+      expect((await refusal(url, { id: 'alice', code })).code).to.equal('ERR_AUTH_REPLAY');
+      expect((await refusal(url, { id: 'nobody', code: '123456' })).code).to.equal('ERR_AUTH');
+      expect((await refusal(url, { id: 'alice', token: 'A'.repeat(43) })).code).to.equal('ERR_AUTH');
+      expect((await refusal(url, { id: 'alice' })).code).to.equal('ERR_BAD_INPUT');
+      const again = await connect(url, { id: 'alice', token: a.welcome.token });
+      again.socket.close();
+
+      const now = (await scrape(url)).samples;
+      expect(value(now, 'sealdrop_peers_online'), 'alice, bob').to.equal(2);
+      expect(value(now, 'sealdrop_accounts_online')).to.equal(2);
+      expect(value(now, 'sealdrop_receivers_online'), 'bob').to.equal(1);
+      const auth = (result: string) => value(now, 'sealdrop_auth_attempts_total', { result }) - value(before, 'sealdrop_auth_attempts_total', { result });
+      expect(auth('ok_code')).to.equal(2);
+      expect(auth('ok_token')).to.equal(1);
+      expect(auth('bad_code')).to.equal(1);
+      expect(auth('replay')).to.equal(1);
+      expect(auth('unknown_account')).to.equal(1);
+      expect(auth('bad_token')).to.equal(1);
+      expect(auth('bad_handshake')).to.equal(1);
+      expect(value(now, 'sealdrop_sessions', { state: 'open' })).to.equal(0);
+    } finally {
+      a.socket.close();
+      b.socket.close();
+    }
+    await eventually(async () => expect(value((await scrape(url)).samples, 'sealdrop_peers_online')).to.equal(0));
+  });
+
+  it('counts locked accounts and addresses, and no label ever carries an ID or code a client chose', async () => {
+    // Two failures lock an account, four an address: no spacing out in between to wait through.
+    const strict = await startServe(['--data', data, '--account-throttle-after', '2', '--account-lock-after', '2',
+      '--address-throttle-after', '4', '--address-lock-after', '4'], { SEALDROP_LOG: 'silent' });
+    try {
+      const hostile = ['evil"} 1\nsealdrop_x 1', 'a'.repeat(500), '\u202ehidden', '../../x', 'x\\"'];
+      for (const id of hostile) expect((await refusal(strict.url, { id, code: '000000' })).code, id).to.equal('ERR_BAD_INPUT');
+      const results: Array<string | undefined> = [];
+      for (const id of ['bob', 'bob', 'bob', 'mallory', 'mallory', 'alice']) results.push((await refusal(strict.url, { id, code: '000000' })).code);
+      expect(results).to.deep.equal(['ERR_AUTH', 'ERR_AUTH', 'ERR_LOCKED', 'ERR_AUTH', 'ERR_AUTH', 'ERR_LOCKED']);
+      const { samples, text } = await scrape(strict.url);
+      expect(value(samples, 'sealdrop_auth_blocked', { subject: 'account', state: 'locked' }), 'bob, mallory').to.equal(2);
+      expect(value(samples, 'sealdrop_auth_blocked', { subject: 'address', state: 'locked' }), '127.0.0.1').to.equal(1);
+      expect(value(samples, 'sealdrop_auth_blocked', { subject: 'account', state: 'throttled' })).to.equal(0);
+      expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'locked' })).to.equal(2);
+      expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'bad_code' })).to.equal(2);
+      expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'unknown_account' })).to.equal(2);
+      expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'bad_handshake' })).to.equal(hostile.length);
+      for (const word of ['mallory', 'evil', 'aaaaaaaa', 'hidden', '../', 'bob', 'alice', secrets.alice!, secrets.bob!, '127.0.0.1', '000000']) {
+        expect(text, word).to.not.include(word);
+      }
+      for (const sample of samples) {
+        for (const [label, v] of Object.entries(sample.labels)) {
+          expect(ALLOWED_LABELS[label], `label ${label} of ${sample.name}`).to.be.instanceOf(RegExp);
+          expect(v, `${sample.name}{${label}}`).to.match(ALLOWED_LABELS[label]!);
+        }
+      }
+    } finally {
+      strict.run.child.kill('SIGTERM');
+      await strict.run.exit;
+    }
+  });
+
+  it('/metrics answers GET and HEAD only, on its exact path', async () => {
+    expect((await http(url, '/metrics?name[]=x')).status).to.equal(200);
+    for (const method of ['POST', 'PUT', 'DELETE', 'TRACE']) {
+      const res = await http(url, '/metrics', method);
+      expect(res.status, method).to.equal(405);
+    }
+    for (const path of ['/metrics/', '/metrics/../metrics', '/METRICS', '/metrics%00', '/metrics.json']) {
+      expect((await http(url, path)).status, path).to.equal(404);
+    }
+    const head = await http(url, '/metrics', 'HEAD');
+    expect(head.status).to.equal(200);
+    expect(head.body).to.equal('');
+  });
+
+  it('is off by default on a non-loopback host, on with --metrics, and off with --no-metrics', async () => {
+    const cases: Array<[string[], number]> = [[['--host', '0.0.0.0'], 404], [['--host', '0.0.0.0', '--metrics'], 200], [['--no-metrics'], 404]];
+    for (const [args, status] of cases) {
+      const served = await startServe(['--data', data, ...args], { SEALDROP_LOG: 'silent' });
+      try {
+        const port = new URL(served.url).port;
+        expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status, args.join(' ')).to.equal(status);
+        expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status, args.join(' ')).to.equal(200);
+      } finally {
+        served.run.child.kill('SIGTERM');
+        await served.run.exit;
+      }
+    }
+  });
+});
+
+describe('operations: relay metrics from a real transfer', function () {
+  this.timeout(90_000);
+  it('a relayed transfer adds its bytes to sealdrop_relay_bytes_total and its frames', async () => {
+    const world = await startWorld(['alice', 'bob']);
+    try {
+      const dir = await tempDirAsync();
+      const file = join(dir, 'payload.bin');
+      const size = 3 << 20;
+      const sha = await randomFile(file, size);
+      const before = (await scrape(world.url)).samples;
+      const inbox = await tempDirAsync();
+      const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
+      await bob.waitFor('ready');
+      const alice = world.peer('alice', ['send', file, '--to', 'bob', '--relay']);
+      expect(await alice.exit, alice.stderr()).to.equal(0);
+      expect(await bob.exit, bob.stderr()).to.equal(0);
+      expect(await sha256File(join(inbox, 'payload.bin'))).to.equal(sha);
+      const after = (await scrape(world.url)).samples;
+      const bytes = value(after, 'sealdrop_relay_bytes_total') - value(before, 'sealdrop_relay_bytes_total');
+      expect(bytes, 'ciphertext: the file plus framing and tags').to.be.within(size, size * 1.05);
+      expect(value(after, 'sealdrop_relay_frames_total')).to.be.above(value(before, 'sealdrop_relay_frames_total'));
+      expect(value(after, 'sealdrop_auth_attempts_total', { result: 'ok_token' }) + value(after, 'sealdrop_auth_attempts_total', { result: 'ok_code' }))
+        .to.be.at.least(2);
+    } finally {
+      await world.stop();
+    }
   });
 });
