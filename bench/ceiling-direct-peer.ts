@@ -1,12 +1,35 @@
 /**
  * One side of the raw direct ceiling, a child process of ceiling-direct.ts: a
- * @roamhq/wrtc data channel that simple-peer only sets up (signals go through the
- * parent's IPC); data then goes straight to the channel with polled backpressure,
- * since wrtc never fires bufferedamountlow. No framing, crypto or disk.
+ * data channel that simple-peer only sets up (signals go through the parent's IPC);
+ * data then goes straight to the channel with polled backpressure, since wrtc never
+ * fires bufferedamountlow. No framing, crypto or disk.
+ *
+ * `node ceiling-direct-peer.js ROLE [ENGINE]`: the engine is @roamhq/wrtc (libwebrtc,
+ * what sealdrop uses) or node-datachannel (libdatachannel, through its W3C polyfill),
+ * to measure the two side by side. libdatachannel gathers no loopback candidates,
+ * so it needs an address on another interface (bench/netns.ts adds a veth).
  */
-import wrtc from '@roamhq/wrtc';
+import wrtcEngine from '@roamhq/wrtc';
 import { randomBytes } from 'node:crypto';
 import SimplePeer from 'simple-peer';
+import type { DirectEngine } from './ceiling-direct.js';
+
+const engine = (process.argv[3] ?? 'wrtc') as DirectEngine;
+const wrtc = engine === 'node-datachannel' ? await datachannelEngine() : wrtcEngine;
+
+/**
+ * node-datachannel's polyfill for simple-peer. Its RTCSessionDescription has a read-only
+ * `sdp`, which simple-peer assigns to (sdpTransform): offers and answers become plain objects.
+ */
+async function datachannelEngine(): Promise<object> {
+  const polyfill = (await import('node-datachannel/polyfill')).default as unknown as { RTCPeerConnection: new (c?: object) => RTCLike };
+  interface RTCLike { createOffer(o?: object): Promise<{ type: string; sdp: string }>; createAnswer(o?: object): Promise<{ type: string; sdp: string }> }
+  class PeerConnection extends polyfill.RTCPeerConnection {
+    override async createOffer(o?: object) { const d = await super.createOffer(o); return { type: d.type, sdp: d.sdp }; }
+    override async createAnswer(o?: object) { const d = await super.createAnswer(o); return { type: d.type, sdp: d.sdp }; }
+  }
+  return { ...polyfill, RTCPeerConnection: PeerConnection };
+}
 
 /** Read bufferedAmount (a synchronous hop into wrtc's network thread) once per this many bytes sent. */
 const CHECK_EVERY = 256 * 1024;
@@ -32,14 +55,14 @@ let received = 0;
 /** Created only once the parent knows both sides listen, so no signal is lost. */
 function start(): void {
   const startedAt = performance.now();
-  peer = new SimplePeer({ initiator: process.argv[2] === 'sender', wrtc, trickle: true, config: { iceServers: [] }, channelConfig: { ordered: true } });
+  peer = new SimplePeer({ initiator: process.argv[2] === 'sender', wrtc: wrtc as SimplePeer.Options['wrtc'], trickle: true, config: { iceServers: [] }, channelConfig: { ordered: true } });
   const internals = peer as unknown as { _channel: Channel; _pc: { sctp?: { maxMessageSize?: number } } };
   peer.on('signal', (data) => send({ t: 'signal', data }));
   peer.on('connect', () => {
     channel = internals._channel;
     send({ t: 'connected', maxMessageSize: internals._pc.sctp?.maxMessageSize ?? 0, setupMs: performance.now() - startedAt });
   });
-  peer.on('error', (err) => { process.stderr.write(`direct ceiling peer: ${err.message}\n`); process.exit(1); });
+  peer.on('error', (err) => { process.stderr.write(`direct ceiling peer (${engine}): ${err.message}\n`); process.exit(1); });
   // libwebrtc closes a channel whose send queue passes 16 MiB: that must fail loudly, not hang.
   peer.on('close', () => process.exit(1));
   peer.on('data', (data: Buffer) => {

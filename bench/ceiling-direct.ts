@@ -13,6 +13,8 @@ import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const PEER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-direct-peer.js');
 export const MESSAGE_SIZES = [16 * 1024, 64 * 1024, 256 * 1024];
+/** The WebRTC stack under simple-peer: sealdrop's (@roamhq/wrtc, libwebrtc) or libdatachannel's, for comparison. */
+export type DirectEngine = 'wrtc' | 'node-datachannel';
 
 type Reply = { t: string; [k: string]: unknown };
 
@@ -20,7 +22,7 @@ class Side {
   readonly child: ChildProcess;
   private waiters: Array<{ t: string; resolve: (m: Reply) => void; reject: (e: Error) => void }> = [];
   constructor(role: 'sender' | 'receiver', onSignal: (data: unknown) => void, o: CeilingOptions) {
-    this.child = track(fork(PEER, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...NODE_FLAGS, ...(o.nodeArgs ?? [])] }));
+    this.child = track(fork(PEER, [role, o.engine ?? 'wrtc'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...NODE_FLAGS, ...(o.nodeArgs ?? [])] }));
     o.onSpawn?.(role, this.child.pid!);
     this.child.on('message', (m: Reply) => {
       if (m.t === 'signal') return onSignal(m.data);
@@ -55,6 +57,8 @@ export interface CeilingOptions {
   /** Node flags for the child processes (e.g. --cpu-prof). */
   nodeArgs?: string[];
   onSpawn?: (role: string, pid: number) => void;
+  /** Direct ceiling only: the WebRTC stack (default wrtc). */
+  engine?: DirectEngine;
 }
 
 export async function directCeilingRun(bytes: number, sizes = MESSAGE_SIZES, o: CeilingOptions = {}): Promise<DirectCeilingRun> {

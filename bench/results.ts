@@ -20,6 +20,8 @@ export interface Results {
   throughputBytes: number;
   runs: number;
   directCeiling: { bySize: Record<number, Summary>; bestSize: number; best: Summary; maxMessageSize: number; setup: Summary };
+  /** The same raw ceiling on node-datachannel (libdatachannel), when the namespace had a veth for it. `cpu`: ms per MB, both sides. */
+  datachannelCeiling?: { bySize: Record<number, Summary>; bestSize: number; best: Summary; cpu: Summary };
   relayCeiling: { byWindow: Record<number, Summary>; bestWindow: number; best: Summary };
   stream: Record<Path, Summary>;
   endToEnd: Record<Path, Summary>;
@@ -42,6 +44,11 @@ export function worstRss(r: Results['rss'][number]): number {
   return Math.max(...Object.values(r.byPath).flatMap((p) => [p.sender.median, p.receiver.median, p.rendezvous.median]));
 }
 
+/** The best raw data-channel ceiling of the run, on either engine (median over runs). */
+export function bestDirectCeiling(r: Results): number {
+  return Math.max(r.directCeiling.best.median, r.datachannelCeiling?.best.median ?? 0);
+}
+
 export function summaryJson(r: Results): Record<string, number | string | boolean | null> {
   const out: Record<string, number | string | boolean | null> = {
     direct_mbps: round(r.stream.direct.median),
@@ -50,6 +57,9 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     relay_ceiling_mbps: round(r.relayCeiling.best.median),
     direct_ratio: round(r.stream.direct.median / r.directCeiling.best.median),
     relay_ratio: round(r.stream.relay.median / r.relayCeiling.best.median),
+    direct_ceiling_datachannel_mbps: r.datachannelCeiling ? round(r.datachannelCeiling.best.median) : null,
+    direct_best_ceiling_mbps: round(bestDirectCeiling(r)),
+    direct_best_ceiling_ratio: round(r.stream.direct.median / bestDirectCeiling(r)),
     rss_256m_mb: null,
     rss_2g_mb: null,
     rss_2g_file_mb: null,

@@ -8,21 +8,27 @@ import path from 'node:path';
 import { directCeilingRun, MESSAGE_SIZES, type DirectCeilingRun } from './ceiling-direct.js';
 import { relayCeilingRun, WINDOWS, type RelayCeilingRun } from './ceiling-relay.js';
 import { log, randomFile } from './measure.js';
+import { hasNonLoopbackAddress } from './netns.js';
 import type { ProcessRss, Results } from './results.js';
 import { MiB, summarize, type Summary } from './stats.js';
-import { GROUPS, type ThreadCpu } from './threads.js';
+import { cpuTotal, GROUPS, type ThreadCpu } from './threads.js';
 import { measureTransfer, type Path, type TransferResult } from './transfer.js';
 import type { BenchWorld } from './world.js';
 import { available as wormholeAvailable, WormholeServers, type WormholeRun } from './wormhole.js';
 
 const PATHS: Path[] = ['direct', 'relay'];
 
-type ThroughputResults = Pick<Results, 'directCeiling' | 'relayCeiling' | 'stream' | 'endToEnd' | 'cpu' | 'wormhole'> & { rss: Results['rss'][number] };
+type ThroughputResults = Pick<Results, 'directCeiling' | 'datachannelCeiling' | 'relayCeiling' | 'stream' | 'endToEnd' | 'cpu' | 'wormhole'> & { rss: Results['rss'][number] };
+
+/** Message sizes node-datachannel is measured at (its best was 64 or 256 KiB). */
+const DATACHANNEL_SIZES = [64 * 1024, 256 * 1024];
 
 export async function measureThroughput(world: BenchWorld, work: string, bytes: number, runs: number): Promise<ThroughputResults> {
   const file = path.join(work, 'throughput.bin');
   await randomFile(file, bytes);
-  const direct: DirectCeilingRun[] = [], relay: RelayCeilingRun[] = [];
+  const direct: DirectCeilingRun[] = [], relay: RelayCeilingRun[] = [], datachannel: DirectCeilingRun[] = [];
+  const withDatachannel = hasNonLoopbackAddress();
+  if (!withDatachannel) log('no address beside loopback in this namespace: node-datachannel (which needs one) is not measured');
   const transfers: Record<Path, TransferResult[]> = { direct: [], relay: [] };
   const wormholeRuns: Record<Path, WormholeRun[]> = { direct: [], relay: [] };
   const wormhole = wormholeAvailable() ? await WormholeServers.start() : undefined;
@@ -31,6 +37,10 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     for (let run = 1; run <= runs; run++) {
       log(`throughput run ${run}/${runs}: direct ceiling`);
       direct.push(await directCeilingRun(bytes));
+      if (withDatachannel) {
+        log(`throughput run ${run}/${runs}: direct ceiling, node-datachannel`);
+        datachannel.push(await directCeilingRun(bytes, DATACHANNEL_SIZES, { engine: 'node-datachannel' }));
+      }
       log(`throughput run ${run}/${runs}: sealdrop direct`);
       transfers.direct.push(await measureTransfer({ world, file, bytes, path: 'direct' }));
       if (wormhole) {
@@ -58,6 +68,7 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     directCeiling: {
       bySize: directBy, bestSize, best: directBy[bestSize]!, maxMessageSize: direct[0]!.maxMessageSize, setup: summarize(direct.map((r) => r.setupMs)),
     },
+    datachannelCeiling: withDatachannel ? datachannelSummary(datachannel) : undefined,
     relayCeiling: { byWindow: relayBy, bestWindow, best: relayBy[bestWindow]! },
     stream: { direct: of('direct', (t) => t.streamMbps), relay: of('relay', (t) => t.streamMbps) },
     endToEnd: { direct: of('direct', (t) => t.endToEndMs), relay: of('relay', (t) => t.endToEndMs) },
@@ -92,6 +103,12 @@ export async function measureLargeTransfers(world: BenchWorld, work: string, byt
     await fs.rm(file, { force: true });
   }
   return { bytes, runs, byPath: { direct: rssOf(transfers.direct), relay: rssOf(transfers.relay) } };
+}
+
+function datachannelSummary(runs: DirectCeilingRun[]): Results['datachannelCeiling'] {
+  const bySize = Object.fromEntries(DATACHANNEL_SIZES.map((s) => [s, summarize(runs.map((r) => r.bySize[s]!))]));
+  const bestSize = best(bySize);
+  return { bySize, bestSize, best: bySize[bestSize]!, cpu: summarize(runs.map((r) => cpuTotal(r.cpuBySize[bestSize]!.sender) + cpuTotal(r.cpuBySize[bestSize]!.receiver))) };
 }
 
 function best(by: Record<number, Summary>): number {
