@@ -52,7 +52,7 @@ function markdown(r: Results): string {
   L.push(`${mib(r.throughputBytes)} of random data, ${r.runs} runs; ceiling and sealdrop runs interleaved so background load hits both alike.`, '');
   L.push('| path | sealdrop (MB/s) | ceiling (MB/s) | sealdrop / ceiling | end to end (s) |', '| --- | --- | --- | --- | --- |');
   L.push(`| direct | ${fmt(r.stream.direct)} | ${fmt(r.directCeiling.best)} raw wrtc, ${kib(r.directCeiling.bestSize)} messages | ${j.direct_ratio} | ${fmt(msToS(r.endToEnd.direct))} |`);
-  L.push(`| relay | ${fmt(r.stream.relay)} | ${fmt(r.relayCeiling.best)} raw Socket.IO, ${mib(r.relayCeiling.bestWindow)} window | ${j.relay_ratio} | ${fmt(msToS(r.endToEnd.relay))} |`);
+  L.push(`| relay | ${fmt(r.stream.relay)} | ${fmt(r.relayCeiling.best)} raw Socket.IO, ${r.relayCeiling.bestShape} | ${j.relay_ratio} | ${fmt(msToS(r.endToEnd.relay))} |`);
   L.push('', 'sealdrop MB/s: receiver\'s first to last chunk written. End to end: spawning `send` until both CLIs exited (process start, login, handshake, transfer, SHA-256 check, fsync).', '');
   if (r.wormhole) {
     L.push('### Against magic-wormhole, same file, same runs', '');
@@ -71,7 +71,7 @@ function markdown(r: Results): string {
     const wrtcCpu = cpuTotal(r.cpu['raw wrtc']!.sender!) + cpuTotal(r.cpu['raw wrtc']!.receiver!);
     L.push(`The same raw channel on node-datachannel (libdatachannel), interleaved with the wrtc runs: ${Object.entries(dc.bySize).map(([s, v]) => `${kib(Number(s))}: ${fmt(v)}`).join('; ')}; ${fmt(dc.cpu)} CPU ms per MB (both sides) against wrtc's ${round(wrtcCpu)}. sealdrop direct is ${j.direct_best_ceiling_ratio} of the best raw channel of the run.`);
   }
-  L.push(`Relay ceiling by window (frames of 128 KiB + 30 B): ${Object.entries(r.relayCeiling.byWindow).map(([w, v]) => `${mib(Number(w))}: ${fmt(v)}`).join('; ')}.`, '');
+  L.push(`Relay ceiling by shape (frames: 128 KiB + 30 B messages; batches: 524,424 B, four frames, as sealdrop's relay:frames): ${Object.entries(r.relayCeiling.byShape).map(([w, v]) => `${w}: ${fmt(v)}`).join('; ')}.`, '');
   L.push('![throughput per path against its ceiling](throughput.svg)', '');
 
   L.push('## Where the CPU goes: CPU ms per MB moved', '');

@@ -22,7 +22,8 @@ export interface Results {
   directCeiling: { bySize: Record<number, Summary>; bestSize: number; best: Summary; maxMessageSize: number; setup: Summary };
   /** The same raw ceiling on node-datachannel (libdatachannel), when the namespace had a veth for it. `cpu`: ms per MB, both sides. */
   datachannelCeiling?: { bySize: Record<number, Summary>; bestSize: number; best: Summary; cpu: Summary };
-  relayCeiling: { byWindow: Record<number, Summary>; bestWindow: number; best: Summary };
+  /** By shape (message size and window, ceiling-relay.ts RELAY_SHAPES). */
+  relayCeiling: { byShape: Record<string, Summary>; bestShape: string; best: Summary };
   stream: Record<Path, Summary>;
   endToEnd: Record<Path, Summary>;
   /** magic-wormhole's MB/s on each path, spawn to exit of both sides, same file, same runs (absent when not installed). */
@@ -75,7 +76,7 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     relay_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.relay.median / 1000)),
     throughput_file_mb: mb(r.throughputBytes),
     direct_ceiling_message_kib: r.directCeiling.bestSize / 1024,
-    relay_ceiling_window_mib: r.relayCeiling.bestWindow / 2 ** 20,
+    relay_ceiling_shape: r.relayCeiling.bestShape,
     cli_start_ms: Math.round(r.cliStart.median),
     direct_setup_ceiling_ms: Math.round(r.directCeiling.setup.median),
   };

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { directCeilingRun, MESSAGE_SIZES, type DirectCeilingRun } from './ceiling-direct.js';
-import { relayCeilingRun, WINDOWS, type RelayCeilingRun } from './ceiling-relay.js';
+import { RELAY_SHAPES, relayCeilingRun, type RelayCeilingRun } from './ceiling-relay.js';
 import { log, randomFile } from './measure.js';
 import { hasNonLoopbackAddress } from './netns.js';
 import type { ProcessRss, Results } from './results.js';
@@ -61,15 +61,15 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     await fs.rm(file, { force: true });
   }
   const directBy = Object.fromEntries(MESSAGE_SIZES.map((s) => [s, summarize(direct.map((r) => r.bySize[s]!))]));
-  const relayBy = Object.fromEntries(WINDOWS.map((w) => [w, summarize(relay.map((r) => r.byWindow[w]!))]));
-  const bestSize = best(directBy), bestWindow = best(relayBy);
+  const relayBy = Object.fromEntries(Object.keys(RELAY_SHAPES).map((w) => [w, summarize(relay.map((r) => r.byShape[w]!))]));
+  const bestSize = Number(best(directBy)), bestShape = best(relayBy);
   const of = (p: Path, f: (t: TransferResult) => number) => summarize(transfers[p].map(f));
   return {
     directCeiling: {
       bySize: directBy, bestSize, best: directBy[bestSize]!, maxMessageSize: direct[0]!.maxMessageSize, setup: summarize(direct.map((r) => r.setupMs)),
     },
     datachannelCeiling: withDatachannel ? datachannelSummary(datachannel) : undefined,
-    relayCeiling: { byWindow: relayBy, bestWindow, best: relayBy[bestWindow]! },
+    relayCeiling: { byShape: relayBy, bestShape, best: relayBy[bestShape]! },
     stream: { direct: of('direct', (t) => t.streamMbps), relay: of('relay', (t) => t.streamMbps) },
     endToEnd: { direct: of('direct', (t) => t.endToEndMs), relay: of('relay', (t) => t.endToEndMs) },
     wormhole: wormhole && {
@@ -80,7 +80,7 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     cpu: {
       'raw wrtc': medianCpu(direct.map((r) => r.cpuBySize[bestSize]!)),
       'sealdrop direct': medianCpu(transfers.direct.map((t) => t.cpu)),
-      'raw Socket.IO relay': medianCpu(relay.map((r) => r.cpuByWindow[bestWindow]!)),
+      'raw Socket.IO relay': medianCpu(relay.map((r) => r.cpuByShape[bestShape]!)),
       'sealdrop relay': medianCpu(transfers.relay.map((t) => t.cpu)),
     },
   };
@@ -107,12 +107,13 @@ export async function measureLargeTransfers(world: BenchWorld, work: string, byt
 
 function datachannelSummary(runs: DirectCeilingRun[]): Results['datachannelCeiling'] {
   const bySize = Object.fromEntries(DATACHANNEL_SIZES.map((s) => [s, summarize(runs.map((r) => r.bySize[s]!))]));
-  const bestSize = best(bySize);
+  const bestSize = Number(best(bySize));
   return { bySize, bestSize, best: bySize[bestSize]!, cpu: summarize(runs.map((r) => cpuTotal(r.cpuBySize[bestSize]!.sender) + cpuTotal(r.cpuBySize[bestSize]!.receiver))) };
 }
 
-function best(by: Record<number, Summary>): number {
-  return Number(Object.entries(by).reduce((a, b) => (b[1].median > a[1].median ? b : a))[0]);
+/** The key with the highest median. */
+function best(by: Record<string | number, Summary>): string {
+  return Object.entries(by).reduce((a, b) => (b[1].median > a[1].median ? b : a))[0];
 }
 
 function rssOf(list: TransferResult[]): ProcessRss {
