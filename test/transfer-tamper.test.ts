@@ -63,13 +63,16 @@ describe('tampering in transit is detected', function () {
     ['a truncated stream', (f, n) => (n === 5 ? 'cut' : [f]), ['ERR_PEER_GONE', 'ERR_INTEGRITY']],
   ];
 
-  for (const [label, edit, codes] of cases) {
-    it(`detects ${label} and leaves no file under the final name`, async () => {
+  // The same edits on both paths: on the relay, frames sent back to back travel in batches (relay:frames).
+  for (const [label, edit, codes] of cases) for (const mode of ['direct', 'relay'] as const) {
+    it(`detects ${label} and leaves no file under the final name (${mode})`, async () => {
       const inbox = await tempDir();
       const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
       await receiver.waitFor('ready');
       const home = new Home(world.homes.alice!);
-      const sending = sendFiles({ home, account: await resolveAccount(home, {}), to: 'bob', paths: [src], wrapTransport: tampering(edit) });
+      const sending = sendFiles({
+        home, account: await resolveAccount(home, {}), to: 'bob', paths: [src], wrapTransport: tampering(edit), ...(mode === 'relay' && { mode: 'relay' as const }),
+      });
       const sendError = await sending.then(() => undefined, (e) => e);
       expect(sendError, 'the sender must not report success').to.be.instanceOf(Error);
       expect(await receiver.exit).to.not.equal(0);
