@@ -17,6 +17,12 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 /** Control messages and file data travel on two streams, each numbered from 0. */
 export const CONTROL_STREAM = 0xffffffff;
 export const DATA_STREAM = 0;
+/**
+ * Path moves (docs/PROTOCOL.md "Path moves"): `move` and `moved`, control frames on a
+ * stream of their own, numbered from 0, so they can be read before both sides agree
+ * where the control and data streams go on.
+ */
+export const MOVE_STREAM = 0xfffffffe;
 export const FLAG_LAST = 1;
 
 const AAD_CONTEXT = Buffer.from('sealdrop/1 frame', 'utf8');

@@ -36,6 +36,8 @@ export const Welcome = z.object({
   iceServers: IceServers,
   /** The rendezvous takes `relay:frames` (batches) and delivers them, split for peers that did not ask for batches. */
   relayBatch: z.literal(true).optional(),
+  /** `serve --no-relay-start`: the relay only as a fallback; peers wait for the direct path before the first byte. */
+  relayStart: z.literal(false).optional(),
 }).strict();
 export type Welcome = z.infer<typeof Welcome>;
 
@@ -67,7 +69,14 @@ export const WebrtcSignal = z.object({
 /** Transport negotiation: the sender tells the receiver which transport carries the transfer. */
 export const TransportSignal = z.object({ type: z.literal('transport'), mode: z.enum(['direct', 'relay']) }).strict();
 
-export const SignalData = z.discriminatedUnion('type', [CommitSignal, HelloSignal, WebrtcSignal, TransportSignal]);
+/**
+ * Path moves (PROTOCOL.md "Path moves"): this peer can move a transfer between paths in the
+ * middle of it. Each side sends it before its first key signal; without it from the other
+ * side, a transfer stays on one path. It only enables moves: each move is sealed.
+ */
+export const MovesSignal = z.object({ type: z.literal('moves'), v: Version }).strict();
+
+export const SignalData = z.discriminatedUnion('type', [CommitSignal, HelloSignal, WebrtcSignal, TransportSignal, MovesSignal]);
 export type SignalData = z.infer<typeof SignalData>;
 
 export const PeersRequest = z.object({}).strict();

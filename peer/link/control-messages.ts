@@ -58,6 +58,18 @@ export const Path = z.object({ t: z.literal('path'), transport: z.enum(['direct'
 /** Sent by a side whose person was asked whether both sides show the same code (`--verify`). */
 export const Verified = z.object({ t: z.literal('verified'), ok: z.boolean() }).strict();
 
+/**
+ * Path moves, on their own stream (MOVE_STREAM), never in ControlMessage. The opener
+ * sends `move` as the first frame on the path it moves to; the accepter answers `moved`
+ * there. Each states the next data chunk and control frame it expects from the other,
+ * which is where the other resends from: no frame lost, none accepted twice.
+ */
+const Position = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const Move = z.object({ t: z.literal('move'), transport: z.enum(['direct', 'relay']), data: Position, control: Position }).strict();
+export const Moved = z.object({ t: z.literal('moved'), transport: z.enum(['direct', 'relay']), data: Position, control: Position }).strict();
+export const MoveMessage = z.discriminatedUnion('t', [Move, Moved]);
+export type MoveMessage = z.infer<typeof MoveMessage>;
+
 export const ControlMessage = z.discriminatedUnion('t', [Manifest, Accept, Reject, Credit, Hashes, Complete, Abort, List, Listing, Get, Path, Verified]);
 export type ControlMessage = z.infer<typeof ControlMessage>;
 export type ControlInput = z.input<typeof ControlMessage>;

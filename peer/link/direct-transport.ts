@@ -81,6 +81,27 @@ export class DirectTransport implements Transport {
       : undefined));
   }
 
+  /** Bytes waiting in the data channel (a synchronous hop into wrtc: read it now and then, not per frame). */
+  get queued(): number {
+    return this.channel?.bufferedAmount ?? 0;
+  }
+
+  /** Whether the data channel is open now. */
+  get open(): boolean {
+    return !this.closed && this.channel?.readyState === 'open';
+  }
+
+  /** Whether it was given an offer (an accepter answers a later offer with a new connection). */
+  get offered(): boolean {
+    return this.offers > 0;
+  }
+  private offers = 0;
+
+  /** Whether it has ended (closed, failed or destroyed). */
+  get ended(): boolean {
+    return this.closed;
+  }
+
   /** The largest data-channel message this side sends, known once connected. */
   get maxMessageSize(): number | undefined {
     return this.splitter?.limit;
@@ -89,6 +110,7 @@ export class DirectTransport implements Transport {
   /** Feeds a signal object from the other peer. */
   signal(data: Record<string, unknown>): void {
     if (this.closed) return;
+    if (data.type === 'offer') this.offers++;
     try {
       this.peer.signal(data as unknown as SimplePeer.SignalData);
     } catch (err) {

@@ -8,6 +8,7 @@ import type { Home } from '../session/home.js';
 import { connect, type Account } from '../session/login.js';
 import { PinnedKeys } from '../session/pinned-keys.js';
 import { establishLink, useLink, type Link, type Secured, type TransportMode } from './transfer-link.js';
+import type { PathMove } from './path-mover.js';
 import type { ConfirmCode } from './verification.js';
 import type { Transport, TransportKind } from './transport.js';
 
@@ -26,6 +27,8 @@ export interface PeerLinkOptions {
   /** `--verify`: nothing moves until this side's person confirms the code (`confirmCode`). */
   verify?: boolean;
   confirmCode?: ConfirmCode;
+  /** The transfer moved to another path in the middle (a status line and a `path` event). */
+  onMove?: (m: PathMove) => void;
   /** Test seam: wraps the transport the engine will use. */
   wrapTransport?: (t: Transport) => Transport;
 }
@@ -42,7 +45,7 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     const link = await establishLink({
       session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
-      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode,
+      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode, onMove: o.onMove,
     });
     return await useLink(link, use);
   } catch (err) {

@@ -3,12 +3,13 @@
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
  */
-import { CHUNK_SIZE, FLOW_WINDOW, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../../shared/constants.js';
+import { CHUNK_SIZE, FLOW_WINDOW, FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../../shared/constants.js';
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
-import { CONTROL_STREAM, DATA_STREAM, FrameType, decodeHeader, openFrame, sealFrame } from '../../shared/framing.js';
+import { CONTROL_STREAM, DATA_STREAM, FrameType, MOVE_STREAM, decodeHeader, openFrame, sealFrame } from '../../shared/framing.js';
 import { describeIssues } from '../../shared/schemas.js';
-import { ControlMessage, type ControlInput } from './control-messages.js';
-import type { Transport } from './transport.js';
+import { ControlMessage, MoveMessage, type ControlInput } from './control-messages.js';
+import { ResendBuffer, type HeldFrame, type Position } from './resend-buffer.js';
+import type { Transport, TransportKind } from './transport.js';
 
 export type Inbound =
   | { kind: 'control'; msg: ControlMessage; size: number }
@@ -16,6 +17,8 @@ export type Inbound =
 
 /** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
 const MAX_QUEUED = 2 * FLOW_WINDOW;
+/** Header and tag: a frame's length less its plaintext. */
+const FRAME_OVERHEAD = FRAME_HEADER_SIZE + GCM_TAG_SIZE;
 
 export interface ChannelKeys { sendKey: Buffer; receiveKey: Buffer }
 
@@ -26,7 +29,32 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What the channel asks of the one who moves it between paths (path-mover.ts): the
+ * current path ended or failed a send; or a frame of the move stream arrived on it.
+ */
+export interface PathEvents {
+  lost(t: Transport, err?: SealdropError): void;
+  moveFrame(frame: Buffer, t: Transport): void;
+}
+
 export class SecureChannel {
+  private current: Transport;
+  /** Bumped at every attach: frames and closes of a path left behind are ignored. */
+  private generation = 0;
+  /** Kept for a path move; undefined when this channel never moves. */
+  private readonly held?: ResendBuffer;
+  private pathEvents?: PathEvents;
+  /** Sends wait while a move is agreed; it rejects if the move fails. */
+  private moving?: Promise<void>;
+  private sendMoveSeq = 0;
+  private receiveMoveSeq = 0;
+  /** Data chunks accepted so far: where the other side resends from after a move. */
+  private dataReceived = 0;
+  /** Data-stream plaintext bytes that went each way over each path (sent or received, never both). */
+  readonly paths: Record<TransportKind, number> = { direct: 0, relay: 0 };
+  /** When the current path last delivered a frame. */
+  lastInbound = performance.now();
   private sendControlSeq = 0;
   private receiveControlSeq = 0;
   private readonly queue: Inbound[] = [];
@@ -43,9 +71,120 @@ export class SecureChannel {
   /** Where chunks are sealed when the transport copies frames (see sendChunk). */
   private chunkFrame?: Buffer;
 
-  constructor(readonly transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer) {
-    transport.onFrame((frame) => this.accept(frame));
-    transport.onClose((err) => this.fail(err ?? new SealdropError('ERR_PEER_GONE', 'the other peer closed the connection before the transfer finished')));
+  /** `resend`: keep what is sent for a path move (PROTOCOL.md "Path moves"). */
+  constructor(transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer, o: { resend?: boolean } = {}) {
+    this.current = transport;
+    if (o.resend) this.held = new ResendBuffer();
+    this.listen(transport);
+  }
+
+  /** The path the channel sends and receives on now. */
+  get transport(): Transport {
+    return this.current;
+  }
+
+  private listen(t: Transport): void {
+    const generation = ++this.generation;
+    t.onFrame((frame) => { if (generation === this.generation) this.accept(frame, t); });
+    t.onClose((err) => { if (generation === this.generation) this.lost(t, err); });
+  }
+
+  /** The current path ended: with a mover it may go on elsewhere; without one the channel fails. */
+  private lost(t: Transport, err?: SealdropError): void {
+    if (t !== this.current || this.failure) return;
+    if (this.pathEvents) return this.pathEvents.lost(t, err);
+    this.fail(err ?? new SealdropError('ERR_PEER_GONE', 'the other peer closed the connection before the transfer finished'));
+  }
+
+  /** Hands path losses and move frames to a mover (path-mover.ts). */
+  movesWith(events: PathEvents): void {
+    this.pathEvents = events;
+  }
+
+  /**
+   * Stops listening to the current path (its later frames are ignored) and holds every send
+   * until `settle`: the positions this side has read are final from here on.
+   */
+  detach(): { position: Position; settle: (err?: SealdropError) => void } {
+    this.generation++;
+    let settle: (err?: SealdropError) => void = () => {};
+    const moving = new Promise<void>((resolve, reject) => {
+      settle = (err) => {
+        if (this.moving === moving) this.moving = undefined;
+        if (err) { this.fail(err); reject(err); } else resolve();
+      };
+    });
+    moving.catch(() => {});
+    this.moving ??= moving;
+    return { position: { data: this.dataReceived, control: this.receiveControlSeq }, settle };
+  }
+
+  /** Makes `t` the path: its frames are read from now on (a move frame first). */
+  attach(t: Transport): void {
+    this.current = t;
+    this.lastInbound = performance.now();
+    this.listen(t);
+  }
+
+  /** Seals a move-stream message; the mover sends it on the path it names. */
+  sealMove(msg: MoveMessage): Buffer {
+    return sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  /**
+   * Opens a move-stream frame, which must be the next one expected: a replayed or forged
+   * move fails here (and the caller drops it). Only a frame that opens moves the counter.
+   */
+  openMove(frame: Buffer): MoveMessage {
+    const h = decodeHeader(frame);
+    if (h.type !== FrameType.Control || h.stream !== MOVE_STREAM) throw new SealdropError('ERR_PROTOCOL', 'not a move frame');
+    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: MOVE_STREAM, index: this.receiveMoveSeq });
+    let json: unknown;
+    try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a move message is not JSON'); }
+    const parsed = MoveMessage.safeParse(json);
+    if (!last || !parsed.success) throw new SealdropError('ERR_PROTOCOL', 'a bad move message');
+    this.receiveMoveSeq++;
+    return parsed.data;
+  }
+
+  /**
+   * Sends again, on the current path, every held frame the other side has not read
+   * (`from` is where it said it goes on), then lets the held sends go.
+   */
+  async resend(from: Position): Promise<number> {
+    if (!this.held) throw new SealdropError('ERR_INTERNAL', 'this channel keeps nothing to resend');
+    const again: HeldFrame[] = this.held.from(from);
+    const to = this.current.kind;
+    for (const h of again) {
+      if (h.released) continue; // credited while this resend ran: the other side has it
+      if (h.data) {
+        const bytes = h.frame.length - FRAME_OVERHEAD;
+        this.paths[h.via] -= bytes;
+        this.paths[to] += bytes;
+        h.via = to;
+      }
+      await this.current.send(h.frame);
+    }
+    return again.length;
+  }
+
+  /** The other side credited every chunk below `chunks` (flow control): no need to keep them. */
+  acknowledged(chunks: number): void {
+    this.held?.releaseData(chunks);
+  }
+
+  /** Bytes of data sent and not yet credited, when this channel keeps them (a full window means the peer went quiet). */
+  get unacknowledged(): number {
+    return this.held?.heldDataBytes ?? 0;
+  }
+
+  /** Whether a reader is waiting for the data stream right now. */
+  get awaitingData(): boolean {
+    return this.waiter !== undefined && this.dataNext !== undefined;
+  }
+
+  get failed(): SealdropError | undefined {
+    return this.failure;
   }
 
   /** A control message is JSON split over as many control frames as it needs; LAST marks its end. */
@@ -59,7 +198,8 @@ export class SecureChannel {
     for (let off = 0; off === 0 || off < plaintext.length; off += CHUNK_SIZE) {
       const piece = plaintext.subarray(off, off + CHUNK_SIZE);
       const last = off + CHUNK_SIZE >= plaintext.length;
-      await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.sendControlSeq++, last }, piece));
+      const index = this.sendControlSeq++;
+      await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index, last }, piece), false, index);
     }
   }
 
@@ -69,17 +209,30 @@ export class SecureChannel {
    * transport copies what it sends, every chunk is sealed into the same buffer.
    */
   async sendChunk(index: number, last: boolean, data: Buffer): Promise<void> {
-    const into = this.transport.copiesOnSend ? (this.chunkFrame ??= Buffer.allocUnsafe(MAX_FRAME_SIZE)) : undefined;
-    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data, into));
+    // A held chunk keeps its own buffer until credited (resend-buffer.ts); otherwise one buffer serves every chunk.
+    const copies = this.current.copiesOnSend;
+    const into = !copies ? undefined : this.held ? this.held.chunkBuffer() : (this.chunkFrame ??= Buffer.allocUnsafe(MAX_FRAME_SIZE));
+    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data, into), true, index);
   }
 
-  /** Once the channel failed, every send reports that first cause, not the closed transport it led to. */
-  private async send(frame: Buffer): Promise<void> {
+  /**
+   * Once the channel failed, every send reports that first cause, not the closed transport it led to.
+   * With moves, a frame is kept before it goes, and a send the path fails is the path lost: the
+   * move sends it again, so this send is done once the move is.
+   */
+  private async send(frame: Buffer, data: boolean, index: number): Promise<void> {
+    while (this.moving) await this.moving;
     if (this.failure) throw this.failure;
+    const t = this.current;
+    this.held?.keep({ data, index, frame, via: t.kind });
+    if (data) this.paths[t.kind] += frame.length - FRAME_OVERHEAD;
     try {
-      await this.transport.send(frame);
+      await t.send(frame);
     } catch (err) {
-      throw this.failure ?? err;
+      if (!this.held || !this.pathEvents || this.failure) throw this.failure ?? err;
+      this.lost(t, toSealdropError(err));
+      while (this.moving) await this.moving;
+      if (this.failure) throw this.failure;
     }
   }
 
@@ -128,7 +281,7 @@ export class SecureChannel {
       // A peer that goes silent (stopped, hostile, or a network that drops everything) must not hold us.
       const timer = setTimeout(() => {
         this.fail(new SealdropError('ERR_TIMEOUT', `the other peer sent nothing for ${Math.round(timeoutMs / 1000)} s`));
-        this.transport.close();
+        this.current.close();
       }, timeoutMs);
       const cancel = () => {
         if (this.waiter !== waiter) return;
@@ -166,22 +319,28 @@ export class SecureChannel {
   /** Ends the channel on our side; later arrivals are ignored. */
   close(): void {
     this.fail(new SealdropError('ERR_PEER_GONE', 'channel closed'));
-    this.transport.close();
+    this.current.close();
   }
 
-  private accept(frame: Buffer): void {
+  private accept(frame: Buffer, from: Transport): void {
     if (this.failure) return;
+    this.lastInbound = performance.now();
     try {
-      const item = this.open(frame);
+      const header = decodeHeader(frame);
+      if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) return this.pathEvents.moveFrame(frame, from);
+      const item = this.open(frame, header);
+      if (item?.kind === 'chunk') {
+        this.dataReceived++;
+        this.paths[from.kind] += item.data.length;
+      }
       if (item) this.deliver(item);
     } catch (err) {
       this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
-      this.transport.close();
+      this.current.close();
     }
   }
 
-  private open(frame: Buffer): Inbound | undefined {
-    const header = decodeHeader(frame);
+  private open(frame: Buffer, header: ReturnType<typeof decodeHeader>): Inbound | undefined {
     if (header.type === FrameType.Control) {
       const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
       this.receiveControlSeq++;

@@ -9,7 +9,9 @@
 import { MAX_DIRECT_TIMEOUT_MS } from '../../shared/constants.js';
 import type { Role } from '../../shared/crypto.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
-import { DirectTransport } from './direct-transport.js';
+import { DirectTransport, type DirectOptions } from './direct-transport.js';
+import { decodeHeader, FrameType, MOVE_STREAM } from '../../shared/framing.js';
+import { PathMover, type PathMove } from './path-mover.js';
 import { handshake, type HandshakeResult } from './handshake.js';
 import type { KeyPair } from '../../shared/crypto.js';
 import type { PinnedKeys } from '../session/pinned-keys.js';
@@ -23,6 +25,8 @@ import type { Transport, TransportKind } from './transport.js';
 export type TransportMode = 'auto' | 'relay' | 'direct-only';
 
 export const DEFAULT_DIRECT_TIMEOUT_MS = 5_000;
+/** The `moves` signal's version: what this peer understands of path moves. */
+const MOVES_VERSION = 1;
 /** The receiver's wait for the sender's transport choice: the longest direct attempt a sender may make, and a margin. */
 const TRANSPORT_CHOICE_TIMEOUT_MS = MAX_DIRECT_TIMEOUT_MS + 10_000;
 /** Errors that are only what a session closed underneath us looks like from here (a signal to a gone session is ERR_BAD_INPUT). */
@@ -39,7 +43,9 @@ export interface LinkOptions {
   /** Sender only: which transports to try. */
   mode?: TransportMode;
   directTimeoutMs?: number;
-  /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames). */
+  /** A path move in the middle of the transfer (PROTOCOL.md "Path moves"). */
+  onMove?: (m: PathMove) => void;
+  /** Test seam: wraps the transport the engine will use (e.g. to tamper with frames); such a link stays on that one path. */
   wrapTransport?: (t: Transport) => Transport;
   /** Test seam: rewrites this side's WebRTC SDP (e.g. to advertise a smaller a=max-message-size). */
   sdpTransform?: (sdp: string) => string;
@@ -52,7 +58,8 @@ export interface LinkOptions {
 
 export interface Secured { sas: string; peerFingerprint: string; transport: TransportKind; pinnedNow: boolean }
 
-export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox }
+/** `transport`: the path the link started on (channel.transport is the one it is on now); `mover`: when it may move. */
+export interface Link extends HandshakeResult { channel: SecureChannel; transport: TransportKind; inbox: SignalInbox; mover?: PathMover }
 
 export async function establishLink(o: LinkOptions): Promise<Link> {
   const inbox = new SignalInbox(o.session, o.sid, o.peerId);
@@ -63,31 +70,43 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
   }
   let direct: DirectTransport | undefined;
   let carrier: TransportKind | undefined;
+  let mover: PathMover | undefined;
+  // Path moves: the accepter always offers them, the opener in auto mode (--relay and --direct-only name one
+  // path), never through a test's wrapped transport. Said before the first key signal, so it arrives first.
+  const offersMoves = !o.wrapTransport && (o.role === 'receiver' || mode === 'auto');
+  if (offersMoves) o.session.signal(o.sid, { type: 'moves', v: MOVES_VERSION }).catch(() => {});
   // The receiver holds relay frames from the start: the sender's first one can arrive in the same tick as its transport choice.
   let relay = o.role === 'receiver' ? new RelayTransport(o.session, o.sid, inbox) : undefined;
+  const directOptions = (): DirectOptions => ({
+    initiator: o.role === 'sender',
+    iceServers: o.session.welcome.iceServers,
+    signalOut: (data) => { o.session.signal(o.sid, { type: 'webrtc', data }).catch(() => {}); },
+    sdpTransform: o.sdpTransform,
+  });
   try {
     if (mode !== 'relay') {
-      direct = new DirectTransport({
-        initiator: o.role === 'sender',
-        iceServers: o.session.welcome.iceServers,
-        signalOut: (data) => { o.session.signal(o.sid, { type: 'webrtc', data }).catch(() => {}); },
-        sdpTransform: o.sdpTransform,
-      });
-      inbox.onWebrtc((data) => direct!.signal(data));
+      direct = new DirectTransport(directOptions());
+      inbox.onWebrtc((data) => (mover ? mover.webrtc(data) : direct!.signal(data)));
       // Until the direct path carries the transfer, the session ending (or the rendezvous going) ends
       // it too. Once it does, only the data channel itself can end it: its frames never touch the rendezvous.
-      inbox.onClose(() => { if (carrier !== 'direct') direct?.close(); });
+      inbox.onClose(() => { if (!mover && carrier !== 'direct') direct?.close(); });
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
     const transferId = Buffer.from(o.sid, 'hex');
-    const chosen = o.role === 'sender' ? await chooseTransport(o, direct, mode, timeoutMs) : await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
+    const moves = offersMoves && inbox.peerMoves;
+    // Relay start: with moves, the first bytes go on the relay at once and move to the direct path when it opens.
+    const relayStart = o.role === 'sender' && moves && o.session.welcome.relayStart !== false;
+    const chosen = o.role === 'sender'
+      ? (relayStart ? 'relay' : await chooseTransport(o, direct, mode, timeoutMs))
+      : await inbox.nextTransport(TRANSPORT_CHOICE_TIMEOUT_MS);
     if (o.role === 'sender') {
       // Listen on the chosen path before announcing it: the accepter's first sealed message may follow the signal at once.
       if (chosen === 'relay') relay ??= new RelayTransport(o.session, o.sid, inbox);
       await o.session.signal(o.sid, { type: 'transport', mode: chosen });
     }
     const unchosen = chosen === 'relay' ? direct : relay;
-    if (o.role === 'sender') unchosen?.close();
+    // With moves the opener's direct attempt goes on in the background; without, the path not chosen is done with.
+    if (o.role === 'sender' && !(moves && unchosen === direct)) unchosen?.close();
     // The accepter keeps the other path open until the opener's sealed `path` arrives: if that
     // message comes over the path it was told is unused, the signal was changed on the way.
     const witness = o.role === 'receiver' && unchosen ? watchUnchosen(unchosen, keys.keys, transferId, chosen) : undefined;
@@ -98,11 +117,16 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     carrier = chosen;
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (o.wrapTransport) transport = o.wrapTransport(transport);
-    const channel = new SecureChannel(transport, keys.keys, transferId);
+    const channel = new SecureChannel(transport, keys.keys, transferId, { resend: moves });
     // The code is shown as soon as it exists: if what follows fails, it is what the people compare.
     o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
     try {
-      const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close());
+      // With moves the accepter's other path stays open (the opener may move there), watched by the mover from here on.
+      const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close(moves));
+      if (moves) {
+        mover = new PathMover({ channel, role: o.role, session: o.session, sid: o.sid, inbox, direct, directOptions, onMove: o.onMove });
+        if (witness && unchosen) mover.candidate(unchosen, witness.moves);
+      }
       await verifyCodes(channel, { sas: keys.sas, peer: o.peerId, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
     } catch (err) {
       // The other side is told why (it may be waiting for our answer), then the channel goes.
@@ -112,8 +136,9 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
       channel.close();
       throw e;
     }
-    return { ...keys, channel, transport: chosen, inbox };
+    return { ...keys, channel, transport: chosen, inbox, mover };
   } catch (err) {
+    mover?.close();
     direct?.close();
     relay?.close();
     inbox.dispose();
@@ -139,6 +164,7 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
     await link.channel.ended(1_000);
     throw e;
   } finally {
+    link.mover?.close();
     link.channel.close();
     link.inbox.dispose();
   }
@@ -149,8 +175,22 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
  * sealed `path` message arrives there (the opener is told, over that same path); it never
  * resolves otherwise. `close` ends the watch and the path.
  */
-function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: () => void } {
-  const witness = new SecureChannel(unchosen, keys, transferId);
+function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: (keep: boolean) => void; moves: Buffer[] } {
+  // A move onto this path may come before the mover exists: held (a few) for it, never read as the witness's.
+  const moves: Buffer[] = [];
+  const watched: Transport = {
+    kind: unchosen.kind,
+    copiesOnSend: unchosen.copiesOnSend,
+    send: (f) => unchosen.send(f),
+    onFrame: (h) => unchosen.onFrame((f) => {
+      if (!isMoveFrame(f)) h(f);
+      else if (moves.length < 4) moves.push(f);
+    }),
+    onClose: (h) => unchosen.onClose(h),
+    close: () => { if (!kept) unchosen.close(); },
+  };
+  let kept = false;
+  const witness = new SecureChannel(watched, keys, transferId);
   const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then(async (): Promise<never> => {
     const err = new SealdropError('ERR_PROTOCOL',
       `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${unchosen.kind} path: someone changed the agreed transport; stopped`,
@@ -161,7 +201,16 @@ function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffe
     throw err;
   }, () => new Promise<never>(() => {}));
   tampered.catch(() => {});
-  return { tampered, close: () => witness.close() };
+  return { tampered, close: (keep) => { kept = keep; witness.close(); }, moves };
+}
+
+function isMoveFrame(f: Buffer): boolean {
+  try {
+    const h = decodeHeader(f);
+    return h.type === FrameType.Control && h.stream === MOVE_STREAM;
+  } catch {
+    return false;
+  }
 }
 
 /** The opener's choice: direct if the data channel opened within the timeout, else the relay (unless forbidden). */

@@ -16,6 +16,8 @@ export class SignalInbox {
   private hello?: HelloSignal;
   private commit?: CommitSignal;
   private mode?: 'direct' | 'relay';
+  /** The other peer said it can move a transfer between paths (a `moves` signal of version 1 or later). */
+  peerMoves = false;
   private helloWaiter?: Waiter<HelloSignal>;
   private openingWaiter?: Waiter<Opening>;
   private modeWaiter?: Waiter<'direct' | 'relay'>;
@@ -45,6 +47,8 @@ export class SignalInbox {
       if (this.commit || this.hello) return; // one commitment, and only before a hello
       this.commit = data;
       this.openingWaiter?.resolve(data);
+    } else if (data.type === 'moves') {
+      if (data.v >= 1) this.peerMoves = true;
     } else if (data.type === 'transport') {
       if (this.mode) return;
       this.mode = data.mode;

@@ -6,10 +6,11 @@ import { pipeline } from 'node:stream/promises';
 import { MAX_CONSENT_TIMEOUT_MS, MAX_DIRECT_TIMEOUT_MS } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
 import { bytes, Cancelled, flushOutput, printable, printMessage, type Reporter } from './cli-output.js';
-import { offerWords, receivedLines, sendingWords, sentLine } from './transfer-words.js';
+import { offerWords, pathWords, receivedLines, sendingWords, sentLine } from './transfer-words.js';
 import { MESSAGE_MAX_BYTES } from '../transfer/receive-engine.js';
 import { accountOf, homeOf, type GlobalFlags } from './commands.js';
 import type { SecuredInfo } from '../link/peer-link.js';
+import type { PathMove } from '../link/path-mover.js';
 import { getShared, listShare } from '../transfer/pull.js';
 import { refusal } from '../files/safe-names.js';
 import { receiveLoop, type IncomingInfo } from '../transfer/receive.js';
@@ -19,6 +20,14 @@ import type { ConfirmCode } from '../link/verification.js';
 import { confirmCodeFor } from './verify-prompt.js';
 import { parseAllowList, SharedFolder } from '../transfer/shared-folder.js';
 import { collectSources, type SourceSet } from '../transfer/source-files.js';
+
+/** A transfer moved to another path in the middle: a status line and a `path` event. */
+function moved(r: Reporter, peer: string) {
+  return (m: PathMove) => {
+    r.info(`now on the ${m.transport} path with ${peer} (${m.why}); the transfer goes on where it was`);
+    r.event('path', { peer, transport: m.transport, reason: m.why });
+  };
+}
 
 function secured(r: Reporter, peer: string) {
   return (s: SecuredInfo | IncomingInfo) => {
@@ -84,7 +93,7 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
         home: homeOf(g), account, to: o.to, sources, ...verifying(r, g, account),
         mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
         directTimeoutMs: timeoutMs(o.timeout), strict: g.strict, signal: cancel.signal,
-        onStatus: (t) => r.info(t), onSecured: secured(r, o.to),
+        onStatus: (t) => r.info(t), onSecured: secured(r, o.to), onMove: moved(r, o.to),
         onProgress: (p) => { if (!message) r.progress(p); },
         onOffered: () => {
           stage = 'offered';
@@ -100,8 +109,8 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
       });
       r.endProgress();
       if (message) r.success(`delivered the message to ${o.to} over the ${outcome.transport} path`);
-      else r.success(sentLine(o.to, outcome.files, outcome.transport, outcome.resumed));
-      r.event('done', { transport: outcome.transport, files: outcome.files, resumed: outcome.resumed, to: o.to });
+      else r.success(sentLine(o.to, outcome.files, outcome.transport, outcome.resumed, outcome.paths));
+      r.event('done', { transport: outcome.transport, paths: outcome.paths, files: outcome.files, resumed: outcome.resumed, to: o.to });
     } catch (err) {
       if (!cancel.signal.aborted) throw err;
       r.endProgress();
@@ -142,6 +151,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
       r.event('online', { id: s.id });
     },
     onSecured: (i) => secured(r, i.from)(i),
+    onMove: (m, from) => moved(r, from)(m),
     consent: async (offer, info, signal) => {
       messageNow = !!offer.message; // a message shows no progress bar
       const what = offerWords(offer);
@@ -164,11 +174,11 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
         printMessage(r, d.from, text);
         r.event('message', { from: d.from, text });
       } else if (d.kind === 'received') {
-        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed);
+        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed, d.paths);
         r.success(first!);
         for (const l of more) r.info(l);
       } else r.success(d.kind === 'listed' ? `${d.from} listed the shared folder` : `${d.from} fetched ${d.files.length} shared file(s), verified`);
-      r.event('done', { kind: d.kind, transport: d.transport, from: d.from, files, resumed: d.resumed });
+      r.event('done', { kind: d.kind, transport: d.transport, paths: d.paths, from: d.from, files, resumed: d.resumed });
     },
     onFailed: (e, from) => {
       r.endProgress();
@@ -200,9 +210,9 @@ export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name
   const outcome = await getShared({
     home: homeOf(g), account, ...verifying(r, g, account), peer, name, dir, strict: g.strict,
     mode: o.relay ? 'relay' : 'auto', directTimeoutMs: timeoutMs(o.timeout),
-    onStatus: (t) => r.info(t), onSecured: secured(r, peer), onProgress: (p) => r.progress(p),
+    onStatus: (t) => r.info(t), onSecured: secured(r, peer), onMove: moved(r, peer), onProgress: (p) => r.progress(p),
   });
   r.endProgress();
-  r.success(`got ${outcome.files.length} file(s) from ${peer} into ${dir}, all verified`);
-  r.event('done', { transport: outcome.transport, from: peer, files: outcome.files.map((f) => ({ name: path.relative(dir, f.path), bytes: f.bytes, sha256: f.sha256 })), resumed: outcome.resumed });
+  r.success(`got ${outcome.files.length} file(s) from ${peer} into ${dir} ${pathWords(outcome.transport, outcome.paths)}, all verified`);
+  r.event('done', { transport: outcome.transport, paths: outcome.paths, from: peer, files: outcome.files.map((f) => ({ name: path.relative(dir, f.path), bytes: f.bytes, sha256: f.sha256 })), resumed: outcome.resumed });
 }

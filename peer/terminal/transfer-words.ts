@@ -30,11 +30,18 @@ export function sendingWords(files: Array<{ name: string; size: number }>): stri
   return files.length === 1 ? `${files[0]!.name} (${bytes(total)})` : `${plural(files.length, 'file')} (${bytes(total)})`;
 }
 
-export function sentLine(to: string, files: Array<{ name: string; bytes: number }>, transport: string, resumed: number): string {
+/** "over the direct path", or for a transfer that moved, "over the direct path (40.0 MiB) and the relay path (8.0 MiB)". */
+export function pathWords(transport: string, paths?: Record<string, number>): string {
+  const used = Object.entries(paths ?? {}).filter(([, n]) => n > 0);
+  if (used.length < 2) return `over the ${transport} path`;
+  return `over ${used.map(([kind, n]) => `the ${kind} path (${bytes(n)})`).join(' and ')}`;
+}
+
+export function sentLine(to: string, files: Array<{ name: string; bytes: number }>, transport: string, resumed: number, paths?: Record<string, number>): string {
   const total = files.reduce((n, f) => n + f.bytes, 0);
   const what = files.length === 1 ? `${files[0]!.name} (${bytes(total)})` : `${plural(files.length, 'file')} (${bytes(total)}): ${names(files.map((f) => f.name))}`;
   const again = resumed > 0 ? `; ${bytes(resumed)} of it was there from an earlier attempt` : '';
-  return `sent ${what} to ${to} over the ${transport} path; ${to} verified ${files.length === 1 ? 'it' : 'every file'}${again}`;
+  return `sent ${what} to ${to} ${pathWords(transport, paths)}; ${to} verified ${files.length === 1 ? 'it' : 'every file'}${again}`;
 }
 
 export interface SavedFile { name: string; path?: string; bytes: number }
@@ -43,7 +50,7 @@ export interface SavedFile { name: string; path?: string; bytes: number }
  * The finish line and, for several files or a renamed one, a line per file:
  * "received report.pdf (3.0 MiB) from alice over the direct path, verified; saved as report (1).pdf (report.pdf exists)".
  */
-export function receivedLines(from: string, dir: string, files: SavedFile[], transport: string, resumed: number): string[] {
+export function receivedLines(from: string, dir: string, files: SavedFile[], transport: string, resumed: number, paths?: Record<string, number>): string[] {
   const savedAs = (f: SavedFile) => (f.path ? path.relative(dir, f.path) : f.name);
   const renamed = (f: SavedFile) => savedAs(f) !== f.name;
   const total = files.reduce((n, f) => n + f.bytes, 0);
@@ -52,9 +59,9 @@ export function receivedLines(from: string, dir: string, files: SavedFile[], tra
   if (files.length === 1) {
     const f = files[0]!;
     const saved = renamed(f) ? `saved as ${savedAs(f)} in ${where} (${f.name} exists there)` : `saved as ${savedAs(f)} in ${where}`;
-    return [`received ${f.name} (${bytes(total)})${again} from ${from} over the ${transport} path, verified; ${saved}`];
+    return [`received ${f.name} (${bytes(total)})${again} from ${from} ${pathWords(transport, paths)}, verified; ${saved}`];
   }
-  const lines = [`received ${plural(files.length, 'file')} (${bytes(total)})${again} from ${from} over the ${transport} path, all verified, in ${where}:`];
+  const lines = [`received ${plural(files.length, 'file')} (${bytes(total)})${again} from ${from} ${pathWords(transport, paths)}, all verified, in ${where}:`];
   for (const f of files.slice(0, SAVED_LISTED)) lines.push(renamed(f) ? `  ${f.name}  → saved as ${savedAs(f)} (${f.name} exists)` : `  ${savedAs(f)}`);
   const more = files.slice(SAVED_LISTED);
   if (more.length > 0) lines.push(`  … and ${plural(more.length, 'more file')}${more.some(renamed) ? `, ${more.filter(renamed).length} of them renamed as the name existed` : ''}`);

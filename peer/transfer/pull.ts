@@ -26,7 +26,7 @@ export async function listShare(o: PullOptions): Promise<ListedEntry[]> {
 }
 
 export interface GetOptions extends PullOptions { name: string; dir: string; onProgress?: ProgressListener }
-export interface GetOutcome { transport: TransportKind; files: ReceivedFile[]; resumed: number; sas: string }
+export interface GetOutcome { transport: TransportKind; paths: Record<TransportKind, number>; files: ReceivedFile[]; resumed: number; sas: string }
 
 /** Fetches one shared file or folder into `dir`; what arrives is vetted like any received name. */
 export async function getShared(o: GetOptions): Promise<GetOutcome> {
@@ -41,7 +41,7 @@ export async function getShared(o: GetOptions): Promise<GetOutcome> {
       consent: async () => true, // we asked for exactly this, and refuseUnasked made sure it is
     });
     await link.channel.ended(5_000);
-    return { transport: link.transport, ...result, sas: link.sas };
+    return { transport: link.channel.transport.kind, paths: { ...link.channel.paths }, ...result, sas: link.sas };
   });
 }
 

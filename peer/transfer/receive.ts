@@ -18,6 +18,7 @@ import type { SharedFolder } from './shared-folder.js';
 import { establishLink, useLink, type Secured } from '../link/transfer-link.js';
 import type { ConfirmCode } from '../link/verification.js';
 import type { TransportKind } from '../link/transport.js';
+import type { PathMove } from '../link/path-mover.js';
 
 export interface IncomingInfo extends Secured { from: string }
 /** `message`: a text message's words (`send --text`); nothing was written for it. */
@@ -25,7 +26,8 @@ export interface OutcomeFile { name: string; bytes: number; sha256: string; path
 export interface ReceiveOutcome {
   /** received: files pushed to us; listed / served: a peer listed or fetched from our shared folder. */
   kind: 'received' | 'listed' | 'served';
-  from: string; transport: TransportKind; files: OutcomeFile[]; resumed: number; sas: string;
+  /** `transport`: the path it finished on; `paths`: data-stream bytes each path carried. */
+  from: string; transport: TransportKind; paths: Record<TransportKind, number>; files: OutcomeFile[]; resumed: number; sas: string;
 }
 
 export interface ReceiveOptions {
@@ -49,6 +51,8 @@ export interface ReceiveOptions {
   /** Back online after a loss. */
   onOnline?: (session: RendezvousSession) => void;
   onSecured?: (info: IncomingInfo) => void;
+  /** A session moved to another path in the middle. */
+  onMove?: (m: PathMove, from: string) => void;
   /** `--verify`: each session waits until this side's person confirms the code (`confirmCode`). */
   verify?: boolean;
   confirmCode?: ConfirmCode;
@@ -118,9 +122,11 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
     const link = await establishLink({
       session, sid, peerId: from, role: 'receiver', identity, pins, strict: o.strict ?? o.account.strict,
       onSecured: (s) => { secured = { ...s, from }; o.onSecured?.(secured); }, verify: o.verify, confirmCode: o.confirmCode,
+      onMove: (m) => o.onMove?.(m, from),
     });
     const info = secured!; // establishLink reports it before it returns
-    const base = { from, transport: link.transport, sas: link.sas };
+    // Read when the session ends: the path it finished on, and what each path carried.
+    const base = { from, get transport() { return link.channel.transport.kind; }, get paths() { return { ...link.channel.paths }; }, sas: link.sas };
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();
       if (first.t === 'manifest') {

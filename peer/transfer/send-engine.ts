@@ -177,7 +177,10 @@ async function readReplies(channel: SecureChannel, flow: CreditWindow): Promise<
   try {
     for (;;) {
       const msg = await channel.nextControl({ timeoutMs: REPLY_STALL_MS });
-      if (msg.t === 'credit') flow.credit(msg.bytes);
+      if (msg.t === 'credit') {
+        flow.credit(msg.bytes);
+        channel.acknowledged(Math.floor(msg.bytes / CHUNK_SIZE)); // credited chunks need not be kept for a path move
+      }
       else if (msg.t === 'complete') return msg;
       else throw new SealdropError('ERR_PROTOCOL', `unexpected ${msg.t} from the receiver`);
     }

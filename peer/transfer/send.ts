@@ -23,7 +23,8 @@ export interface SendOptions extends Omit<PeerLinkOptions, 'peer'> {
 export const CANCELLED_FOR_PEER = 'the sender cancelled; what arrived is kept and resumes when the same files are sent again';
 export const WITHDRAWN_FOR_PEER = 'the sender cancelled the offer';
 
-export interface SendOutcome { transport: TransportKind; files: SentFile[]; resumed: number; sas: string }
+/** `transport`: the path it finished on; `paths`: data-stream bytes each path carried. */
+export interface SendOutcome { transport: TransportKind; paths: Record<TransportKind, number>; files: SentFile[]; resumed: number; sas: string }
 
 export async function sendFiles(o: SendOptions): Promise<SendOutcome> {
   const sources = o.sources ?? (await collectSources(o.paths ?? []));
@@ -33,7 +34,7 @@ export async function sendFiles(o: SendOptions): Promise<SendOutcome> {
     const onAccepted = (resumed: number) => { accepted = true; o.onAccepted?.(resumed); };
     const sending = sendEngine(link.channel, sources, o.onProgress, { peer: o.to, onOffered: o.onOffered, onAccepted });
     const result = await untilAborted(sending, o.signal, () => (accepted ? CANCELLED_FOR_PEER : WITHDRAWN_FOR_PEER));
-    return { transport: link.transport, ...result, sas: link.sas };
+    return { transport: link.channel.transport.kind, paths: { ...link.channel.paths }, ...result, sas: link.sas };
   });
 }
 
