@@ -56,7 +56,7 @@ function parseIceServers(json: string | undefined) {
 
 interface ServeFlags {
   host: string; port: number; data?: string; iceServers?: string; tlsCert?: string; tlsKey?: string;
-  maxRelaySessions?: number; relayQuota?: number; relayRate?: number;
+  maxRelaySessions?: number; relayQuota?: number; relayRate?: number; relayStart?: boolean;
   allowOrigin: string[]; trustProxy?: boolean; tokenTtl?: number; maxThrottle?: number;
   accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
@@ -92,6 +92,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     maxRelaySessions: flags.maxRelaySessions,
     relayBytesPerDay: flags.relayQuota,
     relayRateBytesPerSec: flags.relayRate,
+    relayStart: flags.relayStart,
     maxRelaySessionsPerAccount: flags.maxRelaySessionsPerAccount,
     relayIdleMs: seconds(flags.relayIdle),
     admission: {
@@ -204,6 +205,7 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--max-relay-sessions <n>', 'sessions relaying at once', count)
   .option('--relay-quota <bytes>', 'relay bytes per account per day', count)
   .option('--relay-rate <bytes>', 'relay bytes per second per session', count)
+  .option('--no-relay-start', 'the relay only as a fallback: peers wait for the direct path before the first byte, never start on the relay')
   .option('--max-relay-sessions-per-account <n>', 'relaying sessions one account may be in (default: --max-relay-sessions / 8)', positive)
   .option('--relay-idle <seconds>', 'a relaying session that sends nothing this long gives its slot back (default 30)', positive)
   .option('--max-connections-per-address <n>', 'connections from one client address (default 64)', positive)

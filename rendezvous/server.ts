@@ -53,6 +53,8 @@ export interface RendezvousOptions {
   maxPendingPerPair?: number;
   /** Relay: bytes per account per UTC day (default unlimited). */
   relayBytesPerDay?: number;
+  /** Peers may start a transfer on the relay and move to the direct path (default true); false: `welcome.relayStart: false`, the relay only as a fallback. */
+  relayStart?: boolean;
   /** Relay: bytes per second per session (default unlimited). */
   relayRateBytesPerSec?: number;
   /** Relay: unacked bytes per session and direction (default 8 MiB). */
@@ -204,7 +206,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     });
     logger.info('connect', { id, socket: socket.id, receiving });
     const issued = gate.tokenOf(socket)!;
-    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers, relayBatch: true });
+    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers, relayBatch: true, ...(opts.relayStart === false ? { relayStart: false as const } : {}) });
   });
 
   /** Drops tokens and live connections of accounts the store lost or re-enrolled, however the change was noticed. */

@@ -100,6 +100,14 @@ export function createHosts(tag: string, opts: { routed: boolean }): Hosts {
   return hosts;
 }
 
+/**
+ * Turns the rendezvous host's forwarding off or on (routed hosts): off, A and B still reach
+ * the rendezvous but no longer each other, so a direct path breaks and the relay stays.
+ */
+export function setForwarding(hosts: Hosts, on: boolean): void {
+  execFileSync('ip', ['netns', 'exec', hosts.rv, 'sysctl', '-qw', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
+}
+
 /** Whether `from` has any route to `to` (without sending a packet). */
 export function hasRoute(ns: string, to: string): boolean {
   try {
@@ -159,7 +167,7 @@ export interface NetWorld {
  * The rendezvous on rv (listening on every address of rv), alice logged in from
  * host a and bob from host b, each through the address of rv on its own link.
  */
-export async function startNetWorld(tag: string, opts: { routed: boolean }): Promise<NetWorld> {
+export async function startNetWorld(tag: string, opts: { routed: boolean; serveArgs?: string[] }): Promise<NetWorld> {
   const hosts = createHosts(tag, opts);
   const root = await tempDir('sealdrop-netns-');
   const running = new Set<Run>();
@@ -173,7 +181,7 @@ export async function startNetWorld(tag: string, opts: { routed: boolean }): Pro
   try {
     const dataDir = path.join(root, 'rendezvous');
     const secrets = { alice: await enroll(dataDir, 'alice'), bob: await enroll(dataDir, 'bob') };
-    const server = track(spawnIn(hosts.rv, RENDEZVOUS_CLI, ['serve', '--host', '0.0.0.0', '--port', '0', '--data', dataDir]));
+    const server = track(spawnIn(hosts.rv, RENDEZVOUS_CLI, ['serve', '--host', '0.0.0.0', '--port', '0', '--data', dataDir, ...(opts.serveArgs ?? [])]));
     const port = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`rendezvous did not start in ${hosts.rv}: ${server.stderr()}`)), 10_000);
       server.child.stdout!.on('data', () => {
