@@ -4,7 +4,7 @@
  * parse flags, call the library, print, exit. The only place that calls process.exit.
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, type Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
@@ -12,6 +12,7 @@ import { describeIssues, IceServers } from '../shared/schemas.js';
 import { otpauthUri } from '../shared/totp.js';
 import { AccountStore, defaultDataDir } from './accounts.js';
 import { createLogger } from './log.js';
+import { applyConfigFile, type ConfigType } from './serve-config.js';
 
 const PROGRAM = 'sealdrop-rendezvous';
 /** A graceful shutdown that takes longer than this is cut short. */
@@ -61,7 +62,7 @@ interface ServeFlags {
   accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
   maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
-  maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean;
+  maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean; config?: string;
 }
 
 /** Loopback only: what a host-local scraper (or an operator's ssh tunnel) can reach. */
@@ -195,7 +196,18 @@ const program = new Command(PROGRAM)
 const dataOption = ['--data <dir>', 'account data folder (env SEALDROP_RENDEZVOUS_DATA)'] as const;
 const lockWaitOption = ['--lock-wait <seconds>', 'how long to wait for another command holding the store', count, 10] as const;
 
+/** What each serve option takes in a --config file (undefined: not a config key), from the option's own parser. */
+function configType(option: Option): ConfigType | undefined {
+  if (option.long === '--config') return undefined;
+  if (option.isBoolean()) return 'boolean';
+  if (option.long === '--ice-servers') return 'json';
+  if (option.parseArg === collect) return 'strings';
+  if (option.parseArg === count || option.parseArg === positive || option.parseArg === port) return 'number';
+  return 'string';
+}
+
 program.command('serve').description('serve until SIGINT/SIGTERM')
+  .option('--config <file>', 'a JSON file of serve\'s flags by long name, e.g. {"port": 50000, "trust-proxy": true}; flags given here win')
   .option('--host <host>', 'address to listen on', DEFAULT_HOST)
   .option('--port <port>', 'port to listen on (0: any free port)', port, DEFAULT_PORT)
   .option(...dataOption)
@@ -224,7 +236,10 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--max-throttle <seconds>', 'longest wait between attempts before a lock (default 60)', positive)
   .option('--metrics', 'serve Prometheus metrics at /metrics (default: on when --host is loopback)')
   .option('--no-metrics', 'do not serve /metrics')
-  .action((flags: ServeFlags) => serve(flags));
+  .action((flags: ServeFlags, command: Command) => {
+    if (flags.config) applyConfigFile(command, flags.config, configType);
+    return serve(command.opts<ServeFlags>());
+  });
 
 program.command('enroll').description('create an account with a fresh TOTP secret').argument('<id>')
   .option(...dataOption).option('--json', 'print {"id","secret","uri"} only').option('--force', 'replace an existing account\'s secret')

@@ -3,7 +3,7 @@
  * port, scraped over real HTTP from a spawned `serve`, with real logins moving the numbers.
  */
 import { expect } from 'chai';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { totpCode } from '../shared/totp.js';
@@ -279,6 +279,78 @@ describe('operations: relay metrics from a real transfer', function () {
         .to.be.at.least(2);
     } finally {
       await world.stop();
+    }
+  });
+});
+
+describe('operations: serve --config FILE', function () {
+  this.timeout(60_000);
+  let root: string;
+  let data: string;
+  before(async () => {
+    root = tempDir('sealdrop-ops-config-');
+    data = join(root, 'data');
+    await cli(['enroll', 'alice', '--data', data, '--json']);
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  const config = (name: string, text: string) => {
+    const file = join(root, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('takes flags by their long names, and flags on the command line win', async () => {
+    const file = config('serve.json', JSON.stringify({
+      host: '127.0.0.2', data, metrics: false, 'max-relay-sessions': 4, 'trust-proxy': false,
+      'allow-origin': ['https://a.example'], 'ice-servers': [{ urls: 'stun:127.0.0.1:3478' }],
+    }));
+    const fromFile = await startServe(['--config', file], { SEALDROP_LOG: 'silent' });
+    try {
+      expect(fromFile.url).to.match(/^http:\/\/127\.0\.0\.2:\d+$/);
+      expect((await fetch(`${fromFile.url}/metrics`)).status, '"metrics": false').to.equal(404);
+      const { socket, welcome } = await connect(fromFile.url, { id: 'alice', code: totpCode(JSON.parse((await cli(['enroll', 'alice', '--data', data, '--json', '--force'])).stdout).secret, Date.now()) });
+      expect(welcome.iceServers).to.deep.equal([{ urls: 'stun:127.0.0.1:3478' }]);
+      socket.close();
+    } finally {
+      fromFile.run.child.kill('SIGTERM');
+      await fromFile.run.exit;
+    }
+    const overridden = await startServe(['--config', file, '--host', '127.0.0.1', '--metrics'], { SEALDROP_LOG: 'silent' });
+    try {
+      expect(overridden.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${overridden.url}/metrics`)).status, '--metrics over "metrics": false').to.equal(200);
+    } finally {
+      overridden.run.child.kill('SIGTERM');
+      await overridden.run.exit;
+    }
+  });
+
+  it('refuses a bad file with exit 2 and one line naming the key or the problem', async () => {
+    mkdirSync(join(root, 'a-folder'));
+    const cases: Array<[string, RegExp]> = [
+      [config('unknown.json', '{"port": 0, "max-relay-session": 3}'), /unknown key "max-relay-session"/],
+      [config('nested.json', '{"config": "other.json"}'), /unknown key "config"/],
+      [config('proto.json', '{"__proto__": {"host": "0.0.0.0"}}'), /unknown key "__proto__"/],
+      [config('type.json', '{"max-relay-sessions": "64"}'), /"max-relay-sessions": Expected number, received string/],
+      [config('bool.json', '{"trust-proxy": "yes"}'), /"trust-proxy": Expected boolean, received string/],
+      [config('range.json', '{"port": 70000}'), /"port": a port is 0 to 65535/],
+      [config('fraction.json', '{"relay-idle": 1.5}'), /"relay-idle": expected a whole number/],
+      [config('zero.json', '{"relay-idle": 0}'), /"relay-idle": expected a whole number above 0/],
+      [config('list.json', '{"allow-origin": "https://a.example"}'), /"allow-origin": Expected array, received string/],
+      [config('array.json', '[{"port": 1}]'), /expected a JSON object of flags/],
+      [config('broken.json', '{"port": 1,'), /not valid JSON/],
+      [config('huge.json', `{"host": "${'x'.repeat(2 << 20)}"}`), /is \d+ bytes; at most 1048576 are read/],
+      [join(root, 'a-folder'), /is a folder, not a file/],
+      ['/dev/zero', /is not a regular file/],
+      [join(root, 'missing.json'), /cannot read config file .*ENOENT/],
+    ];
+    for (const [file, pattern] of cases) {
+      const r = await cli(['serve', '--data', data, '--config', file]);
+      expect(r.code, file).to.equal(2);
+      expect(r.stdout, file).to.equal('');
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr, file).to.match(pattern).and.match(/\[ERR_CONFIG\]$/m);
     }
   });
 });
