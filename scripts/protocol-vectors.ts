@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import {
   deriveTransferKeys, ephemeralFromSeed, fingerprint, helloCommitment, helloMessage, identityFromSeed, signHello,
 } from '../shared/crypto.js';
-import { sealFrame, FrameType, CONTROL_STREAM, DATA_STREAM } from '../shared/framing.js';
+import { sealFrame, FrameType, CONTROL_STREAM, DATA_STREAM, MOVE_STREAM } from '../shared/framing.js';
 import { putFrame } from '../shared/relay-batch.js';
 
 const SID = '00112233445566778899aabbccddeeff';
@@ -59,6 +59,11 @@ export function protocolVectors(): string {
   const chunk = sealFrame(keys.senderKey, tid, { type: FrameType.Chunk, stream: DATA_STREAM, index: 0, last: true }, Buffer.from('hello'));
   const sasNumber = okm.readUInt32BE(64);
   const hashesFrame = control(keys.senderKey, 2, hashes);
+  // A path move in the middle: alice has read bob's control frames 0 and 1; bob has read her frames 0, 1 and no chunk.
+  const move = JSON.stringify({ t: 'move', transport: 'relay', data: 0, control: 2 });
+  const moved = JSON.stringify({ t: 'moved', transport: 'relay', data: 0, control: 2 });
+  const moveFrame = (key: Buffer, json: string) =>
+    sealFrame(key, tid, { type: FrameType.Control, stream: MOVE_STREAM, index: 0, last: true }, Buffer.from(json, 'utf8'));
   const batch = Buffer.alloc(8 + chunk.length + hashesFrame.length);
   putFrame(batch, putFrame(batch, 0, chunk), hashesFrame);
   return [
@@ -104,6 +109,11 @@ export function protocolVectors(): string {
     `relay batch (relay:frames) of data chunk 0 and control frame 2 above, ${batch.length} bytes:`,
     `  ${hex(batch.subarray(0, 4))} ‖ data chunk 0 ‖ ${hex(batch.subarray(4 + chunk.length, 8 + chunk.length))} ‖ control frame 2`,
     `  SHA-256 of the batch ${createHash('sha256').update(batch).digest('hex')}`,
+    '',
+    `move frame 0 from alice (senderKey), stream 0xfffffffe: ${move} (${move.length} bytes), frame ${moveFrame(keys.senderKey, move).length} bytes:`,
+    frame(moveFrame(keys.senderKey, move)),
+    `move frame 0 from bob (receiverKey): ${moved} (${moved.length} bytes), frame ${moveFrame(keys.receiverKey, moved).length} bytes:`,
+    frame(moveFrame(keys.receiverKey, moved)),
   ].join('\n');
 }
 

@@ -43,7 +43,8 @@ describe('protocol version 2', function () {
     return ['--server', mitm.url, '--code', totpCode(world.secrets[id]!, Date.now() + 30_000)];
   }
 
-  for (const [told, sendArgs] of [['relay', []], ['direct', ['--relay']]] as const) {
+  // Each sender names its path: by default it would start on the relay and move (PROTOCOL.md "Path moves").
+  for (const [told, sendArgs] of [['relay', ['--direct-only']], ['direct', ['--relay']]] as const) {
     it(`a transport choice changed on its way (the accepter told "${told}") ends the session on both sides, with words`, async () => {
       const inbox = await tempDir();
       const bob = world.peer('bob', [...throughMitm('bob'), 'receive', '--dir', inbox, '--yes', '--once']);

@@ -32,6 +32,11 @@
  *                     in reverse order (a well-formed batch, frames out of order);
  * - no-batches:       a pure proxy whose `welcome` does not offer batches (an older
  *                     rendezvous): the peers must fall back to one frame per message.
+ * - replay-moves:     hellos untouched; it keeps (a bounded number of) the relay frames it
+ *                     delivered to each peer, and `replay(account)` sends them to that peer
+ *                     again, with forged move-stream frames (genuine frames re-labelled as
+ *                     `move` #0…#3, and random ones): a rendezvous faking a path move and
+ *                     replaying the old path's frames after the transfer moved.
  *
  * In the swapping modes the MITM plays its best strategy against the verification code:
  * towards the accepter it must commit to its key before it sees the accepter's; towards the
@@ -50,11 +55,11 @@ import {
   deriveTransferKeys, ephemeralFromSeed, fingerprint, helloCommitment, identityFromSeed, signHello,
   type KeyPair, type Role, type TransferKeys,
 } from '../../shared/crypto.js';
-import { decodeHeader, openFrame, sealFrame, type FrameHeader } from '../../shared/framing.js';
+import { decodeHeader, MOVE_STREAM, openFrame, sealFrame, type FrameHeader } from '../../shared/framing.js';
 import { putFrame, splitBatch } from '../../shared/relay-batch.js';
 
 export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport'
-  | 'break-batch' | 'reorder-batch' | 'no-batches';
+  | 'break-batch' | 'reorder-batch' | 'no-batches' | 'replay-moves';
 
 export interface ForwardedEvent {
   /** up: peer → real rendezvous; down: real rendezvous → peer. */
@@ -86,6 +91,8 @@ export interface MitmRendezvous {
   relayFrames(): { frames: number; bytes: number };
   /** Forgets the log, what it read and the counters. */
   reset(): void;
+  /** replay-moves: sends `account` again the relay frames it was given, and forged moves; resolves with how many. */
+  replay(account: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -111,6 +118,9 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   /** sid → the opener, its genuine commitment, and the one the accepter was shown. */
   const commits = new Map<string, { opener: string; genuine: Buffer; shown: Buffer }>();
   let tampered = 0;
+  /** replay-moves: the frames delivered to each account (at most 256 each), and its connection. */
+  const delivered = new Map<string, Array<{ sid: string; frame: Buffer }>>();
+  const downs = new Map<string, ServerSocket>();
 
   const state: MitmRendezvous = {
     url: '',
@@ -125,6 +135,29 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
       return { frames: frames.length, bytes: frames.reduce((n, e) => n + (e.args[1] as Buffer).length, 0) };
     },
     reset() { state.log.length = 0; state.read.length = 0; tampered = 0; },
+    async replay(account) {
+      const to = downs.get(account);
+      const kept = delivered.get(account) ?? [];
+      if (!to || kept.length === 0) return 0;
+      const forged: Buffer[] = [];
+      for (let index = 0; index < 4; index++) {
+        for (const base of [kept[0]!.frame, randomBytes(80)]) {
+          const f = Buffer.from(base);
+          f[0] = 1; // control
+          f.writeUInt32BE(MOVE_STREAM, 1);
+          f.writeUInt32BE(0, 5);
+          f.writeUInt32BE(index, 9);
+          f[13] = 1; // LAST
+          forged.push(f);
+        }
+      }
+      const all = [...kept.map((k) => [k.sid, k.frame] as const), ...forged.map((f) => [kept[0]!.sid, f] as const)];
+      await Promise.all(all.map(([sid, frame]) => new Promise<void>((resolve) => {
+        to.timeout(5_000).emit('relay:frame', sid, frame, () => resolve());
+      })));
+      tampered += all.length;
+      return all.length;
+    },
     async close() {
       for (const up of upstreams) up.close();
       const closing = io.close();
@@ -147,7 +180,7 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   /** Rewrites a commit, hello or transport signal on its way down to `to`, according to the mode. */
   const rewrite = (ev: SignalDown, to: string): SignalDown => {
     // These modes leave every signal alone (what they change is relay batches or the welcome).
-    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches') return ev;
+    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches' || state.mode === 'replay-moves') return ev;
     if (ev.data.type === 'transport') {
       if (state.mode !== 'flip-transport') return ev;
       tampered++;
@@ -232,6 +265,12 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
       const signal = event === 'signal' ? args[0] as SignalDown : undefined;
       if (signal?.data.type === 'webrtc' && state.mode === 're-encrypt') return; // no direct path: everything through us
       if (event === 'welcome' && state.mode === 'no-batches') delete (args[0] as { relayBatch?: true }).relayBatch;
+      if ((event === 'relay:frame' || event === 'relay:frames') && state.mode === 'replay-moves') {
+        const kept = delivered.get(account) ?? [];
+        delivered.set(account, kept);
+        const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : [args[1] as Buffer];
+        for (const f of frames) if (kept.length < 256) kept.push({ sid: args[0] as string, frame: Buffer.from(f) });
+      }
       if (event === 'relay:frames' && state.mode === 'break-batch') args[1] = (args[1] as Buffer).subarray(0, (args[1] as Buffer).length - 1);
       if (event === 'relay:frames' && state.mode === 'reorder-batch') {
         const frames = splitBatch(args[1] as Buffer).reverse();
@@ -259,6 +298,7 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
     up.once('connect', () => {
       socket.data.attach = (s: ServerSocket) => {
         down = s;
+        downs.set(account, s);
         for (const [event, ...args] of early.splice(0)) sendDown(event as string, args);
         s.onAny((event: string, ...args: unknown[]) => {
           const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
