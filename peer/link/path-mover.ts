@@ -32,6 +32,10 @@ const MOVE_WAIT_MS = 15_000;
 /** While on the relay, the opener starts a new direct attempt this long after the last one ended. */
 const DIRECT_RETRY_MS = 5_000;
 const MAX_DIRECT_ATTEMPTS = 8;
+/** Opener: how long a transfer whose relay ended waits for a direct attempt still under way. */
+const DIRECT_WAIT_MS = 10_000;
+
+type Detached = ReturnType<SecureChannel['detach']>;
 
 export interface PathMove { transport: TransportKind; why: string }
 
@@ -47,6 +51,8 @@ export interface MoverOptions {
   directOptions: () => DirectOptions;
   /** Test seam: wraps every path the channel moves to, as it wrapped the first. */
   wrap?: (t: Transport) => Transport;
+  /** Accepter: the path it was told is unused, watched by establishLink, which hands its move frames to candidateFrame. */
+  watched?: Transport;
   onMove?: (m: PathMove) => void;
 }
 
@@ -76,8 +82,9 @@ export class PathMover {
       this.watchdog.unref();
       if (this.direct && this.current !== 'direct') this.tryDirect(this.direct);
     } else {
-      if (this.direct && this.current !== 'direct') this.listenOn(this.direct);
-      if (this.current !== 'relay') this.listenOnRelay();
+      if (o.watched?.kind === 'relay') this.relayCandidate = o.watched as RelayTransport;
+      if (this.direct && this.current !== 'direct' && o.watched !== this.direct) this.listenOn(this.direct);
+      if (this.current !== 'relay' && !this.relayCandidate) this.listenOnRelay();
     }
     o.inbox.onClose(() => {
       // Without the rendezvous no relay, and no signaling for a direct attempt still under way.
@@ -104,19 +111,6 @@ export class PathMover {
       }
     }
     this.direct?.signal(data);
-  }
-
-  /**
-   * Accepter: the path it was told is unused, kept after the agreement (the opener may move
-   * there), with any move frames that came on it before this mover existed.
-   */
-  candidate(t: Transport, early: Buffer[]): void {
-    if (t.kind === 'relay') {
-      this.relayCandidate?.close();
-      this.relayCandidate = t as RelayTransport;
-    }
-    this.listenOn(t);
-    for (const f of early.splice(0)) this.candidateFrame(f, t);
   }
 
   close(): void {
@@ -170,11 +164,11 @@ export class PathMover {
    * `move` with them as the first frame on the new one, wait for `moved` with the other
    * side's, send again what it lacks, and let the held sends go.
    */
-  private async moveTo(kind: TransportKind, why: string): Promise<void> {
-    if (this.busy || this.closed || this.channel.failed) return;
+  private async moveTo(kind: TransportKind, why: string, detached?: Detached): Promise<void> {
+    if (this.busy || this.closed || this.channel.failed) return detached?.settle(this.channel.failed);
     this.busy = true;
     const old = this.channel.transport;
-    const { position, settle } = this.channel.detach();
+    const { position, settle } = detached ?? this.channel.detach();
     try {
       let next: Transport;
       if (kind === 'relay') next = new RelayTransport(this.o.session, this.o.sid, this.o.inbox);
@@ -210,6 +204,8 @@ export class PathMover {
     if (this.o.role === 'sender') {
       if (t.kind === 'direct' && !this.o.inbox.closed) return void this.moveTo('relay', 'the direct path closed');
       if (t.kind === 'relay' && this.directOpen) return void this.moveTo('direct', 'the relay path closed');
+      // The relay refused or ended while the direct attempt is still under way (relay start): wait for it a while.
+      if (t.kind === 'relay' && this.direct && !this.direct.ended) return this.awaitDirect(this.direct, why);
       return this.channel.detach().settle(why);
     }
     // The accepter holds its sends and waits for the opener to say where the transfer goes on.
@@ -222,6 +218,17 @@ export class PathMover {
     this.heldWhy = why;
   }
   private heldWhy?: SealdropError;
+
+  /** Opener: holds the sends until the direct attempt opens (then moves there) or fails, at most DIRECT_WAIT_MS. */
+  private awaitDirect(d: DirectTransport, why: SealdropError): void {
+    const detached = this.channel.detach();
+    const timer = setTimeout(() => detached.settle(why), DIRECT_WAIT_MS);
+    timer.unref();
+    d.connected.then(() => {
+      clearTimeout(timer);
+      void this.moveTo('direct', `the relay path ended (${why.message})`, detached);
+    }, () => { clearTimeout(timer); detached.settle(why); });
+  }
 
   private get directOpen(): boolean {
     return !!this.direct && this.direct.open;
@@ -263,7 +270,7 @@ export class PathMover {
    * stream, sealed under the session keys and naming this path, moves the channel;
    * anything else (a replay, a frame of another stream, a forgery) is dropped.
    */
-  private candidateFrame(frame: Buffer, t: Transport): void {
+  candidateFrame(frame: Buffer, t: Transport): void {
     if (this.closed || this.channel.failed || t === this.channel.transport) return;
     let msg: MoveMessage;
     try {

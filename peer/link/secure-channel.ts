@@ -241,21 +241,22 @@ export class SecureChannel {
    * person will confirm the code, and resolves with the other side's word once it matches
    * ours. A different path means someone changed the agreed transport: ERR_PROTOCOL.
    */
-  async agree(verify: boolean, timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
-    await this.sendControl({ t: 'path', transport: this.transport.kind, verify });
-    return this.agreed(timeoutMs);
+  async agree(verify: boolean, timeoutMs = PEER_STALL_MS, agreed: TransportKind = this.current.kind): Promise<{ verify: boolean }> {
+    await this.sendControl({ t: 'path', transport: agreed, verify });
+    return this.agreed(timeoutMs, agreed);
   }
 
   /**
    * Reads the other side's first message, which must be its `path`, naming the path its
-   * frames take to us. It runs before anyone else reads the channel (establishLink).
+   * frames take to us (`agreed`: the path the session began on, which a path move may have left
+   * by the time the message arrives). It runs before anyone else reads the channel (establishLink).
    */
-  async agreed(timeoutMs = PEER_STALL_MS): Promise<{ verify: boolean }> {
+  async agreed(timeoutMs = PEER_STALL_MS, agreed: TransportKind = this.current.kind): Promise<{ verify: boolean }> {
     const msg = await this.nextControl({ timeoutMs });
     if (msg.t !== 'path') throw new SealdropError('ERR_PROTOCOL', `the other peer began with ${msg.t}, not with the path it uses`);
-    if (msg.transport !== this.transport.kind) {
+    if (msg.transport !== agreed) {
       throw new SealdropError('ERR_PROTOCOL',
-        `the other peer says it uses the ${msg.transport} path, but its frames arrive here over the ${this.transport.kind} path: someone (the rendezvous?) changed the agreed transport; stopped`,
+        `the other peer says it uses the ${msg.transport} path, but its frames arrive here over the ${agreed} path: someone (the rendezvous?) changed the agreed transport; stopped`,
         { peerMessage: `the two sides do not use the same path (someone changed the agreed transport); stopped` });
     }
     return { verify: msg.verify };

@@ -118,15 +118,17 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (o.wrapTransport) transport = o.wrapTransport(transport);
     const channel = new SecureChannel(transport, keys.keys, transferId, { resend: moves });
+    // The mover runs from the first sealed message: a path may break, or the relay refuse, during the agreement.
+    // On the accepter, the path it was told is unused stays watched; moves onto it are the mover's.
+    if (moves) {
+      mover = new PathMover({ channel, role: o.role, session: o.session, sid: o.sid, inbox, direct, directOptions, onMove: o.onMove, watched: witness ? unchosen : undefined });
+      witness?.divert((f) => mover!.candidateFrame(f, unchosen!));
+    }
     // The code is shown as soon as it exists: if what follows fails, it is what the people compare.
     o.onSecured?.({ sas: keys.sas, peerFingerprint: keys.peerFingerprint, transport: chosen, pinnedNow: keys.pin === 'pinned-now' });
     try {
       // With moves the accepter's other path stays open (the opener may move there), watched by the mover from here on.
-      const theirs = await Promise.race([channel.agree(o.verify ?? false), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close(moves));
-      if (moves) {
-        mover = new PathMover({ channel, role: o.role, session: o.session, sid: o.sid, inbox, direct, directOptions, onMove: o.onMove });
-        if (witness && unchosen) mover.candidate(unchosen, witness.moves);
-      }
+      const theirs = await Promise.race([channel.agree(o.verify ?? false, undefined, chosen), ...(witness ? [witness.tampered] : [])]).finally(() => witness?.close(moves));
       await verifyCodes(channel, { sas: keys.sas, peer: o.peerId, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode });
     } catch (err) {
       // The other side is told why (it may be waiting for our answer), then the channel goes.
@@ -175,16 +177,16 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
  * sealed `path` message arrives there (the opener is told, over that same path); it never
  * resolves otherwise. `close` ends the watch and the path.
  */
-function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: (keep: boolean) => void; moves: Buffer[] } {
-  // A move onto this path may come before the mover exists: held (a few) for it, never read as the witness's.
-  const moves: Buffer[] = [];
+function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: (keep: boolean) => void; divert: (to: (f: Buffer) => void) => void } {
+  // A move onto this path is the mover's (with moves), never read as the witness's; the rest is the witness's, until it closes.
+  let diverted: ((f: Buffer) => void) | undefined;
   const watched: Transport = {
     kind: unchosen.kind,
     copiesOnSend: unchosen.copiesOnSend,
     send: (f) => unchosen.send(f),
     onFrame: (h) => unchosen.onFrame((f) => {
       if (!isMoveFrame(f)) h(f);
-      else if (moves.length < 4) moves.push(f);
+      else diverted?.(f);
     }),
     onClose: (h) => unchosen.onClose(h),
     close: () => { if (!kept) unchosen.close(); },
@@ -201,7 +203,7 @@ function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffe
     throw err;
   }, () => new Promise<never>(() => {}));
   tampered.catch(() => {});
-  return { tampered, close: (keep) => { kept = keep; witness.close(); }, moves };
+  return { tampered, close: (keep) => { kept = keep; witness.close(); }, divert: (to) => { diverted = to; } };
 }
 
 function isMoveFrame(f: Buffer): boolean {
