@@ -15,8 +15,10 @@ import { createLogger } from './log.js';
 import { applyConfigFile, type ConfigType } from './serve-config.js';
 
 const PROGRAM = 'sealdrop-rendezvous';
-/** A graceful shutdown that takes longer than this is cut short. */
+/** Closing (after the drain) that takes longer than this is cut short. */
 const SHUTDOWN_MS = 10_000;
+/** How long a SIGTERM waits for active relays by default (--drain-timeout). */
+const DRAIN_TIMEOUT_S = 30;
 
 function dataDirOf(flag: string | undefined): string {
   return flag ?? process.env.SEALDROP_RENDEZVOUS_DATA ?? defaultDataDir();
@@ -63,6 +65,7 @@ interface ServeFlags {
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
   maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
   maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean; config?: string;
+  drainTimeout: number;
 }
 
 /** Loopback only: what a host-local scraper (or an operator's ssh tunnel) can reach. */
@@ -119,11 +122,20 @@ async function serve(flags: ServeFlags): Promise<void> {
   const url = await rendezvous.listen(flags.port, flags.host);
   process.stdout.write(`listening on ${url}\n`);
   let stopping = false;
+  // The first signal drains: no new logins or sessions, peers told, relays given --drain-timeout to finish.
+  // A second one exits at once (after writing spent steps and tokens, which takes milliseconds).
   const stop = () => {
-    if (stopping) return;
+    if (stopping) {
+      rendezvous.flush();
+      fail(new SealdropError('ERR_TIMEOUT', 'stopped by a second signal before the drain ended'));
+    }
     stopping = true;
-    setTimeout(() => fail(new SealdropError('ERR_TIMEOUT', `did not shut down within ${SHUTDOWN_MS / 1000} s; exiting anyway`)), SHUTDOWN_MS).unref();
-    rendezvous.close().then(() => process.exit(0), (err) => fail(err));
+    rendezvous.drain(flags.drainTimeout * 1000)
+      .then(() => {
+        setTimeout(() => fail(new SealdropError('ERR_TIMEOUT', `did not shut down within ${SHUTDOWN_MS / 1000} s; exiting anyway`)), SHUTDOWN_MS).unref();
+        return rendezvous.close();
+      })
+      .then(() => process.exit(0), (err) => fail(err));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -234,6 +246,7 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--address-lock-after <n>', 'failed code logins from one address before it locks (default 30)', positive)
   .option('--address-lock <seconds>', 'how long an address locks (default 900)', positive)
   .option('--max-throttle <seconds>', 'longest wait between attempts before a lock (default 60)', positive)
+  .option('--drain-timeout <seconds>', `on SIGTERM, how long active relays get to finish before the server exits (default ${DRAIN_TIMEOUT_S})`, count, DRAIN_TIMEOUT_S)
   .option('--metrics', 'serve Prometheus metrics at /metrics (default: on when --host is loopback)')
   .option('--no-metrics', 'do not serve /metrics')
   .action((flags: ServeFlags, command: Command) => {

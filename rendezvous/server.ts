@@ -4,7 +4,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Server } from 'socket.io';
 import { DEFAULT_HOST, MAX_SOCKET_MESSAGE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
@@ -96,6 +96,13 @@ export interface Rendezvous {
   readonly url: string | undefined;
   /** Starts serving (port 0: any free port); resolves to the URL. */
   listen(port?: number, host?: string): Promise<string>;
+  /**
+   * Stops taking logins and sessions (/readyz: 503), tells every peer `rendezvous:restarting`,
+   * and resolves once no session relays any more, or after `timeoutMs`, with how many still did.
+   */
+  drain(timeoutMs: number): Promise<{ relaysLeft: number }>;
+  /** Writes spent steps and tokens now, for an exit that cannot wait for close(). */
+  flush(): void;
   /** Disconnects every peer and stops serving. */
   close(): Promise<void>;
 }
@@ -138,6 +145,12 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   const httpServer = tls
     ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
     : createHttpServer(httpOptions, endpoints);
+  /** Every TCP connection, upgraded ones too (closeAllConnections does not reach those). */
+  const connections = new Set<Socket>();
+  httpServer.on('connection', (connection: Socket) => {
+    connections.add(connection);
+    connection.once('close', () => connections.delete(connection));
+  });
   const admissionLimits = { ...DEFAULT_ADMISSION_LIMITS, ...defined(opts.admission) };
   const admission = new Admission({
     limits: admissionLimits, logger,
@@ -172,6 +185,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     maxPendingPerReceiver: opts.maxPendingPerReceiver,
     maxPendingPerPair: opts.maxPendingPerPair,
     onEnd: (sid) => relay.end(sid),
+    refusing: () => (state === 'ready' ? null : RESTARTING),
   });
   const relay: FrameRelay = new FrameRelay({
     peerOf: (sid, socket) => sessions.peerOf(sid, socket),
@@ -187,6 +201,11 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     },
   });
 
+  io.use((_socket, next) => {
+    if (state === 'ready') return next();
+    telemetry.authResult('draining');
+    next(Object.assign(new Error(RESTARTING), { data: { code: 'ERR_BUSY' } }));
+  });
   io.use(gate.middleware);
   io.use(presence.admitReceiver);
   io.on('connection', (socket: PeerSocket) => {
@@ -256,11 +275,32 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       logger.info('listening', { url });
       return url;
     },
+    async drain(timeoutMs) {
+      if (state === 'ready') {
+        state = 'draining';
+        logger.info('drain.start', { relays: relay.stats.activeSessions, timeoutMs });
+        io.emit('rendezvous:restarting');
+      }
+      const started = Date.now();
+      while (relay.stats.activeSessions > 0 && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+      const relaysLeft = relay.stats.activeSessions;
+      logger.info('drain.end', { relaysLeft, ms: Date.now() - started });
+      return { relaysLeft };
+    },
+    flush() {
+      spent.flush();
+      tokens.flush();
+    },
     async close() {
       state = 'stopping';
       stopWatching?.();
       const closing = io.close();
       httpServer.closeAllConnections();
+      // A peer that does not answer the WebSocket close (stopped, unreachable) would hold it for 30 s: cut it.
+      const grace = new Promise<void>((r) => setTimeout(r, CLOSE_GRACE_MS).unref());
+      if (await Promise.race([closing.then(() => true), grace.then(() => false)]) === false) {
+        for (const connection of connections) connection.destroy();
+      }
       await closing;
       spent.flush();
       tokens.flush();
@@ -268,6 +308,13 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     },
   };
 }
+
+/** What refused logins and sessions hear while the server drains. */
+const RESTARTING = 'the rendezvous is restarting; try again in a few seconds';
+/** How long close() lets peers answer the WebSocket close before it cuts their connections. */
+const CLOSE_GRACE_MS = 1_000;
+/** How often a drain looks whether the relays are done. */
+const DRAIN_POLL_MS = 100;
 
 /** What /readyz answers in each state (null: ready). */
 const NOT_READY: Record<ServerState, string | null> = {

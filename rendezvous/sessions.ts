@@ -45,6 +45,8 @@ export interface SessionOptions {
   maxPendingPerPair?: number;
   /** Called once for every session that ends, open or not. */
   onEnd?: (sid: string) => void;
+  /** Why new sessions are refused now (the server is draining), or null. */
+  refusing?: () => string | null;
 }
 
 export class TransferSessions {
@@ -122,6 +124,8 @@ export class TransferSessions {
   private open(socket: PeerSocket, to: string, reply: ReplyFn): void {
     const from = socket.data.id;
     if (to === from) return reply(errorReply('ERR_BAD_INPUT', 'cannot open a session with your own account'));
+    const closed = this.opts.refusing?.();
+    if (closed) return reply(errorReply('ERR_BUSY', closed));
     const receiver = this.opts.presence.receiverOf(to);
     if (!receiver) return reply(errorReply('ERR_PEER_OFFLINE', `${to} is not online and receiving`));
     if (this.countOf(socket) >= this.maxPerSocket) {

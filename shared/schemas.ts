@@ -128,6 +128,8 @@ export interface ServerToClient {
   /** Only to a peer that logged in with `relayBatch: true`. */
   'relay:frames': (sid: string, batch: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
   'relay:refused': (ev: z.infer<typeof RelayRefusedEvent>) => void;
+  /** The rendezvous is draining to restart (no payload): it takes no new logins or sessions, and closes soon. */
+  'rendezvous:restarting': () => void;
   /** Another `receive` for this account took over (`--replace`): this one should stop, not come back. */
   'receiving:replaced': () => void;
 }

@@ -72,8 +72,12 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       if (parsed.success) this.emit('relay-refused', parsed.data);
     });
     socket.on('receiving:replaced', () => this.emit('replaced'));
+    socket.on('rendezvous:restarting', () => { this.restarting = true; });
     socket.on('disconnect', (reason) => this.emit('disconnect', reason));
   }
+
+  /** The rendezvous said it is draining to restart (`rendezvous:restarting`): its coming disconnect is no failure. */
+  restarting = false;
 
   get id(): string { return this.welcome.id; }
 

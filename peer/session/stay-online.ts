@@ -63,7 +63,7 @@ export class StayOnline {
     });
     session.on('disconnect', (reason) => {
       if (this.stopped || reason === 'io client disconnect') return;
-      this.retry(words(reason), 0);
+      this.retry(session.restarting ? 'the rendezvous is restarting' : words(reason), 0);
     });
     this.o.onSession(session, again);
   }
