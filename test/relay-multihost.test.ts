@@ -81,7 +81,8 @@ describe('relay fallback across hosts (ip netns)', function () {
 
   describe('A and B can reach each other through the rendezvous host', () => {
     let world: NetWorld;
-    before(async () => { world = await startNetWorld('routed', { routed: true }); });
+    // The relay only as a fallback, so the choice is the direct path's alone (relay start and moves: test/path-moves.test.ts).
+    before(async () => { world = await startNetWorld('routed', { routed: true, serveArgs: ['--no-relay-start'] }); });
     after(async () => { await world?.stop(); });
 
     it('the same send goes direct and the file verifies', async () => {

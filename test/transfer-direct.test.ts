@@ -13,7 +13,7 @@ describe('direct transfer through the CLI', function () {
   let work: string;
 
   before(async () => {
-    world = await startWorld(['alice', 'bob']);
+    world = await startWorld(['alice', 'bob'], ['--no-relay-start']); // direct from the first byte, whatever the timing
     work = await tempDir();
   });
   after(async () => {

@@ -99,7 +99,7 @@ describe('what the rendezvous sees during a transfer', function () {
       rv.inbound.length = 0;
       const receiver = spawnCli(PEER_CLI, ['--home', homes.bob!, '--json', 'receive', '--dir', inbox, '--yes', '--once']);
       await receiver.waitFor('ready');
-      const sender = spawnCli(PEER_CLI, ['--home', homes.alice!, '--json', 'send', src, '--to', 'bob', ...(mode === 'relay' ? ['--relay'] : [])]);
+      const sender = spawnCli(PEER_CLI, ['--home', homes.alice!, '--json', 'send', src, '--to', 'bob', mode === 'relay' ? '--relay' : '--direct-only']);
       expect(await sender.exit, sender.stderr()).to.equal(0);
       expect(await receiver.exit, receiver.stderr()).to.equal(0);
       expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal(mode);

@@ -81,9 +81,14 @@ export class DirectTransport implements Transport {
       : undefined));
   }
 
-  /** Bytes waiting in the data channel (a synchronous hop into wrtc: read it now and then, not per frame). */
-  get queued(): number {
-    return this.channel?.bufferedAmount ?? 0;
+  /** Bytes that have left the data channel's queue so far (a synchronous hop into wrtc: read it now and then, not per frame). */
+  get drained(): number {
+    return this.handed - (this.channel?.bufferedAmount ?? 0);
+  }
+  /** Bytes handed to the data channel so far, and whether some still wait in it. */
+  private handed = 0;
+  get waiting(): boolean {
+    return (this.channel?.bufferedAmount ?? 0) > 0;
   }
 
   /** Whether the data channel is open now. */
@@ -158,7 +163,9 @@ export class DirectTransport implements Transport {
       }
     }
     // Every piece is copied by wrtc inside send, so the frame is free when this resolves (copiesOnSend).
-    this.unchecked += this.splitterNow().split(frame, this.sendMessage);
+    const bytes = this.splitterNow().split(frame, this.sendMessage);
+    this.unchecked += bytes;
+    this.handed += bytes;
   }
 
   /** One message from the peer: a piece of a frame. A bad piece ends the transport. */

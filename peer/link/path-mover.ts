@@ -11,6 +11,7 @@
  *   accepter: ◄─ moved {transport, data, control} ─ [then the frames the opener lacks]
  *   opener:   [the frames the accepter lacks] ─► … and the transfer goes on
  */
+import { FLOW_WINDOW } from '../../shared/constants.js';
 import type { Role } from '../../shared/crypto.js';
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import { decodeHeader, FrameType, MOVE_STREAM } from '../../shared/framing.js';
@@ -69,8 +70,8 @@ export class PathMover {
   private awaitingMoved?: (m: MoveMessage) => void;
   /** Accepter: the path ended and the sends are held, until a move comes or time is up. */
   private held?: { position: { data: number; control: number }; settle: (err?: SealdropError) => void; timer: NodeJS.Timeout };
-  /** Stall watch: the data channel's queue and when it last went down. */
-  private queued = 0;
+  /** Stall watch: bytes that had left the data channel, and when some last did. */
+  private drained = 0;
   private drainedAt = performance.now();
 
   constructor(private readonly o: MoverOptions) {
@@ -128,13 +129,15 @@ export class PathMover {
   private watch(): void {
     if (this.busy || this.closed || this.channel.failed || this.current !== 'direct' || !this.direct) return;
     const now = performance.now();
-    const queued = this.direct.queued;
-    if (queued < this.queued || queued === 0) this.drainedAt = now;
-    this.queued = queued;
-    const quiet = now - this.channel.lastInbound > STALL_MS;
-    const stuck = queued > 0 && now - this.drainedAt > STALL_MS;
-    const waiting = quiet && (this.channel.awaitingData || this.channel.unacknowledged > 0);
-    if (stuck || waiting) void this.moveTo('relay', 'the direct path stalled');
+    const drained = this.direct.drained;
+    const waiting = this.direct.waiting;
+    if (drained > this.drained || !waiting) this.drainedAt = now;
+    this.drained = drained;
+    // Bytes wait in the channel and none leaves; or nothing comes while this side waits for data, or
+    // for credit with most of the window out (not the quiet while the receiver verifies at the end).
+    const stuck = waiting && now - this.drainedAt > STALL_MS;
+    const quiet = now - this.channel.lastInbound > STALL_MS && (this.channel.awaitingData || this.channel.unacknowledged > FLOW_WINDOW / 2);
+    if (stuck || quiet) void this.moveTo('relay', 'the direct path stalled');
   }
 
   /** A direct attempt: once it opens, the transfer moves there; if it fails, another one later. */

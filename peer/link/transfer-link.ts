@@ -179,14 +179,17 @@ export async function useLink<T>(link: Link, use: (link: Link) => Promise<T>): P
  */
 function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffer, told: TransportKind): { tampered: Promise<never>; close: (keep: boolean) => void; divert: (to: (f: Buffer) => void) => void } {
   // A move onto this path is the mover's (with moves), never read as the witness's; the rest is the witness's, until it closes.
+  // A move can come before the mover exists (the opener's direct path may open first): a few are held for it.
   let diverted: ((f: Buffer) => void) | undefined;
+  const early: Buffer[] = [];
   const watched: Transport = {
     kind: unchosen.kind,
     copiesOnSend: unchosen.copiesOnSend,
     send: (f) => unchosen.send(f),
     onFrame: (h) => unchosen.onFrame((f) => {
       if (!isMoveFrame(f)) h(f);
-      else diverted?.(f);
+      else if (diverted) diverted(f);
+      else if (early.length < 4) early.push(f);
     }),
     onClose: (h) => unchosen.onClose(h),
     close: () => { if (!kept) unchosen.close(); },
@@ -203,7 +206,7 @@ function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffe
     throw err;
   }, () => new Promise<never>(() => {}));
   tampered.catch(() => {});
-  return { tampered, close: (keep) => { kept = keep; witness.close(); }, divert: (to) => { diverted = to; } };
+  return { tampered, close: (keep) => { kept = keep; witness.close(); }, divert: (to) => { diverted = to; for (const f of early.splice(0)) to(f); } };
 }
 
 function isMoveFrame(f: Buffer): boolean {
