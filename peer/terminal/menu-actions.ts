@@ -12,13 +12,14 @@ import type { Home } from '../session/home.js';
 import { connect, type Account } from '../session/login.js';
 import { isPromptExit, pickPath, pickPeer } from './menu-prompts.js';
 import type { SecuredInfo } from '../link/peer-link.js';
+import type { PathMove } from '../link/path-mover.js';
 import { getShared, listShare } from '../transfer/pull.js';
 import { receiveLoop, type IncomingInfo } from '../transfer/receive.js';
 import { sendFiles } from '../transfer/send.js';
 import { SharedFolder } from '../transfer/shared-folder.js';
 import type { ConfirmCode } from '../link/verification.js';
 import { confirmCodeFor } from './verify-prompt.js';
-import { offerWords, receivedLines, sentLine } from './transfer-words.js';
+import { offerWords, pathWords, receivedLines, sentLine } from './transfer-words.js';
 
 export interface MenuContext { r: Reporter; home: Home; account: Account; strict?: boolean }
 
@@ -37,6 +38,11 @@ function secured(c: MenuContext, peer: string) {
   };
 }
 
+/** A transfer moved to another path in the middle (PROTOCOL.md "Path moves"). */
+function moved(c: MenuContext, peer: string) {
+  return (m: PathMove) => c.r.info(`now on the ${m.transport} path with ${peer} (${m.why}); the transfer goes on where it was`);
+}
+
 /** The menu's verification step: compare the code with `peer` first? (default: the config's "verify"). */
 async function verifyStep(c: MenuContext, peer: string): Promise<{ verify?: boolean; confirmCode?: ConfirmCode }> {
   const verify = await confirm({ message: `Compare a verification code with ${peer} before anything moves?`, default: c.account.verify });
@@ -50,13 +56,13 @@ export async function sendAction(c: MenuContext): Promise<void> {
   if (!to) return;
   const outcome = await sendFiles({
     home: c.home, account: c.account, to, paths, strict: c.strict, ...(await verifyStep(c, to)),
-    onStatus: (t) => c.r.info(t), onSecured: secured(c, to),
+    onStatus: (t) => c.r.info(t), onSecured: secured(c, to), onMove: moved(c, to),
     onProgress: (p) => c.r.progress(p),
     onOffered: () => c.r.info(`waiting for ${to} to accept…`),
     onAccepted: (resumed) => c.r.info(resumed > 0 ? `${to} accepted; resuming from ${bytes(resumed)} (that much arrived in an earlier attempt)` : `${to} accepted`),
   });
   c.r.endProgress();
-  c.r.success(sentLine(to, outcome.files, outcome.transport, outcome.resumed));
+  c.r.success(sentLine(to, outcome.files, outcome.transport, outcome.resumed, outcome.paths));
 }
 
 /**
@@ -84,6 +90,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
       onReconnecting: (why, retryMs) => c.r.warn(`${why}; reconnecting in ${(retryMs / 1000).toFixed(1)} s…`),
       onOnline: (s) => c.r.success(line`back online as ${bold(s.id)}`),
       onSecured: (i) => secured(c, i.from)(i),
+      onMove: (m, from) => moved(c, from)(m),
       consent: async (offer, info, signal) => {
         messageNow = !!offer.message;
         const what = offerWords(offer);
@@ -106,7 +113,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
         if (d.kind === 'served') return c.r.success(`${d.from} fetched ${d.files.length} shared file(s), verified`);
         const text = d.files.length === 1 ? d.files[0]!.message : undefined;
         if (text !== undefined) return printMessage(c.r, d.from, text);
-        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed);
+        const [first, ...more] = receivedLines(d.from, dir, d.files, d.transport, d.resumed, d.paths);
         c.r.success(first!);
         for (const l of more) c.r.print(dim(l));
       },
@@ -126,7 +133,7 @@ export async function receiveAction(c: MenuContext): Promise<void> {
 export async function getAction(c: MenuContext): Promise<void> {
   const peer = await pickPeer('Get from:', await onlinePeers(c));
   if (!peer) return;
-  const link = { home: c.home, account: c.account, peer, strict: c.strict, onStatus: (t: string) => c.r.info(t), onSecured: secured(c, peer), ...(await verifyStep(c, peer)) };
+  const link = { home: c.home, account: c.account, peer, strict: c.strict, onStatus: (t: string) => c.r.info(t), onSecured: secured(c, peer), onMove: moved(c, peer), ...(await verifyStep(c, peer)) };
   const items = await listShare(link);
   if (items.length === 0) { c.r.info(`${peer} shares nothing right now`); return; }
   const name = await search<string>({
@@ -145,7 +152,7 @@ export async function getAction(c: MenuContext): Promise<void> {
   const outcome = await getShared({ ...link, name, dir, onProgress: (p) => c.r.progress(p) });
   c.r.endProgress();
   const resumed = outcome.resumed > 0 ? ` (${bytes(outcome.resumed)} resumed)` : '';
-  c.r.success(`got ${name} from ${peer} into ${shown(dir)}: ${outcome.files.length} file(s)${resumed} over the ${outcome.transport} path, all verified`);
+  c.r.success(`got ${name} from ${peer} into ${shown(dir)}: ${outcome.files.length} file(s)${resumed} ${pathWords(outcome.transport, outcome.paths)}, all verified`);
 }
 
 export async function peersAction(c: MenuContext): Promise<void> {
