@@ -6,6 +6,8 @@ import type { CryptoTest } from './crypto.js';
 import { cpuTotal, type ThreadCpu } from './threads.js';
 import type { Path } from './transfer.js';
 
+export interface TtfbFigures { p50: number; p95: number; min: number; max: number; securedP50: number; runs: number; /** Runs whose bytes went (partly) by relay. */ startedOnRelay?: number }
+
 export interface ProcessRss { sender: Summary; receiver: Summary; rendezvous: Summary; receiverIdle: Summary; rendezvousIdle: Summary }
 
 export interface Results {
@@ -30,7 +32,8 @@ export interface Results {
   wormhole?: Record<Path, Summary>;
   /** size in bytes → path → peak RSS of each process, bytes. */
   rss: Array<{ bytes: number; runs: number; byPath: Record<Path, ProcessRss> }>;
-  ttfb: Record<Path, { p50: number; p95: number; min: number; max: number; securedP50: number; runs: number }>;
+  /** direct (relay kept for fallbacks), relay (--relay), relay-start (the defaults: relay first, then direct). */
+  ttfb: Record<Path, TtfbFigures> & { 'relay-start'?: TtfbFigures };
   cliStart: Summary;
   crypto: Record<CryptoTest, Summary>;
   /** Path → process → CPU ms per MB moved, by thread group (median over runs). */
@@ -72,6 +75,7 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     ttfb_relay_p50_ms: Math.round(r.ttfb.relay.p50),
     ttfb_direct_p95_ms: Math.round(r.ttfb.direct.p95),
     ttfb_relay_p95_ms: Math.round(r.ttfb.relay.p95),
+    ttfb_relay_start_p50_ms: r.ttfb['relay-start'] ? Math.round(r.ttfb['relay-start'].p50) : null,
     direct_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.direct.median / 1000)),
     relay_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.relay.median / 1000)),
     throughput_file_mb: mb(r.throughputBytes),

@@ -18,7 +18,7 @@ import { summaryJson, type Results } from './results.js';
 import { MiB, percentile, round, summarize } from './stats.js';
 import { measureLargeTransfers, measureThroughput } from './throughput.js';
 import type { Path } from './transfer.js';
-import { measureCliStart, measureTtfb } from './ttfb.js';
+import { measureCliStart, measureTtfb, type TtfbPath } from './ttfb.js';
 import { BenchWorld } from './world.js';
 
 const quick = process.argv.includes('--quick');
@@ -61,13 +61,14 @@ async function main(): Promise<void> {
     log('time to first byte: CLI start');
     const cliStart = summarize(await measureCliStart(world, 5));
     const ttfb = {} as Results['ttfb'];
-    for (const p of ['direct', 'relay'] as Path[]) {
+    for (const p of ['direct', 'relay', 'relay-start'] as TtfbPath[]) {
       log(`time to first byte: ${p}, ${PLAN.ttfbRuns} runs`);
       const runs = await measureTtfb(world, p, PLAN.ttfbRuns);
       const ms = runs.map((r) => r.ms);
       ttfb[p] = {
         p50: percentile(ms, 50), p95: percentile(ms, 95), min: Math.min(...ms), max: Math.max(...ms),
         securedP50: percentile(runs.map((r) => r.securedMs), 50), runs: ms.length,
+        startedOnRelay: runs.filter((r) => (r.paths.relay ?? 0) > 0).length,
       };
     }
 

@@ -42,8 +42,15 @@ export interface TransferOptions {
   onSpawn?: (role: Role, proc: Proc) => void;
 }
 
+/**
+ * The rendezvous flags for a path: a direct figure is a transfer that never touched the relay,
+ * so its rendezvous keeps the relay for fallbacks only (`--no-relay-start`; by default the first
+ * bytes go by relay and move to direct when it opens).
+ */
+export const serveArgsFor = (p: Path): string[] => (p === 'direct' ? ['--no-relay-start'] : []);
+
 export async function measureTransfer(o: TransferOptions): Promise<TransferResult> {
-  const rv = await startRendezvous(o.world.dataDir, o.nodeArgs);
+  const rv = await startRendezvous(o.world.dataDir, o.nodeArgs, serveArgsFor(o.path));
   o.onSpawn?.('rendezvous', rv.proc);
   const inbox = await tempDir('sealdrop-bench-inbox-');
   const peers: Proc[] = [];
@@ -70,8 +77,9 @@ export async function measureTransfer(o: TransferOptions): Promise<TransferResul
     if (sent !== 0 || got !== 0) {
       throw new Error(`transfer failed (send ${sent}, receive ${got}): ${sender.stdout().slice(-500)} ${sender.stderr().slice(-1000)} ${receiver.stdout().slice(-500)} ${receiver.stderr().slice(-1000)}`);
     }
-    const done = sender.events.find((e) => e.type === 'done') as { transport?: string } | undefined;
-    if (done?.transport !== o.path) throw new Error(`expected the ${o.path} path, the transfer went ${done?.transport}`);
+    const done = sender.events.find((e) => e.type === 'done') as { transport?: string; paths?: Partial<Record<Path, number>> } | undefined;
+    const other: Path = o.path === 'direct' ? 'relay' : 'direct';
+    if (done?.transport !== o.path || (done.paths?.[other] ?? 0) > 0) throw new Error(`expected the ${o.path} path only, the transfer went ${JSON.stringify(done?.paths ?? done?.transport)}`);
     const progress = receiver.events.filter((e) => e.type === 'progress');
     const first = progress[0];
     const last = progress.find((e) => e.bytes === o.bytes);

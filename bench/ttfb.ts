@@ -8,18 +8,25 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { now, randomFile, stop, tempDir } from './measure.js';
-import type { Path } from './transfer.js';
+import { serveArgsFor, type Path } from './transfer.js';
 import { startRendezvous, type BenchWorld } from './world.js';
+
+/**
+ * direct: the relay kept for fallbacks (`serve --no-relay-start`), so the first byte waits for the
+ * data channel; relay: `send --relay`; relay-start: the defaults, first bytes by relay at once,
+ * moving to direct when it opens.
+ */
+export type TtfbPath = Path | 'relay-start';
 
 const FILE_BYTES = 1024 * 1024;
 
-export interface TtfbRun { ms: number; securedMs: number }
+export interface TtfbRun { ms: number; securedMs: number; /** Bytes of the file that went each way. */ paths: Partial<Record<Path, number>> }
 
-export async function measureTtfb(world: BenchWorld, via: Path, runs: number): Promise<TtfbRun[]> {
+export async function measureTtfb(world: BenchWorld, via: TtfbPath, runs: number): Promise<TtfbRun[]> {
   const work = await tempDir('sealdrop-bench-ttfb-');
   const file = path.join(work, 'first-byte.bin');
   await randomFile(file, FILE_BYTES);
-  const rv = await startRendezvous(world.dataDir);
+  const rv = await startRendezvous(world.dataDir, [], via === 'relay-start' ? [] : serveArgsFor(via));
   const inbox = path.join(work, 'inbox');
   await fs.mkdir(inbox);
   const receiver = world.peer(rv.url, 'bob', ['receive', '--dir', inbox, '--yes']);
@@ -35,10 +42,11 @@ export async function measureTtfb(world: BenchWorld, via: Path, runs: number): P
       ]).catch(async (err) => { await stop(sender, 'SIGKILL'); throw err; });
       const code = await sender.exit;
       if (code !== 0) throw new Error(`send failed (${code}): ${sender.stdout()} ${sender.stderr()}`);
-      const done = sender.events.find((e) => e.type === 'done');
-      if (done?.transport !== via) throw new Error(`expected the ${via} path, got ${String(done?.transport)}`);
+      const done = sender.events.find((e) => e.type === 'done') as { transport?: Path; paths?: Partial<Record<Path, number>> } | undefined;
+      if (via !== 'relay-start' && done?.transport !== via) throw new Error(`expected the ${via} path, got ${String(done?.transport)}`);
       const secured = sender.events.find((e) => e.type === 'secured')!;
-      if (i >= 0) out.push({ ms: first.t - sender.spawnedAt, securedMs: secured.t - sender.spawnedAt });
+      const paths = done?.paths ?? (done?.transport ? { [done.transport]: FILE_BYTES } : {});
+      if (i >= 0) out.push({ ms: first.t - sender.spawnedAt, securedMs: secured.t - sender.spawnedAt, paths });
       for (const name of await fs.readdir(inbox)) await fs.rm(path.join(inbox, name), { force: true });
     }
     return out;
