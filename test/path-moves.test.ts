@@ -82,6 +82,33 @@ describe('path moves across hosts (ip netns)', function () {
       expect(receiver.events.find((e) => e.type === 'path')?.transport).to.equal('relay');
       await fs.rm(inbox, { recursive: true });
     });
+
+    it('a get goes on over the relay too: the opener, which takes the data, sees it stop and moves', async () => {
+      const share = await tempDir();
+      const src = path.join(share, 'pulled.bin');
+      const sha = await randomFile(src, SIZE);
+      const inbox = await tempDir();
+      setForwarding(world.hosts, true);
+      const sharer = world.peer('bob', ['receive', '--dir', await tempDir(), '--share', share, '--yes', '--once']);
+      await sharer.waitFor('ready');
+      const getter = world.peer('alice', ['get', 'bob', 'pulled.bin', '--dir', inbox]);
+      expect((await getter.waitFor('secured', 30_000)).transport).to.equal('direct');
+      await eventOf(getter, 'progress', (e) => e.bytes > 0);
+      getter.child.kill('SIGSTOP');
+      setForwarding(world.hosts, false);
+      getter.child.kill('SIGCONT');
+      expect((await eventOf(getter, 'path', () => true)).transport).to.equal('relay');
+      const [got, served] = await Promise.all([getter.exit, sharer.exit]);
+      expect(got, getter.stderr() + getter.stdout()).to.equal(0);
+      expect(served, sharer.stderr() + sharer.stdout()).to.equal(0);
+      expect(await sha256File(path.join(inbox, 'pulled.bin'))).to.equal(sha);
+      const done = getter.events.find((e) => e.type === 'done')!;
+      expect(done.paths.direct).to.be.above(0);
+      expect(done.paths.relay).to.be.above(0);
+      expect(done.paths.direct + done.paths.relay).to.equal(SIZE);
+      await fs.rm(inbox, { recursive: true });
+      await fs.rm(share, { recursive: true });
+    });
   });
 
   describe('the direct path opens only after the transfer began', () => {
