@@ -211,7 +211,7 @@ const lockWaitOption = ['--lock-wait <seconds>', 'how long to wait for another c
 /** What each serve option takes in a --config file (undefined: not a config key), from the option's own parser. */
 function configType(option: Option): ConfigType | undefined {
   if (option.long === '--config') return undefined;
-  if (option.isBoolean()) return 'boolean';
+  if (option.isBoolean() || option.negate) return 'boolean';
   if (option.long === '--ice-servers') return 'json';
   if (option.parseArg === collect) return 'strings';
   if (option.parseArg === count || option.parseArg === positive || option.parseArg === port) return 'number';

@@ -326,6 +326,17 @@ describe('operations: serve --config FILE', function () {
     }
   });
 
+  it('knows every flag of serve --help as a key (derived from the same option list)', async () => {
+    const help = (await cli(['serve', '--help'])).stdout;
+    const keys = [...new Set([...help.matchAll(/--(?:no-)?([a-z][a-z-]+)/g)].map((m) => m[1]!))].filter((k) => k !== 'config' && k !== 'help');
+    expect(keys).to.include.members(['port', 'host', 'metrics', 'drain-timeout', 'max-relay-sessions', 'allow-origin', 'ice-servers']);
+    const file = config('every.json', JSON.stringify(Object.fromEntries(keys.map((k) => [k, { wrong: true }]))));
+    const r = await cli(['serve', '--config', file]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.not.match(/unknown key/);
+    for (const key of keys) expect(r.stderr, key).to.include(`"${key}": `);
+  });
+
   it('refuses a bad file with exit 2 and one line naming the key or the problem', async () => {
     mkdirSync(join(root, 'a-folder'));
     const cases: Array<[string, RegExp]> = [
@@ -334,6 +345,7 @@ describe('operations: serve --config FILE', function () {
       [config('proto.json', '{"__proto__": {"host": "0.0.0.0"}}'), /unknown key "__proto__"/],
       [config('type.json', '{"max-relay-sessions": "64"}'), /"max-relay-sessions": Expected number, received string/],
       [config('bool.json', '{"trust-proxy": "yes"}'), /"trust-proxy": Expected boolean, received string/],
+      [config('negated.json', '{"relay-start": "no"}'), /"relay-start": Expected boolean, received string/],
       [config('range.json', '{"port": 70000}'), /"port": a port is 0 to 65535/],
       [config('fraction.json', '{"relay-idle": 1.5}'), /"relay-idle": expected a whole number/],
       [config('zero.json', '{"relay-idle": 0}'), /"relay-idle": expected a whole number above 0/],
