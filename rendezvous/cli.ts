@@ -120,7 +120,6 @@ async function serve(flags: ServeFlags): Promise<void> {
     tlsKey: flags.tlsKey ? readPem(flags.tlsKey, 'key') : undefined,
   });
   const url = await rendezvous.listen(flags.port, flags.host);
-  process.stdout.write(`listening on ${url}\n`);
   let stopping = false;
   // The first signal drains: no new logins or sessions, peers told, relays given --drain-timeout to finish.
   // A second one exits at once (after writing spent steps and tokens, which takes milliseconds).
@@ -139,6 +138,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Only now: whoever reads this line may signal at once, and must find the handlers in place.
+  process.stdout.write(`listening on ${url}\n`);
 }
 
 /** Which data folder, and where that choice came from: a server started with another --data does not know these accounts. */

@@ -3,11 +3,12 @@
  * port, scraped over real HTTP from a spawned `serve`, with real logins moving the numbers.
  */
 import { expect } from 'chai';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { totpCode } from '../shared/totp.js';
-import { randomFile, sha256File, tempDir as tempDirAsync } from './helpers/cli.js';
+import { randomFile, ROOT, RENDEZVOUS_CLI, sha256File, tempDir as tempDirAsync } from './helpers/cli.js';
 import { connect, runRendezvousCli as cli, type CliRun, refusal, startServe, tempDir } from './helpers/rendezvous.js';
 import { startWorld } from './helpers/world.js';
 
@@ -364,5 +365,82 @@ describe('operations: serve --config FILE', function () {
       expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
       expect(r.stderr, file).to.match(pattern).and.match(/\[ERR_CONFIG\]$/m);
     }
+  });
+});
+
+describe('operations: the systemd unit and the container recipe', function () {
+  this.timeout(60_000);
+  const deploy = join(ROOT, 'deploy');
+  const unit = readFileSync(join(deploy, 'sealdrop-rendezvous.service'), 'utf8');
+  const directives = unit.split('\n').filter((l) => /^[A-Z]\w*=/.test(l));
+  let root: string;
+  before(() => { root = tempDir('sealdrop-ops-deploy-'); });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('the unit passes systemd-analyze verify', function () {
+    if (spawnSync('systemd-analyze', ['--version']).error) {
+      console.log('SKIP systemd-analyze verify: systemd-analyze is not installed here');
+      this.skip();
+    }
+    // verify checks that ExecStart's program exists: point it at this checkout's command.
+    const dir = join(root, 'unit');
+    mkdirSync(dir);
+    const file = join(dir, 'sealdrop-rendezvous.service');
+    writeFileSync(file, unit.replaceAll('/opt/sealdrop/bin/sealdrop-rendezvous.js', RENDEZVOUS_CLI));
+    const r = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr.trim(), 'no warnings').to.equal('');
+    const security = spawnSync('systemd-analyze', ['security', '--offline=yes', file], { encoding: 'utf8' });
+    const exposure = /Overall exposure level for .*: ([\d.]+)/.exec(security.stdout);
+    if (exposure) expect(Number(exposure[1]), security.stdout).to.be.at.most(2.5);
+  });
+
+  it('the unit runs serve --config as its own user with the hardening options, and no MemoryDenyWriteExecute (V8 JIT)', () => {
+    for (const line of [
+      'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes',
+      'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=',
+      'StateDirectory=sealdrop-rendezvous', 'User=sealdrop-rendezvous', 'KillSignal=SIGTERM', 'RestartPreventExitStatus=2',
+    ]) expect(directives, line).to.include(line);
+    expect(directives.some((l) => l.startsWith('MemoryDenyWriteExecute='))).to.equal(false);
+    const exec = directives.find((l) => l.startsWith('ExecStart='))!;
+    expect(exec).to.match(/ serve --config \/etc\/sealdrop-rendezvous\/config\.json$/);
+    const stopSec = Number(/^TimeoutStopSec=(\d+)$/m.exec(unit)![1]);
+    const drain = JSON.parse(readFileSync(join(deploy, 'rendezvous.json'), 'utf8'))['drain-timeout'];
+    expect(stopSec, 'the drain and the 10 s close fit before SIGKILL').to.be.above(drain + 10);
+  });
+
+  it('the shipped config files are valid serve configs', async () => {
+    for (const name of ['rendezvous.json', 'container.json']) {
+      const served = await startServe(['--config', join(deploy, name), '--host', '127.0.0.1', '--data', join(root, name)], { SEALDROP_LOG: 'silent' });
+      served.run.child.kill('SIGTERM');
+      expect(await served.run.exit, `${name}: ${served.run.stdout()} ${served.run.stderr()}`).to.equal(0);
+    }
+  });
+
+  it('the Containerfile builds in two node:20-slim stages, runs as a user with a data volume, and its HEALTHCHECK works', async () => {
+    const recipe = readFileSync(join(deploy, 'Containerfile'), 'utf8');
+    const from = [...recipe.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    expect(from).to.have.length(2);
+    for (const image of from) expect(image).to.match(/node:20-slim/);
+    const user = /^USER (\S+)$/m.exec(recipe)?.[1];
+    expect(user).to.be.a('string').and.not.match(/^(root|0)$/);
+    expect(recipe.indexOf('USER ')).to.be.below(recipe.indexOf('ENTRYPOINT'));
+    expect(recipe).to.match(/^VOLUME \/data$/m).and.match(/^CMD \["serve", "--config", "\/etc\/sealdrop-rendezvous\/config\.json"\]$/m);
+    const config = JSON.parse(readFileSync(join(deploy, 'container.json'), 'utf8'));
+    expect(config.data).to.equal('/data');
+    expect(recipe).to.include(`EXPOSE ${config.port}`);
+
+    // The HEALTHCHECK command itself, against a server on the config's port, and with none.
+    const check = /^ {2}CMD \["node", "-e", "(.*)"\]$/m.exec(recipe)![1]!.replace(/\\"/g, '"');
+    expect(check).to.include(`http://127.0.0.1:${config.port}/healthz`);
+    const probe = () => spawnSync(process.execPath, ['-e', check], { timeout: 10_000 }).status;
+    const served = await startServe(['--config', join(deploy, 'container.json'), '--host', '127.0.0.1', '--port', String(config.port), '--data', join(root, 'container')], { SEALDROP_LOG: 'silent' });
+    try {
+      expect(probe(), 'healthy').to.equal(0);
+    } finally {
+      served.run.child.kill('SIGTERM');
+      await served.run.exit;
+    }
+    expect(probe(), 'nothing listening').to.equal(1);
   });
 });
