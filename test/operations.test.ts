@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { totpCode } from '../shared/totp.js';
 import { randomFile, ROOT, RENDEZVOUS_CLI, sha256File, tempDir as tempDirAsync } from './helpers/cli.js';
-import { connect, runRendezvousCli as cli, type CliRun, refusal, startServe, tempDir } from './helpers/rendezvous.js';
+import { connect, runRendezvousCli as cli, type CliRun, refusal, startRendezvous, startServe, tempDir } from './helpers/rendezvous.js';
 import { startWorld } from './helpers/world.js';
 
 /** One HTTP exchange on 127.0.0.1, any method and raw path (fetch would normalise the path). */
@@ -251,6 +251,29 @@ describe('operations: /metrics', function () {
         served.run.child.kill('SIGTERM');
         await served.run.exit;
       }
+    }
+  });
+});
+
+describe('operations: metrics of servers sharing a process', () => {
+  it('each server has its own registry: two in one process count apart, and one without metrics serves no /metrics', async () => {
+    const one = await startRendezvous({ accounts: ['alice'], metrics: true });
+    const two = await startRendezvous({ accounts: ['alice'], metrics: true });
+    const off = await startRendezvous({ accounts: ['alice'] });
+    try {
+      await one.login('alice');
+      await refusal(two.url, { id: 'alice', code: '000000' });
+      const a = (await scrape(one.url)).samples;
+      const b = (await scrape(two.url)).samples;
+      expect(value(a, 'sealdrop_peers_online')).to.equal(1);
+      expect(value(b, 'sealdrop_peers_online')).to.equal(0);
+      expect(value(a, 'sealdrop_auth_attempts_total', { result: 'ok_code' })).to.equal(1);
+      expect(value(b, 'sealdrop_auth_attempts_total', { result: 'ok_code' })).to.equal(0);
+      expect(value(b, 'sealdrop_auth_attempts_total', { result: 'bad_code' })).to.equal(1);
+      expect((await fetch(`${off.url}/metrics`)).status).to.equal(404);
+      expect((await fetch(`${off.url}/readyz`)).status).to.equal(200);
+    } finally {
+      await Promise.all([one.stop(), two.stop(), off.stop()]);
     }
   });
 });
