@@ -7,9 +7,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { AdmissionStats } from './admission.js';
-import { LIMITED_EVENTS } from './event-limits.js';
+import { LIMITED_EVENTS, type LimitedEvent } from './event-limits.js';
 import type { RelayStats } from './relay.js';
-import { AUTH_RESULTS, LIMIT_SCOPES, type Telemetry } from './telemetry.js';
+import { AUTH_RESULTS, type AuthResult, LIMIT_SCOPES, type LimitScope, type Telemetry } from './telemetry.js';
 import type { BlockedCounts } from './throttle.js';
 
 /** What the scrape reads from the running services. */
@@ -38,7 +38,9 @@ export class RendezvousMetrics implements Telemetry {
     this.auth = new Counter({ name: 'sealdrop_auth_attempts_total', help: 'Logins by result', labelNames: ['result'], registers });
     for (const result of AUTH_RESULTS) this.auth.inc({ result }, 0);
     this.limited = new Counter({ name: 'sealdrop_rate_limited_total', help: 'Events refused by a rate limit, by bucket scope and event kind', labelNames: ['scope', 'event'], registers });
-    for (const scope of LIMIT_SCOPES) for (const event of LIMITED_EVENTS) this.limited.inc({ scope, event }, 0);
+    for (const scope of LIMIT_SCOPES) {
+      for (const event of LIMITED_EVENTS) if (scope !== 'pair' || event === 'session:open') this.limited.inc({ scope, event }, 0); // pairs limit only session:open
+    }
     this.cut = new Counter({ name: 'sealdrop_connections_cut_total', help: 'Connections disconnected for too many refused events', registers });
 
     gauge(registers, 'sealdrop_peers_online', 'Logged-in connections', (g) => g.set(src.presence().connections));
@@ -70,8 +72,8 @@ export class RendezvousMetrics implements Telemetry {
   get contentType(): string { return this.registry.contentType; }
   render(): Promise<string> { return this.registry.metrics(); }
 
-  authResult(result: (typeof AUTH_RESULTS)[number]): void { this.auth.inc({ result }); }
-  rateLimited(scope: (typeof LIMIT_SCOPES)[number], event: (typeof LIMITED_EVENTS)[number]): void { this.limited.inc({ scope, event }); }
+  authResult(result: AuthResult): void { this.auth.inc({ result }); }
+  rateLimited(scope: LimitScope, event: LimitedEvent): void { this.limited.inc({ scope, event }); }
   connectionCut(): void { this.cut.inc(); }
 }
 
