@@ -225,6 +225,24 @@ describe('operations: /metrics', function () {
     }
   });
 
+  it('counts rate-limit hits by scope and event', async () => {
+    const before = (await scrape(url)).samples;
+    // A fresh code (the step after the ones spent above is within the skew).
+    const a = await connect(url, { id: 'alice', code: totpCode(secrets.alice!, Date.now() + 30_000) });
+    try {
+      const replies = await Promise.all(Array.from({ length: 30 }, () => a.socket.timeout(3000).emitWithAck('peers', {})));
+      const throttled = replies.filter((r: { code?: string }) => r.code === 'ERR_THROTTLED').length;
+      expect(throttled, 'over the burst of 20 per connection').to.be.at.least(10);
+      const after = (await scrape(url)).samples;
+      const hits = (scope: string, event: string) => value(after, 'sealdrop_rate_limited_total', { scope, event }) - value(before, 'sealdrop_rate_limited_total', { scope, event });
+      expect(hits('connection', 'peers')).to.equal(throttled);
+      expect(hits('account', 'peers')).to.equal(0);
+      expect(hits('connection', 'any')).to.equal(0);
+    } finally {
+      a.socket.close();
+    }
+  });
+
   it('/metrics answers GET and HEAD only, on its exact path', async () => {
     expect((await http(url, '/metrics?name[]=x')).status).to.equal(200);
     for (const method of ['POST', 'PUT', 'DELETE', 'TRACE']) {
