@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { totpCode } from '../shared/totp.js';
 import { randomFile, ROOT, RENDEZVOUS_CLI, sha256File, tempDir as tempDirAsync } from './helpers/cli.js';
 import { connect, runRendezvousCli as cli, type CliRun, refusal, startRendezvous, startServe, tempDir } from './helpers/rendezvous.js';
@@ -131,6 +132,40 @@ const ALLOWED_LABELS: Record<string, RegExp> = {
   version: /^v\d+\.\d+\.\d+$/, major: /^\d+$/, minor: /^\d+$/, patch: /^\d+$/, kind: /^[a-z]+$/, space: /^[a-z_]+$/,
   type: /^[A-Za-z]+$/, le: /^[\d.e+-]+|\+Inf$/, quantile: /^[\d.]+$/,
 };
+
+describe('operations: health over TLS', function () {
+  this.timeout(30_000);
+  it('/healthz, /readyz and /metrics answer on the https port too', async function () {
+    const root = tempDir('sealdrop-ops-tls-');
+    const cert = join(root, 'cert.pem');
+    const key = join(root, 'key.pem');
+    try {
+      try {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+          '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      } catch {
+        console.log('SKIP TLS health test: openssl is not available to make a test certificate');
+        this.skip();
+      }
+      const { run, url } = await startServe(['--data', join(root, 'data'), '--tls-cert', cert, '--tls-key', key], { SEALDROP_LOG: 'silent' });
+      try {
+        expect(url).to.match(/^https:/);
+        const get = (path: string) => new Promise<number>((resolve, reject) => {
+          httpsRequest(`${url}${path}`, { ca: readFileSync(cert) }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject).end();
+        });
+        expect(await get('/healthz')).to.equal(200);
+        expect(await get('/readyz')).to.equal(200);
+        expect(await get('/metrics')).to.equal(200);
+        expect(await get('/')).to.equal(404);
+      } finally {
+        run.child.kill('SIGTERM');
+        await run.exit;
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('operations: /metrics', function () {
   this.timeout(60_000);
