@@ -40,7 +40,7 @@ describe('rendezvous drain on SIGTERM', function () {
 
   before(async () => {
     file = path.join(await tempDir(), 'big.bin');
-    sha = await randomFile(file, 32 << 20);
+    sha = await randomFile(file, 64 << 20); // large enough that the sender is stopped well before its end
   });
   afterEach(async () => {
     for (const run of stopped.splice(0)) run.child.kill('SIGCONT');
