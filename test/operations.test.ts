@@ -245,7 +245,7 @@ describe('operations: /metrics', function () {
       expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'bad_code' })).to.equal(2);
       expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'unknown_account' })).to.equal(2);
       expect(value(samples, 'sealdrop_auth_attempts_total', { result: 'bad_handshake' })).to.equal(hostile.length);
-      for (const word of ['mallory', 'evil', 'aaaaaaaa', 'hidden', '../', 'bob', 'alice', secrets.alice!, secrets.bob!, '127.0.0.1', '000000']) {
+      for (const word of ['mallory', 'evil', 'aaaaaaaa', 'hidden', '../', 'bob', 'alice', secrets.alice!, secrets.bob!, '127.0.0.1', '"000000"']) {
         expect(text, word).to.not.include(word);
       }
       for (const sample of samples) {
