@@ -60,7 +60,8 @@ describe('resilience: the rendezvous goes, transfers and receivers stay', functi
     await fs.rm(path.join(world.homes.bob!, 'session.json'), { force: true });
     const inbox = await tempDir();
     const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes']);
-    await bob.waitFor('ready');
+    // By code, bob waits for the next TOTP step when this one is spent already (up to 30 s).
+    await bob.waitFor('ready', 45_000);
     // The step bob's login spends is after any earlier one, and reaches the file within a second.
     for (const until = Date.now() + 5_000; ((await lastStep()) ?? -1) <= earlier && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     const stepBefore = await lastStep();
