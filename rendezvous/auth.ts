@@ -12,8 +12,13 @@
  * - Tokens are 256-bit random values, so guessing them is hopeless and they are not
  *   throttled: an attacker hammering an account with codes cannot lock out a peer
  *   that already holds a token. Every success issues a new token (sent in `welcome`).
- * - Accounts come from the copy in force (live-accounts.ts); the server drops live
- *   connections of accounts that copy loses or re-enrolls.
+ * - Accounts come from the copy in force (live-accounts.ts, or redis-live-accounts.ts
+ *   in a cluster); the server drops live connections of accounts that copy loses or
+ *   re-enrolls.
+ * - The stores behind the gate (login-state.ts) may be remote (Redis), so a login is
+ *   checked asynchronously; Socket.IO waits for `next`. No decision is a read followed
+ *   by a write: spending a step and counting a guess are each one atomic store step.
+ *   A store that cannot answer refuses the login (ERR_STORE), never admits it.
  *
  * A refusal reaches the client as `connect_error` with a message a person can act
  * on and `err.data = { code, retryAfter? }`.
@@ -23,23 +28,23 @@ import { AccountId, describeIssues, HandshakeAuth } from '../shared/schemas.js';
 import { matchStep } from '../shared/totp.js';
 import type { Account } from './accounts.js';
 import { addressKey, clientAddress } from './client-address.js';
-import type { LiveAccounts } from './live-accounts.js';
+import type { AccountsInForce, GuessBudget, StepLedger, TokenBook } from './login-state.js';
 import type { Logger } from './log.js';
 import type { OriginPolicy } from './origin.js';
-import type { SpentSteps } from './spent-steps.js';
-import type { Refusal, AuthThrottle } from './throttle.js';
-import type { IssuedToken, SessionTokens } from './tokens.js';
+import type { Refusal } from './throttle.js';
+import type { IssuedToken } from './tokens.js';
+import { SealdropError } from '../shared/errors.js';
 import { NO_TELEMETRY, type AuthResult, type Telemetry } from './telemetry.js';
 import type { PeerSocket } from './types.js';
 
 export interface GatekeeperOptions {
-  accounts: LiveAccounts;
+  accounts: AccountsInForce;
   origins: OriginPolicy;
   /** Take the client address from X-Forwarded-For's last hop (behind a reverse proxy). */
   trustProxy?: boolean;
-  tokens: SessionTokens;
-  throttle: AuthThrottle;
-  spent: SpentSteps;
+  tokens: TokenBook;
+  guesses: GuessBudget;
+  spent: StepLedger;
   now: () => number;
   logger: Logger;
   /** Sees every handshake's auth object as received (test hook). */
@@ -61,18 +66,29 @@ export class Gatekeeper {
 
   /** For `io.use`. */
   readonly middleware = (socket: PeerSocket, next: (err?: Error) => void): void => {
-    let result: Admitted | Counted;
     const addr = clientAddress(socket.handshake, this.opts.trustProxy ?? false);
+    this.decide(socket, addr).then((result) => this.finish(socket, addr, result, next));
+  };
+
+  private async decide(socket: PeerSocket, addr: string): Promise<Admitted | Counted> {
     try {
       this.opts.onHandshake?.(socket.handshake.auth);
       const origin = socket.handshake.headers.origin;
-      result = this.opts.origins.admits(origin)
-        ? this.authenticate(socket.handshake.auth, addr)
-        : { code: 'ERR_AUTH', result: 'origin_refused', message: `this rendezvous does not accept connections from web pages at ${String(origin).slice(0, 100)} (its operator can allow them with --allow-origin)` };
+      if (!this.opts.origins.admits(origin)) {
+        return { code: 'ERR_AUTH', result: 'origin_refused', message: `this rendezvous does not accept connections from web pages at ${String(origin).slice(0, 100)} (its operator can allow them with --allow-origin)` };
+      }
+      return await this.authenticate(socket.handshake.auth, addr);
     } catch (err) {
+      if (err instanceof SealdropError && err.code === 'ERR_STORE') {
+        this.opts.logger.error('store.unreadable', { error: err.message });
+        return { code: 'ERR_STORE', result: 'store_error', message: err.peerMessage ?? STORE_UNREADABLE };
+      }
       this.opts.logger.error('auth.error', { error: err instanceof Error ? err.message : String(err) });
-      result = { code: 'ERR_INTERNAL', result: 'internal_error', message: 'the rendezvous failed while checking the login; try again' };
+      return { code: 'ERR_INTERNAL', result: 'internal_error', message: 'the rendezvous failed while checking the login; try again' };
     }
+  }
+
+  private finish(socket: PeerSocket, addr: string, result: Admitted | Counted, next: (err?: Error) => void): void {
     const telemetry = this.opts.telemetry ?? NO_TELEMETRY;
     if ('code' in result) {
       telemetry.authResult(result.result);
@@ -86,7 +102,7 @@ export class Gatekeeper {
     this.admitted.set(socket, result);
     this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr });
     next();
-  };
+  }
 
   /** The token issued to this socket's login, for its `welcome`. */
   tokenOf(socket: PeerSocket): IssuedToken | undefined {
@@ -99,48 +115,51 @@ export class Gatekeeper {
     return was !== undefined && this.opts.accounts.holds(was);
   }
 
-  /** `addr` is the client address the failure limits count under. */
-  authenticate(raw: unknown, addr = 'unknown'): Admitted | Counted {
+  /** `addr` is the client address the failure limits count under. Throws ERR_STORE when a store cannot answer. */
+  async authenticate(raw: unknown, addr = 'unknown'): Promise<Admitted | Counted> {
     const parsed = HandshakeAuth.safeParse(raw);
     if (!parsed.success) {
       return { code: 'ERR_BAD_INPUT', result: 'bad_handshake', message: `bad login handshake (expected {id, code} or {id, token}): ${describeIssues(parsed.error)}` };
     }
     const auth = parsed.data;
-    const { accounts, tokens, throttle, now: clock } = this.opts;
+    const { accounts, tokens, guesses, now: clock } = this.opts;
     const now = clock();
     const receiving = auth.receiving ?? false;
     const relayBatch = auth.relayBatch ?? false;
     let account: Account | undefined;
     try {
-      account = accounts.get(auth.id);
+      account = await accounts.get(auth.id);
     } catch (err) {
-      this.opts.logger.error('store.unreadable', { error: (err as Error).message });
-      return { code: 'ERR_STORE', result: 'store_error', message: 'the rendezvous cannot read its account store; tell its operator' };
+      if (err instanceof SealdropError && err.code === 'ERR_STORE') throw err;
+      throw new SealdropError('ERR_STORE', (err as Error).message, { cause: err });
     }
 
     if ('token' in auth) {
-      if (!account || !tokens.verify(account, auth.token, now)) {
+      if (!account || !(await tokens.verify(account, auth.token, now))) {
         return { code: 'ERR_AUTH', result: 'bad_token', message: `session token for ${auth.id} is invalid, expired or revoked; log in with a fresh code` };
       }
-      return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'token' };
+      return { account, receiving, relayBatch, issued: await tokens.issue(account, now), via: 'token' };
     }
 
     const where = addressKey(addr);
-    const blocked = throttle.check(auth.id, where, now);
+    const blocked = await guesses.begin(auth.id, where, now);
     if (blocked) return { ...blocked, result: blocked.code === 'ERR_LOCKED' ? 'locked' : 'throttled' };
     const step = account ? matchStep(account.secret, auth.code, now) : null;
     if (!account || step === null) {
-      throttle.failure(auth.id, where, now, account !== undefined);
+      await guesses.failed(auth.id, where, now, account !== undefined);
       return { code: 'ERR_AUTH', result: account ? 'bad_code' : 'unknown_account', message: `login failed for ${auth.id}: wrong code or unknown account (is the authenticator's clock right?)` };
     }
-    if (!this.opts.spent.spend(account.id, step)) {
-      throttle.failure(auth.id, where, now, true);
+    if (!(await this.opts.spent.spend(account.id, step))) {
+      await guesses.failed(auth.id, where, now, true);
       return { code: 'ERR_AUTH_REPLAY', result: 'replay', message: `that code for ${auth.id} was already used, or a newer one was; wait for the next one (at most ${TOTP_STEP_SECONDS} s)` };
     }
-    throttle.success(auth.id);
-    return { account, receiving, relayBatch, issued: tokens.issue(account, now), via: 'code' };
+    await guesses.passed(auth.id, where, now);
+    return { account, receiving, relayBatch, issued: await tokens.issue(account, now), via: 'code' };
   }
 }
+
+/** What a client hears when the account file cannot be read (the operator's log has the details; Redis errors bring their own words). */
+const STORE_UNREADABLE = 'the rendezvous cannot read its account store; tell its operator';
 
 /** The claimed account ID of a handshake, only if well-formed (never logs raw input). */
 function idOf(auth: unknown): string | undefined {

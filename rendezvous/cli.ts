@@ -11,7 +11,10 @@ import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { describeIssues, IceServers } from '../shared/schemas.js';
 import { otpauthUri } from '../shared/totp.js';
 import { AccountStore, defaultDataDir } from './accounts.js';
-import { createLogger } from './log.js';
+import { AccountSeal } from './account-seal.js';
+import { createLogger, silentLogger } from './log.js';
+import { RedisAccountStore } from './redis-accounts.js';
+import { RedisLink } from './redis-link.js';
 import { applyConfigFile, type ConfigType } from './serve-config.js';
 
 const PROGRAM = 'sealdrop-rendezvous';
@@ -65,7 +68,7 @@ interface ServeFlags {
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
   maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
   maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean; config?: string;
-  drainTimeout: number;
+  drainTimeout: number; redis?: string;
 }
 
 /** Loopback only: what a host-local scraper (or an operator's ssh tunnel) can reach. */
@@ -90,6 +93,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const { createRendezvous } = await import('./server.js'); // only `serve` needs Socket.IO
   const rendezvous = createRendezvous({
     dataDir: dataDirOf(flags.data),
+    redis: flags.redis,
     iceServers: parseIceServers(flags.iceServers),
     // People read a terminal; services and log collectors get one JSON object per line.
     logger: createLogger({ format: process.stderr.isTTY ? 'human' : 'json' }),
@@ -138,6 +142,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (flags.redis) {
+    process.stderr.write(`${PROGRAM}: cluster mode: logins are shared through Redis, but presence, sessions and the relay are not yet — two peers must be on the same node to see each other (docs/OPERATING.md, "Cluster")\n`);
+  }
   // Only now: whoever reads this line may signal at once, and must find the handlers in place.
   process.stdout.write(`listening on ${url}\n`);
 }
@@ -164,32 +171,55 @@ function drawQr(uri: string): void {
   });
 }
 
-function enroll(id: string, flags: { data?: string; json?: boolean; force?: boolean; lockWait: number }): void {
-  const account = new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).enroll(id, { force: flags.force });
+interface AccountFlags { data?: string; json?: boolean; force?: boolean; lockWait: number; redis?: string }
+
+/** With --redis: runs `fn` on the cluster's accounts, then disconnects. */
+async function withRedisAccounts<T>(flags: AccountFlags, needsKey: boolean, fn: (store: RedisAccountStore) => Promise<T>): Promise<T> {
+  const link = new RedisLink(flags.redis!, silentLogger, undefined, false);
+  const seal = needsKey ? AccountSeal.open(dataDirOf(flags.data), true) : undefined;
+  await link.connect();
+  try {
+    return await fn(new RedisAccountStore(link, seal));
+  } finally {
+    link.close();
+  }
+}
+
+async function enroll(id: string, flags: AccountFlags): Promise<void> {
+  if (flags.redis) new AccountStore(dataDirOf(flags.data)).ensureDir(); // the account key is kept there
+  const account = flags.redis
+    ? await withRedisAccounts(flags, true, (store) => store.enroll(id, { force: flags.force }))
+    : new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).enroll(id, { force: flags.force });
   const uri = otpauthUri(account.id, account.secret);
   if (flags.json) {
     process.stdout.write(JSON.stringify({ id: account.id, secret: account.secret, uri }) + '\n');
     return;
   }
-  process.stdout.write(`Enrolled ${account.id} in the ${dataFolderLine(flags.data)}.\n\nSecret: ${account.secret}\nURI:    ${uri}\n\n`);
+  const where = flags.redis ? `cluster's Redis (the account key is in ${dataDirOf(flags.data)}: every node needs a copy)` : dataFolderLine(flags.data);
+  process.stdout.write(`Enrolled ${account.id} in the ${where}.\n\nSecret: ${account.secret}\nURI:    ${uri}\n\n`);
   process.stdout.write('Scan with an authenticator app (or type the URI or secret into it), or give the secret to `sealdrop login --secret`:\n');
   drawQr(uri);
 }
 
-function revoke(id: string, flags: { data?: string; lockWait: number }): void {
-  new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).revoke(id);
-  process.stdout.write(`Revoked ${id}: it can no longer log in, and its sessions end.\n`);
+async function revoke(id: string, flags: AccountFlags): Promise<void> {
+  if (flags.redis) await withRedisAccounts(flags, false, (store) => store.revoke(id));
+  else new AccountStore(dataDirOf(flags.data), { lockWaitMs: flags.lockWait * 1000 }).revoke(id);
+  process.stdout.write(`Revoked ${id}: it can no longer log in, and its sessions end${flags.redis ? ' on every node' : ''}.\n`);
 }
 
-function list(flags: { data?: string; json?: boolean }): void {
-  const accounts = new AccountStore(dataDirOf(flags.data)).list();
+async function list(flags: AccountFlags): Promise<void> {
+  const { accounts, malformed } = flags.redis
+    ? await withRedisAccounts(flags, false, (store) => store.list())
+    : { accounts: new AccountStore(dataDirOf(flags.data)).list(), malformed: 0 };
+  if (malformed) process.stderr.write(`${PROGRAM}: ${malformed} malformed account record(s) in Redis left out\n`);
   if (flags.json) {
     process.stdout.write(JSON.stringify(accounts) + '\n');
     return;
   }
+  const where = flags.redis ? "cluster's Redis" : dataFolderLine(flags.data);
   // The folder goes to stderr: stdout stays one `ID<TAB>createdAt` line per account.
-  if (accounts.length === 0) process.stdout.write(`No accounts in the ${dataFolderLine(flags.data)}. Add one with \`sealdrop-rendezvous enroll ID\`.\n`);
-  else process.stderr.write(`${accounts.length} account(s) in the ${dataFolderLine(flags.data)}:\n`);
+  if (accounts.length === 0) process.stdout.write(`No accounts in the ${where}. Add one with \`sealdrop-rendezvous enroll ID\`.\n`);
+  else process.stderr.write(`${accounts.length} account(s) in the ${where}:\n`);
   for (const a of accounts) process.stdout.write(`${a.id}\t${a.createdAt}\n`);
 }
 
@@ -208,6 +238,7 @@ const program = new Command(PROGRAM)
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 const dataOption = ['--data <dir>', 'account data folder (env SEALDROP_RENDEZVOUS_DATA)'] as const;
 const lockWaitOption = ['--lock-wait <seconds>', 'how long to wait for another command holding the store', count, 10] as const;
+const redisOption = ['--redis <url>', 'cluster mode: the accounts are in this Redis, e.g. redis://127.0.0.1:6379 (--data holds the account key)'] as const;
 
 /** What each serve option takes in a --config file (undefined: not a config key), from the option's own parser. */
 function configType(option: Option): ConfigType | undefined {
@@ -224,6 +255,7 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--host <host>', 'address to listen on', DEFAULT_HOST)
   .option('--port <port>', 'port to listen on (0: any free port)', port, DEFAULT_PORT)
   .option(...dataOption)
+  .option(...redisOption)
   .option('--ice-servers <json>', 'ICE servers handed to peers, as JSON (default: none)')
   .option('--tls-cert <file>', 'PEM certificate: serve https')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
@@ -257,12 +289,12 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
 
 program.command('enroll').description('create an account with a fresh TOTP secret').argument('<id>')
   .option(...dataOption).option('--json', 'print {"id","secret","uri"} only').option('--force', 'replace an existing account\'s secret')
-  .option(...lockWaitOption).action(enroll);
+  .option(...lockWaitOption).option(...redisOption).action(enroll);
 
 program.command('revoke').description('delete an account; it can no longer log in').argument('<id>')
-  .option(...dataOption).option(...lockWaitOption).action(revoke);
+  .option(...dataOption).option(...lockWaitOption).option(...redisOption).action(revoke);
 
 program.command('list').description('list accounts (never their secrets)')
-  .option(...dataOption).option('--json', 'print a JSON array of {"id","createdAt"}').action(list);
+  .option(...dataOption).option('--json', 'print a JSON array of {"id","createdAt"}').option(...redisOption).action(list);
 
 program.parseAsync(process.argv).catch(fail);

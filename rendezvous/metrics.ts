@@ -5,11 +5,11 @@
  * scraped. Labels come only from fixed small sets (telemetry.ts): no account ID,
  * address, code or token is ever a label. The names and meanings are in docs/OPERATING.md.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AdmissionStats } from './admission.js';
 import { LIMITED_EVENTS, type LimitedEvent } from './event-limits.js';
 import type { RelayStats } from './relay.js';
-import { AUTH_RESULTS, type AuthResult, LIMIT_SCOPES, type LimitScope, type Telemetry } from './telemetry.js';
+import { AUTH_RESULTS, type AuthResult, LIMIT_SCOPES, type LimitScope, type RedisOp, type Telemetry } from './telemetry.js';
 import type { BlockedCounts } from './throttle.js';
 
 /** What the scrape reads from the running services. */
@@ -18,7 +18,8 @@ export interface MetricSources {
   sessions(): { pending: number; open: number };
   relay(): Readonly<RelayStats>;
   admission(): Readonly<AdmissionStats>;
-  blocked(): BlockedCounts;
+  /** Absent in cluster mode: the counters live in Redis and are not walked (yet). */
+  blocked?(): BlockedCounts;
   state(): ServerState;
 }
 
@@ -31,6 +32,7 @@ export class RendezvousMetrics implements Telemetry {
   private readonly auth: Counter<'result'>;
   private readonly limited: Counter<'scope' | 'event'>;
   private readonly cut: Counter;
+  private readonly redis: Histogram<'op' | 'result'>;
 
   constructor(src: MetricSources) {
     const registers = [this.registry];
@@ -42,6 +44,12 @@ export class RendezvousMetrics implements Telemetry {
       for (const event of LIMITED_EVENTS) if (scope !== 'pair' || event === 'session:open') this.limited.inc({ scope, event }, 0); // pairs limit only session:open
     }
     this.cut = new Counter({ name: 'sealdrop_connections_cut_total', help: 'Connections disconnected for too many refused events', registers });
+
+    // Round trips to Redis take well under a millisecond on a LAN; the buckets reach the 2 s command timeout.
+    this.redis = new Histogram({
+      name: 'sealdrop_redis_seconds', help: 'Redis operations (cluster mode) by purpose and result, in seconds', labelNames: ['op', 'result'], registers,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    });
 
     gauge(registers, 'sealdrop_peers_online', 'Logged-in connections', (g) => g.set(src.presence().connections));
     gauge(registers, 'sealdrop_accounts_online', 'Accounts with at least one logged-in connection', (g) => g.set(src.presence().accounts));
@@ -56,10 +64,10 @@ export class RendezvousMetrics implements Telemetry {
     counter(registers, 'sealdrop_relay_frames_total', 'Relay frames the receiving peer took', () => src.relay().frames);
     counter(registers, 'sealdrop_relay_refused_total', 'Relay frames refused (operator limits, unacked window)', () => src.relay().refused);
     counter(registers, 'sealdrop_admission_refused_total', 'Connections refused or cut before login (per-address and total caps, deadline, bad packets)', () => src.admission().refused);
-    new Gauge({
+    if (src.blocked) new Gauge({
       name: 'sealdrop_auth_blocked', help: 'Account IDs and client addresses whose code logins are throttled or locked now', labelNames: ['subject', 'state'], registers,
       collect() {
-        const b = src.blocked();
+        const b = src.blocked!();
         for (const subject of ['account', 'address'] as const) for (const state of ['throttled', 'locked'] as const) this.set({ subject, state }, b[subject][state]);
       },
     });
@@ -75,6 +83,7 @@ export class RendezvousMetrics implements Telemetry {
   authResult(result: AuthResult): void { this.auth.inc({ result }); }
   rateLimited(scope: LimitScope, event: LimitedEvent): void { this.limited.inc({ scope, event }); }
   connectionCut(): void { this.cut.inc(); }
+  redisCommand(op: RedisOp, seconds: number, ok: boolean): void { this.redis.observe({ op, result: ok ? 'ok' : 'error' }, seconds); }
 }
 
 function gauge(registers: Registry[], name: string, help: string, collect: (g: Gauge) => void): void {

@@ -10,6 +10,7 @@ import { DEFAULT_HOST, MAX_SOCKET_MESSAGE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js';
 import { AccountStore } from './accounts.js';
+import { AccountSeal } from './account-seal.js';
 import { SpentSteps } from './spent-steps.js';
 import { Gatekeeper } from './auth.js';
 import { pendingAcks } from './acks.js';
@@ -17,22 +18,35 @@ import { Admission, type AdmissionLimits, type AdmissionStats, DEFAULT_ADMISSION
 import { addressKey, clientAddress } from './client-address.js';
 import { DEFAULT_EVENT_LIMITS, EventGuard, type EventLimits } from './event-limits.js';
 import { LiveAccounts } from './live-accounts.js';
+import { type AccountsInForce, type GuessBudget, LocalGuessBudget, type StepLedger, type TokenBook } from './login-state.js';
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { RendezvousMetrics, type ServerState } from './metrics.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
+import { RedisAccountStore } from './redis-accounts.js';
+import { RedisGuessBudget } from './redis-guess-budget.js';
+import { RedisLink } from './redis-link.js';
+import { RedisLiveAccounts } from './redis-live-accounts.js';
+import { RedisSpentSteps } from './redis-spent-steps.js';
+import { RedisTokens } from './redis-tokens.js';
 import { TransferSessions } from './sessions.js';
-import { AuthThrottle, type LockoutPolicy } from './throttle.js';
+import { AuthThrottle, FORGET_ADDRESS_MS, type LockoutPolicy } from './throttle.js';
 import { NO_TELEMETRY } from './telemetry.js';
 import { SessionTokens } from './tokens.js';
 import type { PeerSocket, RendezvousServer } from './types.js';
 import { watchInbound } from './validate.js';
 
 export interface RendezvousOptions {
-  /** Folder holding accounts.json. */
+  /** Folder holding accounts.json (in cluster mode: only the account key). */
   dataDir: string;
+  /**
+   * Cluster mode: `redis://HOST:PORT`. Accounts, spent steps, failed-login counters and
+   * session tokens then live in Redis, shared by every node; presence, sessions and the
+   * relay still live in each node (docs/OPERATING.md, "Cluster").
+   */
+  redis?: string;
   /** Handed to peers in `welcome`; default none (never public STUN servers). */
   iceServers?: IceServer[];
   /** Wall clock in ms, for TOTP, throttling, token expiry and relay quotas. */
@@ -85,6 +99,7 @@ export interface RendezvousOptions {
 
 export interface Rendezvous {
   readonly io: RendezvousServer;
+  /** The account file (not what a cluster node enforces: that is in Redis). */
   readonly accounts: AccountStore;
   /** Frames and bytes relayed so far, sessions relaying now, frames refused. */
   readonly relayStats: Readonly<RelayStats>;
@@ -132,16 +147,19 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   // A WebSocket upgrade request must arrive whole within 10 s (slow headers hold a socket and up to 16 KiB).
   const httpOptions = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 };
   let state: ServerState = 'starting';
+  // Declared before the metrics, which read it; the Redis clients only connect in listen().
+  let link: RedisLink | undefined;
   const metrics = opts.metrics ? new RendezvousMetrics({
     presence: () => presence.counts(),
     sessions: () => ({ pending: sessions.pendingCount, open: sessions.size - sessions.pendingCount }),
     relay: () => relay.stats,
     admission: () => admission.stats,
-    blocked: () => throttle.blocked(now()),
+    ...(opts.redis === undefined && { blocked: () => throttle.blocked(now()) }), // in a cluster the counters are in Redis
     state: () => state,
   }) : undefined;
   const telemetry = metrics ?? NO_TELEMETRY;
-  const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state], metrics });
+  if (opts.redis !== undefined) link = new RedisLink(opts.redis, logger, telemetry);
+  const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state] ?? link?.notReady() ?? null, metrics });
   const httpServer = tls
     ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
     : createHttpServer(httpOptions, endpoints);
@@ -168,12 +186,26 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   const guard = new EventGuard(eventLimits, logger, undefined, telemetry);
 
   const accounts = new AccountStore(opts.dataDir, { now });
-  const live = new LiveAccounts(accounts, logger, now);
-  const tokens = new SessionTokens({ dataDir: opts.dataDir, ttlMs: opts.tokenTtlMs, logger, now });
-  const spent = new SpentSteps(opts.dataDir, now, logger); // a corrupt file throws: no start on it
   const throttle = new AuthThrottle({ account: opts.accountLockout, address: opts.addressLockout });
+  // The login state: files and memory in one process, or Redis shared by a cluster's nodes.
+  let live: AccountsInForce, tokens: TokenBook, spent: StepLedger, guesses: GuessBudget;
+  let files: { spent: SpentSteps; tokens: SessionTokens } | undefined;
+  if (link) {
+    live = new RedisLiveAccounts(link, new RedisAccountStore(link, AccountSeal.open(opts.dataDir, false)), logger);
+    tokens = new RedisTokens(link, { ttlMs: opts.tokenTtlMs });
+    spent = new RedisSpentSteps(link);
+    guesses = new RedisGuessBudget(link, { account: throttle.account, address: throttle.address, forgetAddressMs: FORGET_ADDRESS_MS });
+  } else {
+    files = {
+      tokens: new SessionTokens({ dataDir: opts.dataDir, ttlMs: opts.tokenTtlMs, logger, now }),
+      spent: new SpentSteps(opts.dataDir, now, logger), // a corrupt file throws: no start on it
+    };
+    live = new LiveAccounts(accounts, logger, now);
+    ({ tokens, spent } = files);
+    guesses = new LocalGuessBudget(throttle);
+  }
   const gate = new Gatekeeper({
-    accounts: live, tokens, spent, now, logger, throttle, telemetry,
+    accounts: live, tokens, spent, guesses, now, logger, telemetry,
     origins: new OriginPolicy(opts.allowOrigins), trustProxy: opts.trustProxy,
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
@@ -230,7 +262,9 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
 
   /** Drops tokens and live connections of accounts the store lost or re-enrolled, however the change was noticed. */
   live.onChange(({ gone, reenrolled }) => {
-    for (const id of [...gone, ...reenrolled]) tokens.revokeAccount(id);
+    for (const id of [...gone, ...reenrolled]) {
+      Promise.resolve(tokens.revokeAccount(id)).catch((err: Error) => logger.warn('tokens.revoke-failed', { id, error: err.message }));
+    }
     for (const socket of io.of('/').sockets.values()) {
       if (gate.stillEnrolled(socket)) continue;
       logger.info('auth.revoked', { id: socket.data.id, socket: socket.id });
@@ -255,12 +289,13 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     },
     get url() { return url; },
     async listen(port = 0, host = DEFAULT_HOST) {
-      live.load(); // a corrupt store fails the start, loudly
+      await live.load(); // a corrupt store, or a Redis out of reach, fails the start, loudly
       stopWatching ??= live.watch();
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
           stopWatching?.();
           stopWatching = undefined;
+          link?.close();
           reject(new SealdropError('ERR_CONFIG', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
         };
         httpServer.once('error', failed);
@@ -273,6 +308,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
       state = 'ready';
       logger.info('listening', { url });
+      if (link) logger.warn('cluster.partial', { redis: link.target, shared: 'accounts, spent codes, failed-login limits, session tokens', notShared: 'presence, sessions, relay: peers must be on the same node to see each other (docs/OPERATING.md, Cluster)' });
       return url;
     },
     async drain(timeoutMs) {
@@ -288,8 +324,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       return { relaysLeft };
     },
     flush() {
-      spent.flush();
-      tokens.flush();
+      files?.spent.flush();
+      files?.tokens.flush();
     },
     async close() {
       state = 'stopping';
@@ -302,8 +338,9 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
         for (const connection of connections) connection.destroy();
       }
       await closing;
-      spent.flush();
-      tokens.flush();
+      files?.spent.flush();
+      files?.tokens.flush();
+      link?.close();
       logger.info('closed');
     },
   };

@@ -16,12 +16,18 @@ export type AuthResult = (typeof AUTH_RESULTS)[number];
 export const LIMIT_SCOPES = ['connection', 'account', 'pair'] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
 
+/** What a Redis round trip was for (cluster mode). */
+export const REDIS_OPS = ['spend', 'guesses', 'token', 'accounts'] as const;
+export type RedisOp = (typeof REDIS_OPS)[number];
+
 export interface Telemetry {
   authResult(result: AuthResult): void;
   rateLimited(scope: LimitScope, event: LimitedEvent): void;
   /** A connection ran out of strikes and was disconnected. */
   connectionCut(): void;
+  /** One Redis operation took `seconds` and succeeded or failed (cluster mode). */
+  redisCommand(op: RedisOp, seconds: number, ok: boolean): void;
 }
 
 /** When metrics are off. */
-export const NO_TELEMETRY: Telemetry = { authResult() {}, rateLimited() {}, connectionCut() {} };
+export const NO_TELEMETRY: Telemetry = { authResult() {}, rateLimited() {}, connectionCut() {}, redisCommand() {} };

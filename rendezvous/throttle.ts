@@ -87,23 +87,10 @@ export class AuthThrottle {
   /** Why a code login for `id` from `addr` may not try now, or null when it may. The address is checked first. */
   check(id: string, addr: string, now: number): Refusal | null {
     const a = this.addressRecord(addr, now);
-    if (a && now < a.blockedUntil) {
-      const retryAfter = Math.ceil((a.blockedUntil - now) / 1000);
-      return {
-        code: a.count >= this.address.lockAfter ? 'ERR_LOCKED' : 'ERR_THROTTLED', retryAfter,
-        message: `too many failed logins from this address; wait ${retryAfter} s before trying again`,
-      };
-    }
+    if (a && now < a.blockedUntil) return addressRefusal(a.count, a.blockedUntil, now, this.address);
     const f = this.known.get(id) ?? this.unknown.get(id);
     if (!f || now >= f.blockedUntil) return null;
-    const retryAfter = Math.ceil((f.blockedUntil - now) / 1000);
-    if (f.count >= this.account.lockAfter) {
-      return {
-        code: 'ERR_LOCKED', retryAfter,
-        message: `account ${id} is locked after ${f.count} failed logins; try again in ${Math.ceil(retryAfter / 60)} min, log in with a session token, or ask the operator`,
-      };
-    }
-    return { code: 'ERR_THROTTLED', retryAfter, message: `too many failed logins for ${id}; wait ${retryAfter} s before trying again` };
+    return accountRefusal(id, f.count, f.blockedUntil, now, this.account);
   }
 
   failure(id: string, addr: string, now: number, enrolled: boolean): void {
@@ -158,6 +145,27 @@ export class AuthThrottle {
     }
     return a;
   }
+}
+
+/** What a client hears while its address is blocked until `blockedUntil` after `count` failures. */
+export function addressRefusal(count: number, blockedUntil: number, now: number, policy: LockoutPolicy): Refusal {
+  const retryAfter = Math.ceil((blockedUntil - now) / 1000);
+  return {
+    code: count >= policy.lockAfter ? 'ERR_LOCKED' : 'ERR_THROTTLED', retryAfter,
+    message: `too many failed logins from this address; wait ${retryAfter} s before trying again`,
+  };
+}
+
+/** What a client hears while account `id` is blocked until `blockedUntil` after `count` failures. */
+export function accountRefusal(id: string, count: number, blockedUntil: number, now: number, policy: LockoutPolicy): Refusal {
+  const retryAfter = Math.ceil((blockedUntil - now) / 1000);
+  if (count >= policy.lockAfter) {
+    return {
+      code: 'ERR_LOCKED', retryAfter,
+      message: `account ${id} is locked after ${count} failed logins; try again in ${Math.ceil(retryAfter / 60)} min, log in with a session token, or ask the operator`,
+    };
+  }
+  return { code: 'ERR_THROTTLED', retryAfter, message: `too many failed logins for ${id}; wait ${retryAfter} s before trying again` };
 }
 
 function bump(f: Failures, now: number, policy: LockoutPolicy): void {

@@ -19,7 +19,7 @@ import { silentLogger, type Logger } from './log.js';
 
 export const TOKEN_TTL_MS = 60 * 60_000;
 export const TOKENS_FILE = 'session-tokens.json';
-const TOKEN_BYTES = 32;
+export const TOKEN_BYTES = 32;
 /** Live tokens kept per account; the oldest go first. */
 const MAX_TOKENS_PER_ACCOUNT = 32;
 const FLUSH_DELAY_MS = 1_000;
@@ -27,13 +27,13 @@ const FLUSH_DELAY_MS = 1_000;
 export interface IssuedToken { token: string; expiresAt: number }
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-const TokenRecord = z.object({ hash: Hex64, id: AccountId, expiresAt: z.number().int(), binding: Hex64 }).strict();
+export const TokenRecord = z.object({ hash: Hex64, id: AccountId, expiresAt: z.number().int(), binding: Hex64 }).strict();
 const TokensFile = z.object({ version: z.literal(1), tokens: z.array(TokenRecord) }).strict();
-type TokenRecord = z.infer<typeof TokenRecord>;
+export type TokenRecord = z.infer<typeof TokenRecord>;
 
-const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+export const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 /** What a token stays valid for: this enrollment of this account. */
-const bindingOf = (a: Account) => digest(`${a.id}\n${a.createdAt}\n${a.secret}`);
+export const bindingOf = (a: Account) => digest(`${a.id}\n${a.createdAt}\n${a.secret}`);
 
 export interface SessionTokensOptions {
   /** Where session-tokens.json lives; without it tokens are kept in memory only. */
