@@ -42,6 +42,11 @@ export class RedisAccountStore {
     throw new SealdropError('ERR_CONFIG', `${this.where} holds accounts sealed with ${what} than ${this.seal!.file}; copy the cluster's key file to this host's data folder`);
   }
 
+  /** Whether Redis holds the cluster's key fingerprint: false for a Redis that lost its data (or never had accounts). */
+  async keyRecorded(): Promise<boolean> {
+    return (await this.link.run('accounts', (r) => r.exists(KEY_FINGERPRINT_KEY))) === 1;
+  }
+
   async enroll(id: string, opts: { force?: boolean; random?: (n: number) => Uint8Array; now?: () => number } = {}): Promise<Account> {
     const parsed = AccountId.safeParse(id);
     if (!parsed.success) throw new SealdropError('ERR_BAD_INPUT', `invalid account ID ${JSON.stringify(id)}: ${parsed.error.issues[0]!.message}`);

@@ -11,6 +11,10 @@
  *   reconnection to Redis re-read too, for a message missed while Redis was away.
  * - While Redis is away the copy in force stays (connected peers stay); logins fail
  *   with ERR_STORE. Accounts whose records do not open are left out and logged.
+ * - A Redis that comes back without the cluster's data (no key fingerprint: restarted
+ *   without persistence, flushed) is not taken as "every account revoked": the copy in
+ *   force stays and an error is logged, so connected peers stay while the operator
+ *   restores it. Logins read Redis and fail until then.
  */
 import type { Account } from './accounts.js';
 import type { AccountsChange } from './live-accounts.js';
@@ -41,6 +45,8 @@ export class RedisLiveAccounts implements AccountsInForce {
 
   async get(id: string): Promise<Account | undefined> {
     const account = await this.store.get(id);
+    // Gone from a Redis that lost everything is not a revocation (see above).
+    if (!account && this.inForce.has(id) && !(await this.store.keyRecorded())) return undefined;
     this.apply(id, account);
     return account;
   }
@@ -82,6 +88,10 @@ export class RedisLiveAccounts implements AccountsInForce {
 
   private async reread(): Promise<void> {
     const since = this.seq;
+    if (this.inForce.size > 0 && !(await this.store.keyRecorded())) {
+      this.logger.error('accounts.redis-empty', { error: 'Redis holds none of the cluster\'s accounts (restarted without persistence, or flushed?); the accounts in force stay; restore Redis from a backup, or enroll again' });
+      return;
+    }
     const { accounts, bad } = await this.store.all();
     // What a login read while this read was under way is at least as new: keep it.
     for (const [id, at] of this.touched) {

@@ -272,6 +272,26 @@ describe('rendezvous cluster on Redis: login guarantees', function () {
     expect(metrics).to.match(/^sealdrop_redis_seconds_count\{op="accounts",result="error"\} [1-9]/m);
   });
 
+  it('a Redis that comes back empty is not taken as every account revoked: connections stay, logins fail until it is restored', async () => {
+    const secret = await enroll('alice');
+    const [a] = await startNodes(1);
+    const alice = await login(a!.url, { id: 'alice', code: totpCode(secret, clock.now()) });
+    await redis.stop(); // no dump: it comes back empty
+    await redis.restart();
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(`${a!.url}/readyz`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('node did not become ready after Redis returned');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the re-read on reconnection
+    expect(a!.logs.join('\n')).to.match(/accounts\.redis-empty/);
+    expect(alice.socket.connected).to.equal(true);
+    clock.advance(30_000);
+    expect((await refusal(a!.url, { id: 'alice', code: totpCode(secret, clock.now()) })).code).to.equal('ERR_AUTH');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(alice.socket.connected, 'a login missing its account in the empty Redis does not revoke it either').to.equal(true);
+  });
+
   it('a node does not start without Redis, or without the cluster\'s account key', async () => {
     await enroll('alice');
     const port = redis.port;
