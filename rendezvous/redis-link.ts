@@ -41,6 +41,7 @@ export class RedisLink {
   /** For pub/sub; absent for one-shot operator commands. */
   readonly subscriber: Redis | undefined;
   private down: string | undefined = 'not connected yet';
+  private readonly regainedListeners = new Set<() => void>();
 
   constructor(url: string, private readonly logger: Logger, private readonly telemetry: Telemetry = NO_TELEMETRY, subscribe = true) {
     this.target = redisTarget(url);
@@ -92,6 +93,12 @@ export class RedisLink {
     }
   }
 
+  /** Calls `fn` each time both clients are connected again after an outage; returns a function that stops. */
+  onRegained(fn: () => void): () => void {
+    this.regainedListeners.add(fn);
+    return () => this.regainedListeners.delete(fn);
+  }
+
   close(): void {
     for (const client of this.clients()) client.disconnect();
   }
@@ -112,8 +119,11 @@ export class RedisLink {
 
   private regained(): void {
     if (!this.connected()) return;
-    if (this.down !== undefined && this.down !== 'not connected yet') this.logger.info('redis.recovered', { redis: this.target });
+    const outage = this.down !== undefined && this.down !== 'not connected yet';
     this.down = undefined;
+    if (!outage) return;
+    this.logger.info('redis.recovered', { redis: this.target });
+    for (const fn of this.regainedListeners) fn();
   }
 }
 

@@ -63,15 +63,14 @@ export class RedisLiveAccounts implements AccountsInForce {
   watch(): () => void {
     const sub = this.link.subscriber!;
     const onMessage = (channel: string) => { if (channel === ACCOUNTS_CHANNEL) this.refresh(); };
-    const onReady = () => this.refresh();
     sub.on('message', onMessage);
-    sub.on('ready', onReady);
+    const stopRegained = this.link.onRegained(() => this.refresh());
     sub.subscribe(ACCOUNTS_CHANNEL).catch((err: Error) => this.logger.error('redis.subscribe-failed', { error: err.message }));
     const poll = setInterval(() => this.refresh(), POLL_MS).unref();
     return () => {
       clearInterval(poll);
       sub.off('message', onMessage);
-      sub.off('ready', onReady);
+      stopRegained();
     };
   }
 
