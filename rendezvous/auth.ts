@@ -67,7 +67,10 @@ export class Gatekeeper {
   /** For `io.use`. */
   readonly middleware = (socket: PeerSocket, next: (err?: Error) => void): void => {
     const addr = clientAddress(socket.handshake, this.opts.trustProxy ?? false);
-    this.decide(socket, addr).then((result) => this.finish(socket, addr, result, next));
+    this.decide(socket, addr).then((result) => this.finish(socket, addr, result, next)).catch((err: Error) => {
+      this.opts.logger.error('auth.error', { error: err.message });
+      next(new Error('the rendezvous failed while checking the login; try again'));
+    });
   };
 
   private async decide(socket: PeerSocket, addr: string): Promise<Admitted | Counted> {

@@ -2,8 +2,9 @@
  * Session tokens in Redis (cluster mode), so a token issued at one node logs in at
  * any other. As in tokens.ts only the token's SHA-256 is kept: `sealdrop:token:HASH`
  * holds {hash, id, expiresAt, binding} and expires with the token; `sealdrop:tokens:ID`
- * lists an account's hashes, for revocation. A record that does not parse, or that
- * names another account or enrollment, is no token.
+ * is a sorted set of an account's hashes by expiry, for revocation and for the cap of
+ * MAX_TOKENS_PER_ACCOUNT live tokens (the oldest go first, as in tokens.ts). A record
+ * that does not parse, or that names another account or enrollment, is no token.
  */
 import { randomBytes } from 'node:crypto';
 import type { Account } from './accounts.js';
@@ -11,16 +12,26 @@ import type { TokenBook } from './login-state.js';
 import { KEY_PREFIX, type RedisLink } from './redis-link.js';
 import { bindingOf, digest, type IssuedToken, TOKEN_BYTES, TOKEN_TTL_MS, TokenRecord } from './tokens.js';
 
-/** KEYS: token record, account list. ARGV: record JSON, hash, ttl ms. */
+/** Live tokens kept per account; the oldest go first. */
+const MAX_TOKENS_PER_ACCOUNT = 32;
+
+/** KEYS: token record, account's set. ARGV: record JSON, hash, ttl ms, expiresAt, now, cap, token key prefix. */
 const ISSUE = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
+if over > 0 then
+  for _, h in ipairs(redis.call('ZPOPMIN', KEYS[2], over)) do
+    if _ % 2 == 1 then redis.call('DEL', ARGV[7] .. h) end
+  end
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`;
 
-/** KEYS: account list. ARGV: token key prefix. Deletes every token of the account. */
+/** KEYS: account's set. ARGV: token key prefix. Deletes every token of the account. */
 const REVOKE = `
-local hashes = redis.call('SMEMBERS', KEYS[1])
+local hashes = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, h in ipairs(hashes) do redis.call('DEL', ARGV[1] .. h) end
 redis.call('DEL', KEYS[1])
 return #hashes`;
@@ -40,7 +51,8 @@ export class RedisTokens implements TokenBook {
     const expiresAt = now + this.ttlMs;
     const hash = digest(token);
     const record: TokenRecord = { hash, id: account.id, expiresAt, binding: bindingOf(account) };
-    await this.link.run('token', (r) => r.eval(ISSUE, 2, tokenKey(hash), listKey(account.id), JSON.stringify(record), hash, String(this.ttlMs)));
+    await this.link.run('token', (r) => r.eval(ISSUE, 2, tokenKey(hash), listKey(account.id),
+      JSON.stringify(record), hash, String(this.ttlMs), String(expiresAt), String(now), String(MAX_TOKENS_PER_ACCOUNT), `${KEY_PREFIX}token:`));
     return { token, expiresAt };
   }
 

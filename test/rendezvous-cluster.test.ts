@@ -183,6 +183,28 @@ describe('rendezvous cluster on Redis: login guarantees', function () {
     expect((await refusal(b!.url, { id: 'alice', token: again.welcome.token })).code).to.equal('ERR_AUTH');
   });
 
+  it('an account keeps at most 32 live tokens in Redis: the oldest go first', async () => {
+    const secret = await enroll('alice');
+    const [a, b] = await startNodes(2);
+    let { welcome } = await login(a!.url, { id: 'alice', code: totpCode(secret, clock.now()) });
+    const first = welcome.token;
+    for (let i = 0; i < 33; i++) {
+      clock.advance(1000);
+      const next = await connect([a, b][i % 2]!.url, { id: 'alice', token: welcome.token });
+      next.socket.close();
+      welcome = next.welcome;
+    }
+    const check = redis.client();
+    try {
+      expect(await check.zcard('sealdrop:tokens:alice')).to.equal(32);
+      expect((await check.keys('sealdrop:token:*')).length).to.equal(32);
+    } finally {
+      check.disconnect();
+    }
+    expect((await refusal(b!.url, { id: 'alice', token: first })).code).to.equal('ERR_AUTH');
+    await login(b!.url, { id: 'alice', token: welcome.token });
+  });
+
   it('tokens are kept hashed in Redis, and secrets sealed: neither is there in clear', async () => {
     const secret = await enroll('alice');
     const [a] = await startNodes(1);
@@ -194,7 +216,7 @@ describe('rendezvous cluster on Redis: login guarantees', function () {
         const type = await check.type(k);
         if (type === 'string') return check.get(k);
         if (type === 'hash') return JSON.stringify(await check.hgetall(k));
-        if (type === 'set') return JSON.stringify(await check.smembers(k));
+        if (type === 'zset') return JSON.stringify(await check.zrange(k, 0, -1));
         return '';
       }));
       const everything = keys.join('\n') + values.join('\n');
