@@ -147,8 +147,6 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   // A WebSocket upgrade request must arrive whole within 10 s (slow headers hold a socket and up to 16 KiB).
   const httpOptions = { headersTimeout: 10_000, requestTimeout: 10_000, connectionsCheckingInterval: 2_000 };
   let state: ServerState = 'starting';
-  // Declared before the metrics, which read it; the Redis clients only connect in listen().
-  let link: RedisLink | undefined;
   const metrics = opts.metrics ? new RendezvousMetrics({
     presence: () => presence.counts(),
     sessions: () => ({ pending: sessions.pendingCount, open: sessions.size - sessions.pendingCount }),
@@ -158,7 +156,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     state: () => state,
   }) : undefined;
   const telemetry = metrics ?? NO_TELEMETRY;
-  if (opts.redis !== undefined) link = new RedisLink(opts.redis, logger, telemetry);
+  // Cluster mode; its clients connect in listen().
+  const link = opts.redis === undefined ? undefined : new RedisLink(opts.redis, logger, telemetry);
   const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state] ?? link?.notReady() ?? null, metrics });
   const httpServer = tls
     ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
@@ -289,7 +288,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     },
     get url() { return url; },
     async listen(port = 0, host = DEFAULT_HOST) {
-      await live.load(); // a corrupt store, or a Redis out of reach, fails the start, loudly
+      // A corrupt store, a Redis out of reach or another account key fails the start, loudly.
+      await Promise.resolve(live.load()).catch((err: unknown) => { link?.close(); throw err; });
       stopWatching ??= live.watch();
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
