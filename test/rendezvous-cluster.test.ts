@@ -331,6 +331,22 @@ describe('rendezvous cluster on Redis: login guarantees', function () {
     await noRedis.close();
   });
 
+  it('another account key than the cluster\'s is refused at once: by a node at start, and by enroll --redis', async () => {
+    await enroll('alice'); // records the fingerprint of the key in `data`
+    const other = tempDir('sealdrop-cluster-otherkey-');
+    try {
+      AccountSeal.open(other, true);
+      const stranger = createRendezvous({ dataDir: other, redis: redis.url, logger: silentLogger });
+      await stranger.listen(0, '127.0.0.1').then(() => { throw new Error('started'); }, (err: Error) => expect(err.message).to.match(/sealed with another account key than .*account-key/));
+      await stranger.close();
+      const r = await cli(['enroll', 'bob', '--redis', redis.url, '--data', other]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.match(/another account key/).and.match(/ERR_CONFIG/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('a corrupt or hostile Redis refuses logins (never admits one) and crashes no node', async () => {
     const secret = await enroll('alice');
     const [a] = await startNodes(1);
