@@ -42,6 +42,8 @@ export class RedisLink {
   readonly subscriber: Redis | undefined;
   private down: string | undefined = 'not connected yet';
   private readonly regainedListeners = new Set<() => void>();
+  /** Once closed on purpose, a closed connection is no outage. */
+  private closed = false;
 
   constructor(url: string, private readonly logger: Logger, private readonly telemetry: Telemetry = NO_TELEMETRY, subscribe = true) {
     this.target = redisTarget(url);
@@ -100,6 +102,7 @@ export class RedisLink {
   }
 
   close(): void {
+    this.closed = true;
     for (const client of this.clients()) client.disconnect();
   }
 
@@ -112,7 +115,7 @@ export class RedisLink {
   }
 
   private lost(reason: string): void {
-    if (this.down !== undefined) return;
+    if (this.down !== undefined || this.closed) return;
     this.down = reason;
     this.logger.error('redis.unreachable', { redis: this.target, error: reason });
   }
