@@ -1,29 +1,34 @@
 /**
- * A hostile rendezvous against path moves: after the transfer moved from the relay start
- * to the direct path, the MITM of test/helpers/mitm-rendezvous.ts (`replay-moves`) sends
- * the receiver every relay frame it had delivered again, and forged `move` frames
- * (genuine frames re-labelled as move #0…#3, random ones). None is a sealed move at the
- * next position of the move stream, so none moves anything or is taken as data: the
- * transfer finishes on the direct path with the verified file and nothing else.
- * Real CLIs, a real rendezvous behind the MITM.
+ * A hostile rendezvous against path moves, the MITM of test/helpers/mitm-rendezvous.ts in
+ * front of a real rendezvous, real CLIs:
+ * - after the transfer moved from the relay start to the direct path (`replay-moves`), it
+ *   sends the receiver every relay frame it had delivered again, and forged `move` frames
+ *   (genuine frames re-labelled as move #0…#3, random ones). None is a sealed move at the
+ *   next position of the move stream, so none moves anything or is taken as data;
+ * - a direct transfer that stalls (the receiver is stopped) moves to the relay: delivered
+ *   twice, the genuine `move` changes nothing (`duplicate-move`); the two frames after it
+ *   swapped (`reorder-after-move`) fail the receiver's order check, and no file takes its name.
  */
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { totpCode } from '../shared/totp.js';
-import { listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
+import { errorOf, listTree, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
 import { startMitmRendezvous, type MitmRendezvous } from './helpers/mitm-rendezvous.js';
 import { startWorld, type World } from './helpers/world.js';
 
 describe('path moves against a hostile rendezvous', function () {
   this.timeout(60_000);
   let world: World;
+  /** A rendezvous whose transfers start direct: the move under attack is to the relay. */
+  let moving: World;
   let mitm: MitmRendezvous;
   let file: string;
   let sha: string;
 
   before(async () => {
     world = await startWorld(['alice', 'bob']);
+    moving = await startWorld(['alice', 'bob'], ['--no-relay-start']);
     mitm = await startMitmRendezvous(world.url, 'replay-moves');
     file = path.join(await tempDir(), 'ledger.bin');
     sha = await randomFile(file, 64 * 1024 * 1024 + 7);
@@ -31,10 +36,36 @@ describe('path moves against a hostile rendezvous', function () {
   after(async () => {
     await mitm?.close();
     await world?.stop();
+    await moving?.stop();
   });
 
-  /** `--server MITM` with a fresh code (the login's token is for the real URL). */
-  const throughMitm = (id: string) => ['--server', mitm.url, '--code', totpCode(world.secrets[id]!, Date.now() + 30_000)];
+  /** `--server MITM`, with a fresh code the first time (later the token cached for the MITM's URL). */
+  const viaMitm = new Set<string>();
+  function throughMitm(id: string): string[] {
+    if (viaMitm.has(id)) return ['--server', mitm.url];
+    viaMitm.add(id);
+    return ['--server', mitm.url, '--code', totpCode(world.secrets[id]!, Date.now() + 30_000)];
+  }
+
+  /** Sends the file from alice on the direct path; stops bob at his first bytes until alice's move to the relay went by. */
+  async function stallThenMove(inbox: string): Promise<{ alice: Run; bob: Run }> {
+    const bob = world.peer('bob', [...throughMitm('bob'), 'receive', '--dir', inbox, '--yes', '--once']);
+    await bob.waitFor('ready');
+    const alice = world.peer('alice', [...throughMitm('alice'), 'send', file, '--to', 'bob', '--timeout', '10']);
+    expect((await alice.waitFor('secured')).transport, '--no-relay-start: direct first').to.equal('direct');
+    for (const until = Date.now() + 20_000; !bob.events.some((e) => e.type === 'progress' && e.bytes > 0);) {
+      if (Date.now() > until) throw new Error(`bob never progressed: ${bob.stdout()}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    bob.child.kill('SIGSTOP');
+    const moveSent = () => mitm.log.some((e) => e.direction === 'down' && e.account === 'bob' && e.event.startsWith('relay:'));
+    for (const until = Date.now() + 20_000; !moveSent();) {
+      if (Date.now() > until) { bob.child.kill('SIGCONT'); throw new Error(`alice never moved: ${alice.stdout()}`); }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    bob.child.kill('SIGCONT');
+    return { alice, bob };
+  }
 
   it('replayed relay frames and forged moves after a move change nothing: the verified file, and only it', async () => {
     const inbox = await tempDir();
@@ -58,5 +89,53 @@ describe('path moves against a hostile rendezvous', function () {
     expect(await listTree(inbox)).to.deep.equal(['ledger.bin']);
     expect(await sha256File(path.join(inbox, 'ledger.bin'))).to.equal(sha);
     await fs.rm(inbox, { recursive: true });
+  });
+
+  describe('when a stalled direct transfer moves to the relay', () => {
+    before(async () => {
+      await mitm.close();
+      world = moving;
+      viaMitm.clear();
+      mitm = await startMitmRendezvous(moving.url, 'duplicate-move');
+      mitm.victim = 'bob';
+    });
+
+    it('a genuine move delivered twice moves once; the transfer finishes on the relay, verified', async () => {
+      mitm.mode = 'duplicate-move';
+      const inbox = await tempDir();
+      const { alice, bob } = await stallThenMove(inbox);
+      expect(await alice.exit, alice.stderr() + alice.stdout()).to.equal(0);
+      expect(await bob.exit, bob.stderr() + bob.stdout()).to.equal(0);
+      expect(mitm.tampered, 'the move was delivered twice').to.be.at.least(1);
+      expect(bob.events.filter((e) => e.type === 'path').map((e) => e.transport)).to.deep.equal(['relay']);
+      const done = bob.events.find((e) => e.type === 'done')!;
+      expect(done.paths.direct).to.be.above(0);
+      expect(done.paths.relay).to.be.above(0);
+      expect(await listTree(inbox)).to.deep.equal(['ledger.bin']);
+      expect(await sha256File(path.join(inbox, 'ledger.bin'))).to.equal(sha);
+      await fs.rm(inbox, { recursive: true });
+    });
+
+    it('two frames swapped right after the move fail the order check: no file under its name', async () => {
+      mitm.mode = 'reorder-after-move';
+      const inbox = await tempDir();
+      const { alice, bob } = await stallThenMove(inbox);
+      const bobCode = await bob.exit;
+      const aliceCode = await alice.exit;
+      expect(mitm.tampered, 'two frames were swapped').to.be.at.least(1);
+      if (bobCode === 0) {
+        // Seen once in many runs: the swapped pair never reached bob's channel (the path it came on was no
+        // longer read). Then nothing out of place was taken either: the file is the verified one.
+        expect(aliceCode).to.equal(0);
+        expect(await sha256File(path.join(inbox, 'ledger.bin'))).to.equal(sha);
+      } else {
+        expect(errorOf(bob)?.code, bob.stdout()).to.equal('ERR_INTEGRITY');
+        expect(aliceCode).to.not.equal(0);
+        expect(bob.events.find((e) => e.type === 'done')).to.equal(undefined);
+        // Only the hidden partial file, kept to resume from, may remain.
+        for (const name of await listTree(inbox)) expect(name).to.match(/^\..*:sealdrop-part$/);
+      }
+      await fs.rm(inbox, { recursive: true });
+    });
   });
 });

@@ -37,6 +37,11 @@
  *                     again, with forged move-stream frames (genuine frames re-labelled as
  *                     `move` #0…#3, and random ones): a rendezvous faking a path move and
  *                     replaying the old path's frames after the transfer moved.
+ * - reorder-after-move: hellos untouched; after a move-stream frame (its header is in clear) goes
+ *                     down to a peer, the next two relay frames to that peer reach it swapped;
+ * - duplicate-move:   hellos untouched; every move-stream frame going down to a peer is
+ *                     delivered twice (a replayed, genuine move).
+ * `victim` limits the frame-altering modes above to the frames going down to one account.
  *
  * In the swapping modes the MITM plays its best strategy against the verification code:
  * towards the accepter it must commit to its key before it sees the accepter's; towards the
@@ -59,7 +64,7 @@ import { decodeHeader, MOVE_STREAM, openFrame, sealFrame, type FrameHeader } fro
 import { putFrame, splitBatch } from '../../shared/relay-batch.js';
 
 export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport'
-  | 'break-batch' | 'reorder-batch' | 'no-batches' | 'replay-moves';
+  | 'break-batch' | 'reorder-batch' | 'no-batches' | 'replay-moves' | 'reorder-after-move' | 'duplicate-move';
 
 export interface ForwardedEvent {
   /** up: peer → real rendezvous; down: real rendezvous → peer. */
@@ -85,7 +90,9 @@ export interface MitmRendezvous {
   readonly log: ForwardedEvent[];
   /** Frames read in re-encrypt mode. */
   readonly read: ReadFrame[];
-  /** Hellos altered so far. */
+  /** Only frames going down to this account are altered by the move modes (default: every account). */
+  victim?: string;
+  /** Hellos altered so far (and, in the move modes, frames). */
   readonly tampered: number;
   /** Relay frames sent by peers, and their bytes. */
   relayFrames(): { frames: number; bytes: number };
@@ -120,6 +127,10 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   let tampered = 0;
   /** replay-moves: the frames delivered to each account (at most 256 each), and its connection. */
   const delivered = new Map<string, Array<{ sid: string; frame: Buffer }>>();
+  /** reorder-after-move: accounts whose next relay frames are to be swapped, and a single frame held for it. */
+  const swapNext = new Set<string>();
+  const heldSingle = new Map<string, { args: unknown[]; ack?: (...res: unknown[]) => void }>();
+  const isMove = (f: Buffer) => f.length >= 14 && f[0] === 1 && f.readUInt32BE(1) === MOVE_STREAM;
   const downs = new Map<string, ServerSocket>();
 
   const state: MitmRendezvous = {
@@ -180,7 +191,8 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   /** Rewrites a commit, hello or transport signal on its way down to `to`, according to the mode. */
   const rewrite = (ev: SignalDown, to: string): SignalDown => {
     // These modes leave every signal alone (what they change is relay batches or the welcome).
-    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches' || state.mode === 'replay-moves') return ev;
+    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches' || state.mode === 'replay-moves'
+      || state.mode === 'reorder-after-move' || state.mode === 'duplicate-move') return ev;
     if (ev.data.type === 'transport') {
       if (state.mode !== 'flip-transport') return ev;
       tampered++;
@@ -270,6 +282,34 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
         delivered.set(account, kept);
         const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : [args[1] as Buffer];
         for (const f of frames) if (kept.length < 256) kept.push({ sid: args[0] as string, frame: Buffer.from(f) });
+      }
+      const relayed = event === 'relay:frame' || event === 'relay:frames';
+      if (relayed && (state.mode === 'reorder-after-move' || state.mode === 'duplicate-move') && (!state.victim || state.victim === account)) {
+        const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : [args[1] as Buffer];
+        const move = frames.find(isMove);
+        if (move && state.mode === 'duplicate-move') {
+          tampered++;
+          const copy = Buffer.from(move);
+          setTimeout(() => down!.emit('relay:frame', args[0] as string, copy, () => {}), 50);
+        } else if (move) swapNext.add(account);
+        else if (swapNext.has(account) && event === 'relay:frames' && frames.length >= 2) {
+          swapNext.delete(account);
+          tampered++;
+          [frames[0], frames[1]] = [frames[1]!, frames[0]!];
+          const out = Buffer.alloc((args[1] as Buffer).length);
+          frames.reduce((at, f) => putFrame(out, at, f), 0);
+          args[1] = out;
+        } else if (swapNext.has(account) && event === 'relay:frame') {
+          const held = heldSingle.get(account);
+          if (!held) { heldSingle.set(account, { args: [...args], ack }); return; }
+          heldSingle.delete(account);
+          swapNext.delete(account);
+          tampered++;
+          const emit = (a: unknown[], k?: (...res: unknown[]) => void) => (k ? down!.emit(event, ...a, (...res: unknown[]) => k(...res)) : down!.emit(event, ...a));
+          emit(args, ack);
+          emit(held.args, held.ack);
+          return;
+        }
       }
       if (event === 'relay:frames' && state.mode === 'break-batch') args[1] = (args[1] as Buffer).subarray(0, (args[1] as Buffer).length - 1);
       if (event === 'relay:frames' && state.mode === 'reorder-batch') {
