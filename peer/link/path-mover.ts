@@ -127,7 +127,8 @@ export class PathMover {
 
   /** Every half second: a data channel that carries the transfer and stopped moving bytes is left for the relay. */
   private watch(): void {
-    if (this.busy || this.closed || this.channel.failed || this.current !== 'direct' || !this.direct) return;
+    // Without the rendezvous there is no relay to move to: a stalled data channel may yet recover.
+    if (this.busy || this.closed || this.channel.failed || this.current !== 'direct' || !this.direct || this.o.inbox.closed) return;
     const now = performance.now();
     const drained = this.direct.drained;
     const waiting = this.direct.waiting;
