@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { splitBatch } from '../shared/relay-batch.js';
 import { PEER_CLI, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
 
@@ -74,18 +75,18 @@ describe('what the rendezvous sees during a transfer', function () {
       const sender = spawnCli(PEER_CLI, ['--home', homes.alice!, '--json', 'send', ...paths, '--to', 'bob', '--relay']);
       expect(await sender.exit, sender.stderr()).to.equal(0);
       expect(await receiver.exit).to.equal(0);
+      // Chunk frames: the whole clear header; control frames: their type and length only. A batch
+      // (relay:frames) shows as its frames in order: how frames are grouped must not differ either.
+      const seen = (frame: Buffer) => `${frame.length}:${frame[0] === 2 ? frame.subarray(0, 14).toString('hex') : frame[0]}`;
       return rv.inbound
-        .filter((r) => r.event === 'relay:frame')
-        .map((r) => {
-          const frame = r.args[1] as Buffer;
-          // Chunk frames: the whole clear header; control frames: their type and length only.
-          return `${frame.length}:${frame[0] === 2 ? frame.subarray(0, 14).toString('hex') : frame[0]}`;
-        })
+        .filter((r) => r.event === 'relay:frame' || r.event === 'relay:frames')
+        .map((r) => (r.event === 'relay:frame' ? seen(r.args[1] as Buffer) : `batch[${splitBatch(r.args[1] as Buffer).map(seen).join(' ')}]`))
         .sort(); // the two directions interleave by timing; compare as multisets
     };
     const first = await observe([123_456, 234_567]);
     const second = await observe([200_000, 158_023]);
     expect(first.length).to.be.greaterThan(3);
+    expect(first.filter((e) => e.startsWith('batch[')).length, 'chunks went in batches').to.be.greaterThan(0);
     expect(second).to.deep.equal(first);
   });
 

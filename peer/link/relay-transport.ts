@@ -3,16 +3,21 @@
  * exists. The rendezvous acks a frame only once the other peer has taken it, and
  * we keep at most RELAY_WINDOW bytes unacknowledged, so no hop buffers more.
  *
- * Where the rendezvous takes batches (its `welcome` says `relayBatch`), frames sent
- * back to back go up to four in one `relay:frames` message (shared/relay-batch.ts):
- * a batch is sent once full, or once the event loop turns with frames waiting, or
- * before send() waits for the window. A lone frame goes as `relay:frame`.
+ * Where the rendezvous takes batches (its `welcome` says `relayBatch`), data chunks
+ * go four to a `relay:frames` message (shared/relay-batch.ts), grouped by position:
+ * chunks 4k…4k+3 of the data stream share a batch, which goes once its last member
+ * (or the stream's LAST chunk) is in. Not by timing: the reader pausing at a file
+ * boundary must not show in how frames are grouped. A group starts only with room
+ * in the window for all of it, so no wait splits one. A control frame goes alone, as
+ * `relay:frame`, after the data before it. A group whose members stop coming (they
+ * follow within microseconds) goes after GROUP_WAIT_MS anyway.
  *
  * It ends once, with the first reason to reach it, in the order the rendezvous
  * sent them: a frame of either peer refused (an operator limit), a frame not
  * taken in time, the session closed, or the rendezvous connection lost.
  */
 import { SealdropError } from '../../shared/errors.js';
+import { decodeHeader, FrameType } from '../../shared/framing.js';
 import { MAX_BATCH_FRAMES, MAX_RELAY_BATCH, putFrame, splitBatch } from '../../shared/relay-batch.js';
 import { EarlyFrames } from './early-frames.js';
 import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
@@ -21,6 +26,8 @@ import type { Transport } from './transport.js';
 
 /** Unacked bytes we allow; well under the rendezvous' own per-session window (8 MiB by default). */
 const RELAY_WINDOW = 6 * 1024 * 1024;
+/** The longest a partly filled group of chunks waits for the rest (a safety valve; they follow at once). */
+const GROUP_WAIT_MS = 20;
 /** How long close() waits for frames still in flight before it ends anyway. */
 const DRAIN_MS = 5_000;
 /** Frames in flight with no answer from the rendezvous for this long end the transfer. */
@@ -48,7 +55,7 @@ export class RelayTransport implements Transport {
   private batchEnd = 0;
   private batchFrames = 0;
   private batchFrameBytes = 0;
-  private flushQueued = false;
+  private groupTimer?: NodeJS.Timeout;
   private readonly onRefused: Listener<'relay-refused'>;
   /** When the rendezvous last answered a frame (or the first frame of a quiet spell went out). */
   private answeredAt = 0;
@@ -81,15 +88,21 @@ export class RelayTransport implements Transport {
   }
 
   async send(frame: Buffer): Promise<void> {
-    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.length > RELAY_WINDOW) {
-      this.flush(); // what waits in the batch must go, or no ack would ever make room
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    const batching = this.session.relayBatches;
+    const chunk = batching && frame[0] === FrameType.Chunk;
+    if (!chunk) this.flush(); // a control frame goes after the data before it
+    if (!chunk || this.batchFrames === 0) {
+      // A group starts only with room for all of it, so no wait splits it.
+      const room = chunk ? MAX_RELAY_BATCH : frame.length;
+      while (!this.closed && this.inFlight > 0 && this.inFlight + room > RELAY_WINDOW) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+      }
     }
     if (this.closed) throw this.error ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
     if (this.inFlight === 0) this.answeredAt = performance.now();
     this.inFlight += frame.length;
     this.watch();
-    if (!this.session.relayBatches) {
+    if (!chunk) {
       this.session.relayFrame(this.sid, Buffer.from(frame), this.answered(frame.length));
       return;
     }
@@ -97,15 +110,15 @@ export class RelayTransport implements Transport {
     this.batchEnd = putFrame(this.batch, this.batchEnd, frame);
     this.batchFrames += 1;
     this.batchFrameBytes += frame.length;
-    if (this.batchFrames === MAX_BATCH_FRAMES) this.flush();
-    else if (!this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(() => { this.flushQueued = false; this.flush(); });
-    }
+    const { index, last } = decodeHeader(frame);
+    if (last || index % MAX_BATCH_FRAMES === MAX_BATCH_FRAMES - 1 || this.batchFrames === MAX_BATCH_FRAMES) this.flush();
+    else this.groupTimer ??= setTimeout(() => this.flush(), GROUP_WAIT_MS).unref();
   }
 
   /** Sends the batch being filled, if any: a lone frame as `relay:frame`, more as `relay:frames`. */
   private flush(): void {
+    clearTimeout(this.groupTimer);
+    this.groupTimer = undefined;
     if (this.batchFrames === 0 || this.closed) return;
     const batch = this.batch!.subarray(0, this.batchEnd);
     const [frames, bytes] = [this.batchFrames, this.batchFrameBytes];
@@ -169,6 +182,7 @@ export class RelayTransport implements Transport {
   private finish(err?: SealdropError): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.groupTimer);
     this.batch = undefined;
     this.batchEnd = this.batchFrames = this.batchFrameBytes = 0;
     this.error = err ?? new SealdropError('ERR_PEER_GONE', 'the relay closed');
