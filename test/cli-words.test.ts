@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ERROR_CODES } from '../shared/errors.js';
 import { NEXT_STEPS } from '../peer/terminal/error-words.js';
+import { pathWords } from '../peer/terminal/transfer-words.js';
 import { PEER_CLI, RENDEZVOUS_CLI, ROOT, spawnCli, tempDir, type Run } from './helpers/cli.js';
 import { enroll, startServer, startWorld, type World } from './helpers/world.js';
 
@@ -67,6 +68,13 @@ describe('the command line speaks to people', function () {
     const empty = spawnCli(RENDEZVOUS_CLI, ['list', '--data', path.join(data, 'none')]);
     expect(await empty.exit).to.equal(0);
     expect(empty.stdout()).to.include(`No accounts in the data folder ${path.join(data, 'none')} (--data).`);
+  });
+
+  it('pathWords names the path(s) that carried the bytes, not the one a transfer ended on', () => {
+    expect(pathWords('direct', { direct: 0, relay: 0 })).to.equal('over the direct path'); // nothing carried: where it ended
+    expect(pathWords('relay', { direct: 200_000, relay: 0 })).to.equal('over the direct path');
+    expect(pathWords('direct', { direct: 0, relay: 200_000 })).to.equal('over the relay path'); // relay start, moved after the last byte
+    expect(pathWords('direct', { direct: 2 * 1024 * 1024, relay: 1024 * 1024 })).to.equal('over the direct path (2.0 MiB) and the relay path (1.0 MiB)');
   });
 
   it('docs/ERRORS.md has a row for every error code, with the next step the CLI prints', async () => {

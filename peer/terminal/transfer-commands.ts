@@ -108,7 +108,7 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
         },
       });
       r.endProgress();
-      if (message) r.success(`delivered the message to ${o.to} over the ${outcome.transport} path`);
+      if (message) r.success(`delivered the message to ${o.to} ${pathWords(outcome.transport, outcome.paths)}`);
       else r.success(sentLine(o.to, outcome.files, outcome.transport, outcome.resumed, outcome.paths));
       r.event('done', { transport: outcome.transport, paths: outcome.paths, files: outcome.files, resumed: outcome.resumed, to: o.to });
     } catch (err) {

@@ -30,10 +30,16 @@ export function sendingWords(files: Array<{ name: string; size: number }>): stri
   return files.length === 1 ? `${files[0]!.name} (${bytes(total)})` : `${plural(files.length, 'file')} (${bytes(total)})`;
 }
 
-/** "over the direct path", or for a transfer that moved, "over the direct path (40.0 MiB) and the relay path (8.0 MiB)". */
+/**
+ * The path(s) that carried the bytes: "over the direct path", or for a transfer that moved,
+ * "over the direct path (40.0 MiB) and the relay path (8.0 MiB)". A transfer that moved after its
+ * last byte (relay start, then the direct path opened) finished on one path and was carried by the
+ * other: the words name the carrier. `transport` only when no path carried a byte (an empty file).
+ */
 export function pathWords(transport: string, paths?: Record<string, number>): string {
   const used = Object.entries(paths ?? {}).filter(([, n]) => n > 0);
-  if (used.length < 2) return `over the ${transport} path`;
+  if (used.length === 0) return `over the ${transport} path`;
+  if (used.length === 1) return `over the ${used[0]![0]} path`;
   return `over ${used.map(([kind, n]) => `the ${kind} path (${bytes(n)})`).join(' and ')}`;
 }
 

@@ -40,8 +40,11 @@ export async function getShared(o: GetOptions): Promise<GetOutcome> {
       dir: o.dir, peerId: o.peer, onProgress: o.onProgress,
       consent: async () => true, // we asked for exactly this, and refuseUnasked made sure it is
     });
+    // Read when the last file verified, as send does: while we wait for the sharer to close, its
+    // direct path closing makes the opener try to move to the relay, and the channel is then on it.
+    const finished = { transport: link.channel.transport.kind, paths: { ...link.channel.paths } };
     await link.channel.ended(5_000);
-    return { transport: link.channel.transport.kind, paths: { ...link.channel.paths }, ...result, sas: link.sas };
+    return { ...finished, ...result, sas: link.sas };
   });
 }
 
