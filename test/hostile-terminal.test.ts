@@ -172,7 +172,7 @@ describe('a hostile peer and the terminal', function () {
               expect(run.stderr(), `${args[0]}: ${run.stderr()}`).to.include(ESCAPED[what]);
               const json = world.peer('alice', args);
               expect(await json.exit).to.not.equal(0);
-              expect(jsonEvents(json).find((e) => e.type === 'error')?.message).to.include(payload);
+              expect(jsonEvents(json).find((e) => e.type === 'error')?.message, `${args[0]} --json: ${json.stdout()}${json.stderr()}`).to.include(payload);
             }
           } finally {
             await mallory.close();
@@ -231,6 +231,10 @@ describe('a hostile peer and the terminal', function () {
           const ask = await h.next();
           asked.push(ask.t);
           await h.send({ t: 'listing', entries: ENTRIES, truncated: false });
+          // As the real sharer does (receive.ts): it stays until the opener has read the listing and closed.
+          // With relay start the opener moves to the direct path when it opens; a listing still in flight
+          // on the relay then is sent again after `moved`, which only a peer still there can answer.
+          await h.channel.ended(5_000);
         });
       });
       after(() => mallory?.close());
@@ -292,6 +296,33 @@ describe('a hostile peer and the terminal', function () {
         } finally {
           tmux.kill();
         }
+      });
+    });
+
+    describe('a sharer that never follows a path move', () => {
+      let mallory: HostileServer;
+      before(async () => {
+        // It offers moves, takes the `list` over the relay (relay start) and then never answers the
+        // opener's `move` to the direct path, nor anything else: it just stays connected.
+        mallory = await hostileServe(world, 'mallory', async (h) => {
+          await h.next();
+          await h.channel.ended(40_000);
+        }, { deafToMoves: true });
+      });
+      after(() => mallory?.close());
+
+      it('`ls` ends in bounded time with words and a non-zero exit, not hanging on the move', async function () {
+        this.timeout(45_000);
+        const started = performance.now();
+        const ls = human(world, 'alice', ['ls', 'mallory']);
+        const code = await ls.exit;
+        const seconds = (performance.now() - started) / 1000;
+        expect(code, ls.stderr()).to.equal(4);
+        expect(ls.stderr(), ls.stderr()).to.match(/did not follow to the direct path within 15 s/);
+        expect(ls.stdout()).to.equal('');
+        expectClean(ls.stderr(), 'ls');
+        // The move's own wait (15 s, MOVED_TIMEOUT_MS), well before the 30 s silence any receiving side allows.
+        expect(seconds).to.be.below(25);
       });
     });
   });

@@ -62,7 +62,7 @@ export async function hostileOpen(world: World, id: string, to: string, o: { mod
   const link = await establishLink({
     session, sid, peerId: to, role: 'sender', identity: await home.identity(), pins: new PinnedKeys(home), strict: false, mode: o.mode ?? 'relay',
   });
-  return wrap(link, sid, () => { link.channel.close(); link.inbox.dispose(); session.close(sid, 'done'); session.disconnect(); });
+  return wrap(link, sid, () => { link.mover?.close(); link.channel.close(); link.inbox.dispose(); session.close(sid, 'done'); session.disconnect(); });
 }
 
 /**
@@ -90,7 +90,15 @@ export interface HostileServer {
  * (send, ls, get), runs the real handshake as the receiving side and hands the
  * link to `handle`, which plays the sharer or receiver however it likes.
  */
-export async function hostileServe(world: World, id: string, handle: (h: HostileLink, from: string) => Promise<void>): Promise<HostileServer> {
+export interface HostileServeOptions {
+  /**
+   * Offers path moves (as every accepter does) but never follows one: the opener's `move`
+   * gets no `moved`. The opener must still end, with words, in bounded time.
+   */
+  deafToMoves?: boolean;
+}
+
+export async function hostileServe(world: World, id: string, handle: (h: HostileLink, from: string) => Promise<void>, o: HostileServeOptions = {}): Promise<HostileServer> {
   const { home, session } = await sessionOf(world, id, true);
   const identity = await home.identity();
   const pins = new PinnedKeys(home);
@@ -101,7 +109,9 @@ export async function hostileServe(world: World, id: string, handle: (h: Hostile
     sessions++;
     const job = (async () => {
       const link = await establishLink({ session, sid: req.sid, peerId: req.from, role: 'receiver', identity, pins, strict: false });
-      const h = wrap(link, req.sid, () => { link.channel.close(); link.inbox.dispose(); session.close(req.sid, 'done'); });
+      // Every path it was offered stays open and watched; only the move frames go nowhere.
+      if (o.deafToMoves && link.mover) link.mover.candidateFrame = () => {};
+      const h = wrap(link, req.sid, () => { link.mover?.close(); link.channel.close(); link.inbox.dispose(); session.close(req.sid, 'done'); });
       try { await handle(h, req.from); } finally { h.close(); }
     })().catch(() => {});
     running.add(job);
