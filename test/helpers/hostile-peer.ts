@@ -16,6 +16,7 @@ import type { RendezvousSession } from '../../peer/session/rendezvous-session.js
 import type { SecureChannel } from '../../peer/link/secure-channel.js';
 import { establishLink, type Link, type TransportMode } from '../../peer/link/transfer-link.js';
 import type { ControlInput } from '../../peer/link/control-messages.js';
+import { PathMover } from '../../peer/link/path-mover.js';
 import type { World } from './world.js';
 
 export interface HostileLink {
@@ -104,13 +105,18 @@ export async function hostileServe(world: World, id: string, handle: (h: Hostile
   const pins = new PinnedKeys(home);
   let sessions = 0;
   const running = new Set<Promise<void>>();
+  // Deaf from the mover's first moment: the opener's move can arrive while establishLink still runs.
+  const hearing = PathMover.prototype.candidateFrame;
+  if (o.deafToMoves) {
+    PathMover.prototype.candidateFrame = function (this: PathMover, frame, t) {
+      if ((this as unknown as { o: { session: RendezvousSession } }).o.session !== session) hearing.call(this, frame, t);
+    };
+  }
   session.on('request', (req) => {
     req.accept(true);
     sessions++;
     const job = (async () => {
       const link = await establishLink({ session, sid: req.sid, peerId: req.from, role: 'receiver', identity, pins, strict: false });
-      // Every path it was offered stays open and watched; only the move frames go nowhere.
-      if (o.deafToMoves && link.mover) link.mover.candidateFrame = () => {};
       const h = wrap(link, req.sid, () => { link.mover?.close(); link.channel.close(); link.inbox.dispose(); session.close(req.sid, 'done'); });
       try { await handle(h, req.from); } finally { h.close(); }
     })().catch(() => {});
@@ -119,6 +125,6 @@ export async function hostileServe(world: World, id: string, handle: (h: Hostile
   });
   return {
     get sessions() { return sessions; },
-    close: async () => { session.disconnect(); await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 2_000))]); },
+    close: async () => { if (o.deafToMoves) PathMover.prototype.candidateFrame = hearing; session.disconnect(); await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 2_000))]); },
   };
 }
