@@ -27,6 +27,17 @@ const WATCH_DELAY_MS = 20;
 /** What a change did: accounts removed, and accounts whose secret or enrollment changed. */
 export interface AccountsChange { gone: string[]; reenrolled: string[] }
 
+/** What became of the accounts in force: gone from `next`, or there with another secret or enrollment. */
+export function accountsChange(inForce: ReadonlyMap<string, Account>, next: ReadonlyMap<string, Account>): AccountsChange {
+  const change: AccountsChange = { gone: [], reenrolled: [] };
+  for (const [id, was] of inForce) {
+    const now = next.get(id);
+    if (!now) change.gone.push(id);
+    else if (now.secret !== was.secret || now.createdAt !== was.createdAt) change.reenrolled.push(id);
+  }
+  return change;
+}
+
 export class LiveAccounts {
   private inForce = new Map<string, Account>();
   private seen = -1;
@@ -108,12 +119,7 @@ export class LiveAccounts {
     if (this.store.generation === this.seen) return;
     this.seen = this.store.generation;
     const next = this.store.snapshot();
-    const change: AccountsChange = { gone: [], reenrolled: [] };
-    for (const [id, was] of this.inForce) {
-      const now = next.get(id);
-      if (!now) change.gone.push(id);
-      else if (now.secret !== was.secret || now.createdAt !== was.createdAt) change.reenrolled.push(id);
-    }
+    const change = accountsChange(this.inForce, next);
     this.inForce = next;
     if (change.gone.length || change.reenrolled.length) for (const l of this.listeners) l(change);
   }

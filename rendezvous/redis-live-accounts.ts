@@ -17,7 +17,7 @@
  *   restores it. Logins read Redis and fail until then.
  */
 import type { Account } from './accounts.js';
-import type { AccountsChange } from './live-accounts.js';
+import { accountsChange, type AccountsChange } from './live-accounts.js';
 import type { AccountsInForce } from './login-state.js';
 import type { Logger } from './log.js';
 import { ACCOUNTS_CHANNEL, type RedisAccountStore } from './redis-accounts.js';
@@ -100,12 +100,7 @@ export class RedisLiveAccounts implements AccountsInForce {
       else accounts.delete(id);
     }
     if (bad.length) this.logger.error('accounts.unreadable', { error: `${bad.length} account record(s) in Redis do not open with this node's account key: ${bad.slice(0, 5).join(', ')}` });
-    const change: AccountsChange = { gone: [], reenrolled: [] };
-    for (const [id, was] of this.inForce) {
-      const now = accounts.get(id);
-      if (!now) change.gone.push(id);
-      else if (now.secret !== was.secret || now.createdAt !== was.createdAt) change.reenrolled.push(id);
-    }
+    const change = accountsChange(this.inForce, accounts);
     this.inForce = accounts;
     this.tell(change);
   }
