@@ -60,9 +60,8 @@ export async function measureThroughput(world: BenchWorld, work: string, bytes: 
     await wormhole?.stop();
     await fs.rm(file, { force: true });
   }
-  const directBy = Object.fromEntries(MESSAGE_SIZES.map((s) => [s, summarize(direct.map((r) => r.bySize[s]!))]));
-  const relayBy = Object.fromEntries(Object.keys(RELAY_SHAPES).map((w) => [w, summarize(relay.map((r) => r.byShape[w]!))]));
-  const bestSize = Number(best(directBy)), bestShape = best(relayBy);
+  const { by: directBy, best: bestSize } = summaries(MESSAGE_SIZES, (s) => direct.map((r) => r.bySize[s]!));
+  const { by: relayBy, best: bestShape } = summaries(Object.keys(RELAY_SHAPES), (w) => relay.map((r) => r.byShape[w]!));
   const of = (p: Path, f: (t: TransferResult) => number) => summarize(transfers[p].map(f));
   return {
     directCeiling: {
@@ -106,14 +105,14 @@ export async function measureLargeTransfers(world: BenchWorld, work: string, byt
 }
 
 function datachannelSummary(runs: DirectCeilingRun[]): Results['datachannelCeiling'] {
-  const bySize = Object.fromEntries(DATACHANNEL_SIZES.map((s) => [s, summarize(runs.map((r) => r.bySize[s]!))]));
-  const bestSize = Number(best(bySize));
+  const { by: bySize, best: bestSize } = summaries(DATACHANNEL_SIZES, (s) => runs.map((r) => r.bySize[s]!));
   return { bySize, bestSize, best: bySize[bestSize]!, cpu: summarize(runs.map((r) => cpuTotal(r.cpuBySize[bestSize]!.sender) + cpuTotal(r.cpuBySize[bestSize]!.receiver))) };
 }
 
-/** The key with the highest median. */
-function best(by: Record<string | number, Summary>): string {
-  return Object.entries(by).reduce((a, b) => (b[1].median > a[1].median ? b : a))[0];
+/** Per key (message size, relay shape), the summary over runs, and the key with the highest median (the first on a tie). */
+function summaries<K extends string | number>(keys: readonly K[], valuesOf: (k: K) => number[]): { by: Record<K, Summary>; best: K } {
+  const by = Object.fromEntries(keys.map((k) => [k, summarize(valuesOf(k))])) as Record<K, Summary>;
+  return { by, best: keys.reduce((a, b) => (by[b].median > by[a].median ? b : a)) };
 }
 
 function rssOf(list: TransferResult[]): ProcessRss {
