@@ -19,7 +19,9 @@ import { startWorld, type World } from './helpers/world.js';
 
 describe('path moves against a hostile rendezvous', function () {
   this.timeout(60_000);
+  /** The world the tests use now: `relayFirst`, then `moving`. */
   let world: World;
+  let relayFirst: World;
   /** A rendezvous whose transfers start direct: the move under attack is to the relay. */
   let moving: World;
   let mitm: MitmRendezvous;
@@ -27,7 +29,7 @@ describe('path moves against a hostile rendezvous', function () {
   let sha: string;
 
   before(async () => {
-    world = await startWorld(['alice', 'bob']);
+    world = relayFirst = await startWorld(['alice', 'bob']);
     moving = await startWorld(['alice', 'bob'], ['--no-relay-start']);
     mitm = await startMitmRendezvous(world.url, 'replay-moves');
     file = path.join(await tempDir(), 'ledger.bin');
@@ -35,7 +37,7 @@ describe('path moves against a hostile rendezvous', function () {
   });
   after(async () => {
     await mitm?.close();
-    await world?.stop();
+    await relayFirst?.stop();
     await moving?.stop();
   });
 

@@ -17,4 +17,18 @@ fi
 has_spec=0
 for arg in "$@"; do case "$arg" in *.ts) has_spec=1 ;; esac; done
 if [ "$has_spec" = 0 ]; then set -- "$@" 'test/**/*.test.ts'; fi
-exec npx mocha "$@"
+rc=0
+npx mocha "$@" || rc=$?
+# Nothing a test started outlives the run: a process left behind would hold the output open (and a
+# CI run waiting for it) for ever. Inside our own network namespace, what is still there is ours.
+if [ "${SEALDROP_IN_NETNS}" = 1 ]; then
+  own_ns=$(readlink /proc/$$/ns/net)
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    [ "$pid" = $$ ] && continue
+    [ "$(readlink "$proc/ns/net" 2>/dev/null)" = "$own_ns" ] || continue
+    echo "left running after the tests (ended now): $(tr '\0' ' ' < "$proc/cmdline" 2>/dev/null)" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  done
+fi
+exit "$rc"

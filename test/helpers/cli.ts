@@ -24,12 +24,25 @@ export interface Run {
   write: (text: string) => void;
 }
 
+/** Every CLI spawned and not yet exited, with where it was spawned: the suite's last hook ends them (test/helpers/root-hooks.ts). */
+const live = new Map<ChildProcess, string>();
+
+/** Ends every spawned CLI still running and says which: a test that leaves one behind is a defect to fix. */
+export function endLeftoverClis(): string[] {
+  const left = [...live.entries()];
+  for (const [child] of left) child.kill('SIGKILL');
+  return left.map(([, what]) => what);
+}
+
 /** Runs `cli` (PEER_CLI or RENDEZVOUS_CLI) the way a shell runs an installed command: the file itself. */
 export function spawnCli(cli: string, args: string[], env: Record<string, string> = {}, o: { stdin?: boolean } = {}): Run {
   const child = spawn(cli, args, {
     env: { ...process.env, SEALDROP_LOG: 'silent', ...env },
     stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
+  const spawnedAt = new Error().stack?.split('\n').slice(2, 5).map((l) => l.trim()).join(' < ') ?? '';
+  live.set(child, `${path.basename(cli)} ${args.join(' ')} (spawned at ${spawnedAt})`);
+  child.on('exit', () => live.delete(child));
   let out = '', err = '';
   const events: Array<Record<string, any>> = [];
   const watchers: Array<() => void> = [];
