@@ -4,8 +4,9 @@
  * nor an older code once a newer one was used (three logins from one ±1 window).
  *
  * Kept on disk too (`spent-steps.json`, 0600, atomic), so a restart does not
- * re-open a used step. Writes are batched (at most one a second) to keep logins
- * cheap. A file that is there but cannot be read or parsed is an error that stops
+ * re-open a used step, not even a crash: a login by code is answered only once its
+ * step is on disk. Logins accepted in the same turn of the event loop share one
+ * write, so a burst costs one fsync, not one each. A file that is there but cannot be read or parsed is an error that stops
  * the server from starting: starting empty would silently re-allow used codes.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,6 @@ import { writeFileAtomic } from './atomic-file.js';
 import type { Logger } from './log.js';
 
 export const SPENT_STEPS_FILE = 'spent-steps.json';
-const FLUSH_DELAY_MS = 1_000;
 /** Entries older than this many steps (a day) are dropped; far beyond any skew or clock fix. */
 const KEEP_STEPS = 2 * 60 * 24;
 
@@ -30,7 +30,8 @@ const Version1File = z.record(AccountId, z.array(Step));
 export class SpentSteps {
   private readonly last = new Map<string, number>();
   readonly file: string;
-  private timer?: NodeJS.Timeout;
+  /** The write that the steps spent since the last one wait for. */
+  private pending?: Promise<void>;
 
   /** Reads the file; throws ERR_STORE when it exists but is unreadable or corrupt. */
   constructor(dataDir: string, private readonly now: () => number, private readonly logger: Logger) {
@@ -58,14 +59,34 @@ export class SpentSteps {
     for (const [id, steps] of Object.entries(old.data)) if (steps.length) this.last.set(id, Math.max(...steps));
   }
 
-  /** Records `step` as the account's last; false when it is not after the last one accepted. */
-  spend(id: string, step: number): boolean {
+  /**
+   * Records `step` as the account's last, at once (a second login with the same code is refused
+   * even while the first one waits), and resolves true once it is on disk; false when it is not
+   * after the last one accepted. Rejects with ERR_STORE when it cannot be written: a login the
+   * next start could not remember is refused.
+   */
+  async spend(id: string, step: number): Promise<boolean> {
     const last = this.last.get(id);
     if (last !== undefined && step <= last) return false;
     this.last.set(id, step);
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
-    this.timer.unref();
+    await this.persisted();
     return true;
+  }
+
+  /** One write for every step spent before it begins. */
+  private persisted(): Promise<void> {
+    this.pending ??= new Promise<void>((resolve, reject) => setImmediate(() => {
+      this.pending = undefined;
+      try {
+        this.write();
+        resolve();
+      } catch (err) {
+        this.logger.error('spent-steps.write-failed', { error: (err as Error).message });
+        reject(new SealdropError('ERR_STORE', `cannot write ${this.file}: ${(err as Error).message}`,
+          { cause: err, peerMessage: 'the rendezvous cannot record used codes; tell its operator' }));
+      }
+    }));
+    return this.pending;
   }
 
   /** The last step accepted for the account, if any (tests, logs). */
@@ -73,18 +94,20 @@ export class SpentSteps {
     return this.last.get(id);
   }
 
-  /** Writes the record; called on a timer and on close. */
+  /** Writes the record now (on close, and on an exit that cannot wait); a failure is logged. */
   flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const oldest = stepAt(this.now()) - KEEP_STEPS;
-    for (const [id, step] of this.last) if (step < oldest) this.last.delete(id);
-    const sorted = [...this.last].sort(([a], [b]) => a.localeCompare(b));
     try {
-      writeFileAtomic(this.file, JSON.stringify({ version: 2, last: Object.fromEntries(sorted) }));
+      this.write();
     } catch (err) {
       this.logger.error('spent-steps.write-failed', { error: (err as Error).message });
     }
+  }
+
+  private write(): void {
+    const oldest = stepAt(this.now()) - KEEP_STEPS;
+    for (const [id, step] of this.last) if (step < oldest) this.last.delete(id);
+    const sorted = [...this.last].sort(([a], [b]) => a.localeCompare(b));
+    writeFileAtomic(this.file, JSON.stringify({ version: 2, last: Object.fromEntries(sorted) }));
   }
 }
 

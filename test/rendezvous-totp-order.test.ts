@@ -1,11 +1,11 @@
 /** RFC 6238 §5.2: once a step was accepted for an account, that step and every older one are refused, across restarts. */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../rendezvous/log.js';
 import { createRendezvous } from '../rendezvous/server.js';
-import { stepAt } from '../shared/totp.js';
-import { connect, refusal, startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
+import { stepAt, totpCode } from '../shared/totp.js';
+import { connect, refusal, runRendezvousCli, startRendezvous, startServe, tempDir, type TestRendezvous } from './helpers/rendezvous.js';
 
 const STEP = 30_000;
 
@@ -45,5 +45,48 @@ describe('rendezvous TOTP step order', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('a crash right after a code login does not re-open the code: the step is on disk before the welcome', async () => {
+    const data = tempDir();
+    const secrets: Record<string, string> = {};
+    for (const id of ['alice', 'bob', 'carol']) {
+      secrets[id] = (JSON.parse((await runRendezvousCli(['enroll', id, '--data', data, '--json'])).stdout) as { secret: string }).secret;
+    }
+    // One account a round: each round's code is fresh without waiting for the next step.
+    for (const [id, secret] of Object.entries(secrets)) {
+      const { run, url } = await startServe(['--data', data]);
+      const code = totpCode(secret, Date.now());
+      try {
+        const { socket } = await connect(url, { id, code });
+        // SIGKILL the moment the welcome is here: no graceful shutdown writes anything now.
+        run.child.kill('SIGKILL');
+        socket.close();
+      } finally {
+        run.child.kill('SIGKILL');
+        await run.exit;
+      }
+      const again = await startServe(['--data', data]);
+      try {
+        const r = await refusal(again.url, { id, code });
+        expect(r.code, `${id}: the code used just before the crash`).to.equal('ERR_AUTH_REPLAY');
+      } finally {
+        again.run.child.kill('SIGKILL');
+        await again.run.exit;
+      }
+    }
+  });
+
+  it('refuses a code login whose step cannot be written (ERR_STORE), and logs in once it can', async () => {
+    // A folder where the file goes: the atomic rename over it fails, as a full or broken disk would.
+    const blocker = join(t.dataDir, 'spent-steps.json');
+    mkdirSync(join(blocker, 'x'), { recursive: true });
+    const r = await refusal(t.url, { id: 'alice', code: t.code('alice') });
+    expect(r.code).to.equal('ERR_STORE');
+    expect(r.message).to.match(/cannot record used codes/);
+    rmSync(blocker, { recursive: true });
+    t.clock.advance(STEP);
+    (await t.login('alice')).socket.close();
+    expect(JSON.parse(readFileSync(blocker, 'utf8')).last.alice).to.equal(stepAt(t.clock.now()));
   });
 });
