@@ -4,7 +4,8 @@
  * A terminal obeys control characters (ESC starts a sequence that can clear the
  * screen, retitle the window or forge a line; U+009B is a one-byte CSI), and
  * bidi, format and separator characters reorder or hide what a person reads.
- * None of them is ever passed through: each is shown as a visible \u{…} escape.
+ * None of them is ever passed through: each is shown as a visible \u{…} escape,
+ * but for a joiner inside an emoji sequence or a Persian word (MEANT_JOINER_SOURCE).
  */
 
 /**
@@ -15,12 +16,32 @@
  */
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}\p{Cn}\u115F\u1160\u3164\uFFA0]/gu;
 const HIDDEN_ONE = new RegExp(HIDDEN.source, 'u');
+/**
+ * The two joiners where they are part of how a name is written, not a way to hide
+ * something: U+200D inside an emoji sequence (👨‍👩‍👧, 🏳️‍🌈: between two pictographs,
+ * after an optional VS16 or skin tone), and U+200C between two letters of the Arabic
+ * script (Persian writes می‌خواهم with it). Anywhere else both are hidden characters.
+ */
+const MEANT_JOINER_SOURCE = '(?<=\\p{Extended_Pictographic}[\\uFE0F\\u{1F3FB}-\\u{1F3FF}]?)\\u200D(?=\\p{Extended_Pictographic})'
+  + '|(?<=\\p{Script=Arabic}\\p{M}*)\\u200C(?=\\p{Script=Arabic})';
+const MEANT_JOINERS = new RegExp(MEANT_JOINER_SOURCE, 'gu');
+const MEANT_JOINER_AT = new RegExp(MEANT_JOINER_SOURCE, 'uy');
+
+/** `text` without its meant joiners, for checks that refuse every other hidden character. */
+export function withoutMeantJoiners(text: string): string {
+  return text.replace(MEANT_JOINERS, '');
+}
+
+function isMeantJoiner(text: string, index: number): boolean {
+  MEANT_JOINER_AT.lastIndex = index;
+  return MEANT_JOINER_AT.test(text);
+}
 
 const hex = (cp: number) => cp.toString(16).toUpperCase().padStart(4, '0');
 
 /** Whether `text` holds anything `printable` would escape. */
 export function hasHidden(text: string): boolean {
-  return HIDDEN_ONE.test(text);
+  return HIDDEN_ONE.test(withoutMeantJoiners(text));
 }
 
 /**
@@ -29,7 +50,8 @@ export function hasHidden(text: string): boolean {
  * pass through again unchanged.
  */
 export function printable(text: string): string {
-  return String(text).replace(HIDDEN, (c) => `\\u{${hex(c.codePointAt(0)!)}}`);
+  const s = String(text);
+  return s.replace(HIDDEN, (c, at: number) => (isMeantJoiner(s, at) ? c : `\\u{${hex(c.codePointAt(0)!)}}`));
 }
 
 /**

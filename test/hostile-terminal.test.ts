@@ -78,6 +78,9 @@ describe('a hostile peer and the terminal', function () {
 
     it('escapes tags, private-use, lone surrogates and unassigned code points; keeps letters and emoji', () => {
       expect(printable('a\u{E0041}\u{F0000}\ud800\u0378\u3164b')).to.equal('a\\u{E0041}\\u{F0000}\\u{D800}\\u{0378}\\u{3164}b');
+      // The joiners of an emoji sequence and of a Persian word are shown as written; elsewhere, escaped.
+      expect(printable('👨\u200D👩\u200D👧 می\u200Cخواهم')).to.equal('👨\u200D👩\u200D👧 می\u200Cخواهم');
+      expect(printable('pay\u200Dpal pay\u200Cpal \u200D👍 👍\u200D')).to.equal('pay\\u{200D}pal pay\\u{200C}pal \\u{200D}👍 👍\\u{200D}');
       expect(printable('été — 東京 ❤️ שלום')).to.equal('été — 東京 ❤️ שלום');
       const line = jsonLine({ s: 'a\u{E0041}\ud800' });
       expect(line).to.equal('{"s":"a\\udb40\\udc41\\ud800"}');

@@ -47,11 +47,19 @@ const REFUSED: Array<[string, string, RegExp]> = [
   ['a part starting with a combining mark', '\u0301x.txt', /U\+0301 \(a combining mark\) stands alone/],
   ['a division slash posing as a folder', 'docs\u2215..\u2215x', /U\+2215 DIVISION SLASH, which looks like a path separator/],
   ['a fullwidth solidus', 'a\uFF0Fb', /U\+FF0F FULLWIDTH SOLIDUS/],
+  ['a zero-width joiner between letters', 'pay\u200Dpal.txt', /U\+200D ZERO WIDTH JOINER/],
+  ['a zero-width joiner before an emoji with nothing before it', '\u200D👍.txt', /U\+200D ZERO WIDTH JOINER/],
+  ['a zero-width joiner after an emoji with no emoji after it', '👍\u200D.txt', /U\+200D ZERO WIDTH JOINER/],
+  ['two joiners between emoji', '👍\u200D\u200D👍.txt', /U\+200D ZERO WIDTH JOINER/],
+  ['a zero-width non-joiner in a Latin word', 'pay\u200Cpal.txt', /U\+200C ZERO WIDTH NON-JOINER/],
+  ['a zero-width non-joiner after an Arabic letter, before a Latin one', 'ب\u200Cx.txt', /U\+200C ZERO WIDTH NON-JOINER/],
   ['a colon (still)', 'a:b', /not allowed in file names/],
   ['a backslash (still)', 'a\\b', /not allowed in file names/],
 ];
 
-const ACCEPTED = ['été — notes.txt', '❤️.txt', '東京/ファイル.txt', 'a b.txt', 'résumé (1).pdf', 'שלום.txt', 'e\u0301te\u0301.txt', 'नमस्ते.txt', '1️⃣.md'];
+const ACCEPTED = ['été — notes.txt', '❤️.txt', '東京/ファイル.txt', 'a b.txt', 'résumé (1).pdf', 'שלום.txt', 'e\u0301te\u0301.txt', 'नमस्ते.txt', '1️⃣.md',
+  // Joiners that are writing, not hiding: emoji ZWJ sequences, and Persian's ZWNJ.
+  '👨\u200D👩\u200D👧.jpg', '🏳️\u200D🌈.png', '👩🏽\u200D💻 notes.txt', 'album/❤️\u200D🔥', 'می\u200Cخواهم.txt'];
 
 describe('names that hide or disguise themselves', function () {
   this.timeout(90_000);

@@ -85,6 +85,14 @@ describe('hostile names from a sender', function () {
       expect(await fs.readFile(path.join(parent, 'inbox/sub/dir/ok.txt'), 'utf8')).to.equal('owned');
     });
 
+    it('lets an emoji ZWJ sequence and a Persian word with its ZWNJ land under exactly that name', async () => {
+      const name = '👨\u200D👩\u200D👧 می\u200Cخواهم.txt';
+      const { result, code, parent } = await offer(name);
+      expect(result).to.equal('sent');
+      expect(code).to.equal(0);
+      expect(await listTree(parent)).to.deep.equal(['inbox/', `inbox/${name}`]);
+    });
+
     it('does not follow a symbolic link planted in the target folder', async () => {
       const parent = await tempDir();
       const inbox = path.join(parent, 'inbox');

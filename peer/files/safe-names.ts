@@ -5,7 +5,7 @@
  * The rules are written down in docs/PROTOCOL.md ("Names").
  */
 import { SealdropError } from '../../shared/errors.js';
-import { describeCodePoint, printable } from '../../shared/printable.js';
+import { describeCodePoint, printable, withoutMeantJoiners } from '../../shared/printable.js';
 
 const MAX_PART_BYTES = 255;
 const MAX_DEPTH = 64;
@@ -47,7 +47,8 @@ export function vetReceivedPath(name: string): string[] {
 /** Why `name` is refused, or undefined when it is safe. */
 export function refusal(name: string): string | undefined {
   if (typeof name !== 'string' || name.length === 0) return 'empty name';
-  const hidden = HIDDEN.exec(name) ?? ODD_SPACE.exec(name);
+  // A joiner inside an emoji sequence or a Persian word is writing, not hiding (shared/printable.ts).
+  const hidden = HIDDEN.exec(withoutMeantJoiners(name)) ?? ODD_SPACE.exec(name);
   if (hidden) return `it contains ${describeCodePoint(hidden[0])}: a name may hold no control, invisible, separator, private-use or unassigned character, nor any space but U+0020`;
   if (name.startsWith('/')) return 'absolute paths are not accepted';
   if (FORBIDDEN.test(name)) return 'it contains a character that is not allowed in file names (< > : " \\ | ? *)';
