@@ -85,6 +85,26 @@ describe('hostile names from a sender', function () {
       expect(await fs.readFile(path.join(parent, 'inbox/sub/dir/ok.txt'), 'utf8')).to.equal('owned');
     });
 
+    for (const [first, second] of [['a', 'a/b'], ['a/b', 'A'], ['x/y/z', 'x/y']]) {
+      it(`refuses an offer naming ${JSON.stringify(first!.split('/')[0])} a file and a folder ("${first}" and "${second}"), before writing`, async () => {
+        const parent = await tempDir();
+        const inbox = path.join(parent, 'inbox');
+        await fs.mkdir(inbox);
+        const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
+        await receiver.waitFor('ready');
+        const home = new Home(world.homes.alice!);
+        const result = await sendFiles({
+          home, account: await resolveAccount(home, {}), to: 'bob',
+          sources: { files: [{ path: payload, name: first!, size: 5 }, { path: payload, name: second!, size: 5 }], dirs: [], skipped: [] },
+        }).then(() => 'sent', (e) => e);
+        expect(await receiver.exit).to.not.equal(0);
+        expect((result as { code: string }).code).to.equal('ERR_BAD_INPUT');
+        expect(receiver.events.find((e) => e.type === 'error')?.message).to.match(/as a file and as a folder/);
+        expect(await listTree(parent)).to.deep.equal(['inbox/']);
+        await fs.rm(parent, { recursive: true });
+      });
+    }
+
     it('lets an emoji ZWJ sequence and a Persian word with its ZWNJ land under exactly that name', async () => {
       const name = '👨\u200D👩\u200D👧 می\u200Cخواهم.txt';
       const { result, code, parent } = await offer(name);

@@ -245,15 +245,24 @@ function partialKey(peerId: string, f: Manifest['files'][number]): string {
 /** Vets every file and folder name before anything is written; one bad name refuses the whole offer. */
 function vetManifest(m: Manifest): string[][] {
   try {
-    for (const dir of m.dirs) vetReceivedPath(dir);
+    const keyOf = (parts: string[]) => parts.join('/').normalize('NFC').toLowerCase();
+    /** Every folder the offer needs: its folders, and every file's parents. */
+    const folders = new Set<string>();
+    const addFolders = (parts: string[], upTo: number) => { for (let i = 1; i <= upTo; i++) folders.add(keyOf(parts.slice(0, i))); };
+    for (const dir of m.dirs) { const parts = vetReceivedPath(dir); addFolders(parts, parts.length); }
     const seen = new Set<string>();
-    return m.files.map((f) => {
+    const vetted = m.files.map((f) => {
       const parts = vetReceivedPath(f.name);
-      const key = parts.join('/').normalize('NFC').toLowerCase();
+      const key = keyOf(parts);
       if (seen.has(key)) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(f.name)} twice`);
       seen.add(key);
+      addFolders(parts, parts.length - 1);
       return parts;
     });
+    // A name cannot be a file and a folder at once ("a" and "a/b"): refused before anything is written.
+    const both = m.files.find((f, i) => folders.has(keyOf(vetted[i]!)));
+    if (both) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(both.name)} as a file and as a folder`);
+    return vetted;
   } catch (err) {
     // These words quote only the sender's own names: the sender may read them.
     const e = toSealdropError(err, 'ERR_BAD_INPUT');
