@@ -29,6 +29,8 @@ describe('receive: one per account, unless --replace', function () {
       expect(await second.exit).to.equal(2);
       expect(errorOf(second)?.code).to.equal('ERR_EXISTS');
       expect(errorOf(second)?.message).to.match(/bob is already receiving on another connection.*--replace/);
+      // The next step fits this case, not "choose another name" (ERR_EXISTS in general).
+      expect(errorOf(second)?.hint).to.equal('stop the other `sealdrop receive` for this ID first, or start this one with --replace to take over from it');
       const send = world.peer('alice', ['send', note, '--to', 'bob']);
       expect(await send.exit, send.stderr()).to.equal(0);
       await first.waitFor('done');
@@ -48,6 +50,7 @@ describe('receive: one per account, unless --replace', function () {
       expect(await first.exit).to.equal(2);
       expect(errorOf(first)?.code).to.equal('ERR_EXISTS');
       expect(errorOf(first)?.message).to.match(/another `sealdrop receive` for bob took over.*this one stops/);
+      expect(errorOf(first)?.hint).to.match(/^the other one receives now/);
       const send = world.peer('alice', ['send', note, '--to', 'bob']);
       expect(await send.exit, send.stderr()).to.equal(0);
       expect(await fs.readFile(path.join(inbox, 'note.txt'), 'utf8')).to.equal('for bob\n');

@@ -40,6 +40,12 @@ export interface RendezvousSessionEvents {
 const MAX_UNCLAIMED = 64;
 const UNCLAIMED_TTL_MS = 60_000;
 
+/** Next steps for login refusals whose code means something narrower here than in general (peer/terminal/error-words.ts). */
+const REFUSAL_HINTS: Partial<Record<string, string>> = {
+  // The only ERR_EXISTS a login hears: another `receive` holds this account's receiving slot.
+  ERR_EXISTS: 'stop the other `sealdrop receive` for this ID first, or start this one with --replace to take over from it',
+};
+
 export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   private readonly claims = new Map<string, (ev: z.infer<typeof SignalEvent>) => void>();
   private readonly unclaimed = new Map<string, { since: number; events: Array<z.infer<typeof SignalEvent>> }>();
@@ -117,7 +123,7 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       const fail = (err: SealdropError) => { clearTimeout(timer); socket.close(); reject(err); };
       socket.once('connect_error', (err: Error & { data?: { code?: unknown } }) => {
         const code = err.data?.code;
-        if (isErrorCode(code)) fail(new SealdropError(code, err.message));
+        if (isErrorCode(code)) fail(new SealdropError(code, err.message, code in REFUSAL_HINTS ? { hint: REFUSAL_HINTS[code] } : {}));
         else fail(connectFailure(url, err, timeoutMs)); // DNS, refused, timeout and certificate told apart
       });
       socket.once('welcome', (w) => {

@@ -59,7 +59,8 @@ export class StayOnline {
     session.on('replaced', () => {
       if (this.stopped) return;
       this.stop();
-      this.o.onGiveUp(new SealdropError('ERR_EXISTS', `another \`sealdrop receive\` for ${session.id} took over (it was started with --replace); this one stops`));
+      this.o.onGiveUp(new SealdropError('ERR_EXISTS', `another \`sealdrop receive\` for ${session.id} took over (it was started with --replace); this one stops`,
+        { hint: 'the other one receives now; to receive here again, stop it, or start this one with --replace' }));
     });
     session.on('disconnect', (reason) => {
       if (this.stopped || reason === 'io client disconnect') return;

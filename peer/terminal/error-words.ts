@@ -27,7 +27,7 @@ export const NEXT_STEPS: Record<ErrorCode, string> = {
   ERR_UNTRUSTED: 'check the peer\'s fingerprint over another channel, then run `sealdrop trust ID FINGERPRINT`',
   ERR_IO: 'check that the path exists and that you may read (or write) it',
   ERR_SPACE: 'free some space (or choose another folder with --dir) and send again: it resumes',
-  ERR_STORE: 'the rendezvous cannot read its account store: tell your operator',
+  ERR_STORE: 'the rendezvous cannot use its account store: tell your operator',
   ERR_RELAY_LIMIT: 'try again later, or where a direct path works; your operator sets the relay limits',
   ERR_NOT_FOUND: 'check the name or path (`sealdrop ls ID` lists what a peer shares)',
   ERR_EXISTS: 'choose another name, or remove the existing one first',
