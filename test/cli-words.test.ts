@@ -195,6 +195,32 @@ describe('the command line speaks to people', function () {
       expect(offline.err.replace(/bob/g, 'bbo')).to.include('bbo is not online — check the spelling of the ID');
     });
 
+    it('a malformed peer ID is refused in words before anything is asked of the rendezvous, exit 2, with a guess for capitals', async () => {
+      const file = path.join(await tempDir(), 'a.txt');
+      await fs.writeFile(file, 'hi');
+      const home = ['--home', world.homes.alice!];
+      for (const [args, id] of [[['send', file, '--to', 'Bob'], 'Bob'], [['ls', 'b o b'], 'b o b'], [['get', '../bob', 'x'], '../bob'], [['trust', 'x/y', 'AAAA'], 'x/y']] as const) {
+        const r = await sealdrop([...home, ...args]);
+        expect(r.code, r.err).to.equal(2);
+        expect(r.err).to.include(`✖ "${id}" is not a valid ID: IDs are 1–32 characters of a–z, 0–9`).and.include('→ IDs are exact: `sealdrop peers` shows who is online');
+        expect(r.err, 'nothing was asked of the rendezvous').to.not.include('asking').and.not.include('session:open');
+      }
+      expect((await sealdrop([...home, 'send', file, '--to', 'Bob'])).err).to.include('did you mean "bob"?');
+    });
+
+    it('a missing local file says it is about this computer; a --dir that is a file says so, exit 6', async () => {
+      const missing = await sealdrop(['--home', world.homes.alice!, 'send', '/nope/a.txt', '--to', 'bob']);
+      expect(missing.code).to.equal(2);
+      expect(missing.err).to.include('✖ cannot read /nope/a.txt: no such file or folder (ERR_NOT_FOUND)').and.include('→ check the path: it names a file or folder on this computer');
+      const file = path.join(await tempDir(), 'not-a-folder');
+      await fs.writeFile(file, 'x');
+      for (const args of [['receive', '--dir', file, '--yes', '--once'], ['get', 'bob', 'x', '--dir', path.join(file, 'sub')]]) {
+        const r = await sealdrop(['--home', world.homes.bob!, ...args]);
+        expect(r.code, r.err).to.equal(6);
+        expect(r.err).to.match(/✖ cannot receive into \S+: it \(or a folder above it\) is a file, not a folder \(ERR_IO\)/).and.include('→ --dir names the folder to save into');
+      }
+    });
+
     it('an empty --text is refused before anything connects, exit 2', async () => {
       const r = await sealdrop(['--home', world.homes.alice!, 'send', '--text', '  ', '--to', 'bob']);
       expect(r.code).to.equal(2);

@@ -12,6 +12,15 @@ import { PinnedKeys } from '../session/pinned-keys.js';
 export interface GlobalFlags { server?: string; id?: string; home?: string; code?: string; ca?: string; json?: boolean; quiet?: boolean; strict?: boolean; verify?: boolean }
 
 export const homeOf = (g: GlobalFlags) => new Home(g.home ?? defaultHome());
+
+/** A peer ID typed by the person, checked before anything is asked of the rendezvous. */
+export function peerIdOf(id: string): string {
+  if (AccountId.safeParse(id).success) return id;
+  const lower = id.trim().toLowerCase();
+  const guess = lower !== id && AccountId.safeParse(lower).success ? `; did you mean "${lower}"?` : '';
+  throw new SealdropError('ERR_BAD_INPUT', `"${id}" is not a valid ID: IDs are 1–32 characters of a–z, 0–9, ".", "_" and "-", starting with a letter or digit${guess}`,
+    { hint: 'IDs are exact: `sealdrop peers` shows who is online' });
+}
 export const accountOf = (g: GlobalFlags) => resolveAccount(homeOf(g), { server: g.server, id: g.id, code: g.code, ca: g.ca });
 
 export async function loginCommand(r: Reporter, g: GlobalFlags, o: { secret?: string }): Promise<void> {
@@ -62,7 +71,7 @@ export async function fingerprintCommand(r: Reporter, g: GlobalFlags): Promise<v
 }
 
 export async function trustCommand(r: Reporter, g: GlobalFlags, id: string, fp: string): Promise<void> {
-  if (!AccountId.safeParse(id).success) throw new SealdropError('ERR_BAD_INPUT', `"${id}" is not a valid account ID`);
+  peerIdOf(id);
   const normalized = normalizeFingerprint(fp);
   await new PinnedKeys(homeOf(g)).pin(id, normalized);
   r.success(`pinned ${id} to ${normalized}`);

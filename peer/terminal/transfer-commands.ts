@@ -8,7 +8,7 @@ import { SealdropError } from '../../shared/errors.js';
 import { bytes, Cancelled, flushOutput, printable, printMessage, type Reporter } from './cli-output.js';
 import { offerWords, pathWords, receivedLines, sendingWords, sentLine } from './transfer-words.js';
 import { MESSAGE_MAX_BYTES } from '../transfer/receive-engine.js';
-import { accountOf, homeOf, type GlobalFlags } from './commands.js';
+import { accountOf, homeOf, peerIdOf, type GlobalFlags } from './commands.js';
 import type { SecuredInfo } from '../link/peer-link.js';
 import type { PathMove } from '../link/path-mover.js';
 import { getShared, listShare } from '../transfer/pull.js';
@@ -69,6 +69,7 @@ async function inlineSources(paths: string[], text: string | undefined, tmp: str
 export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], o: { to: string; relay?: boolean; directOnly?: boolean; timeout: string; text?: string }): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sealdrop-send-'));
   try {
+    peerIdOf(o.to);
     if (o.text === undefined && paths.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'name files or folders to send, or use --text');
     const sources = (await inlineSources(paths, o.text, tmp)) ?? (await collectSources(paths));
     for (const name of sources.skipped) {
@@ -123,12 +124,25 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
   }
 }
 
+/** The folder --dir names, made if missing, as its real path; a file in its place is told in words. */
+async function targetFolder(dir: string): Promise<string> {
+  const wanted = path.resolve(dir);
+  try {
+    await fs.mkdir(wanted, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    throw new SealdropError('ERR_IO', `cannot receive into ${dir}: it (or a folder above it) is a file, not a folder`,
+      { cause: err, hint: '--dir names the folder to save into: choose a folder, or a path where one can be made' });
+  }
+  return fs.realpath(wanted);
+}
+
 export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; replace?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
   const consentTimeoutMs = timeoutMs(o.askTimeout, '--ask-timeout', MAX_CONSENT_TIMEOUT_MS);
   if (!o.yes && !process.stdin.isTTY) throw new SealdropError('ERR_BAD_INPUT', 'not on a terminal, so nobody can confirm transfers: pass --yes to accept them');
-  await fs.mkdir(path.resolve(o.dir), { recursive: true });
   // Where the folder really is, fixed once: a link swapped in at its path later is refused, never followed.
-  const dir = await fs.realpath(path.resolve(o.dir));
+  const dir = await targetFolder(o.dir);
   const share = o.share ? await SharedFolder.open(o.share) : undefined;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
@@ -193,6 +207,7 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
 }
 
 export async function lsCommand(r: Reporter, g: GlobalFlags, peer: string): Promise<void> {
+  peerIdOf(peer);
   const account = await accountOf(g);
   const entries = await listShare({ home: homeOf(g), account, ...verifying(r, g, account), peer, strict: g.strict, onStatus: (t) => r.info(t), onSecured: secured(r, peer) });
   r.event('listing', { peer, entries });
@@ -202,10 +217,10 @@ export async function lsCommand(r: Reporter, g: GlobalFlags, peer: string): Prom
 }
 
 export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name: string, o: { dir: string; relay?: boolean; timeout: string }): Promise<void> {
+  peerIdOf(peer);
   const why = refusal(name);
   if (why) throw new SealdropError('ERR_BAD_INPUT', `cannot get "${printable(name)}" from ${peer}: ${why}`);
-  await fs.mkdir(path.resolve(o.dir), { recursive: true });
-  const dir = await fs.realpath(path.resolve(o.dir)); // a link the person named is followed here, once
+  const dir = await targetFolder(o.dir); // a link the person named is followed here, once
   const account = await accountOf(g);
   const outcome = await getShared({
     home: homeOf(g), account, ...verifying(r, g, account), peer, name, dir, strict: g.strict,

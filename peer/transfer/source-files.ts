@@ -15,7 +15,11 @@ export async function collectSources(inputs: string[]): Promise<SourceSet> {
   const taken = new Set<string>();
   for (const input of inputs) {
     const st = await fs.stat(input).catch((err: NodeJS.ErrnoException) => {
-      throw new SealdropError(err.code === 'ENOENT' ? 'ERR_NOT_FOUND' : 'ERR_IO', `cannot read ${input}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message}`);
+      if (err.code === 'ENOENT') {
+        throw new SealdropError('ERR_NOT_FOUND', `cannot read ${input}: no such file or folder`,
+          { hint: 'check the path: it names a file or folder on this computer (relative to the folder you are in)' });
+      }
+      throw new SealdropError('ERR_IO', `cannot read ${input}: ${err.message}`);
     });
     const name = path.basename(path.resolve(input));
     if (taken.has(name)) throw new SealdropError('ERR_BAD_INPUT', `two inputs are both named "${name}"; rename one or send them separately`);
