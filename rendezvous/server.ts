@@ -338,6 +338,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
         for (const connection of connections) connection.destroy();
       }
       await closing;
+      await files?.spent.settled(); // a login's write on its way lands first; the flush then writes the newest
       files?.spent.flush();
       files?.tokens.flush();
       link?.close();

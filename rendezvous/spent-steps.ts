@@ -5,8 +5,9 @@
  *
  * Kept on disk too (`spent-steps.json`, 0600, atomic), so a restart does not
  * re-open a used step, not even a crash: a login by code is answered only once its
- * step is on disk. Logins accepted in the same turn of the event loop share one
- * write, so a burst costs one fsync, not one each. A file that is there but cannot be read or parsed is an error that stops
+ * step is on disk. Writes never block the event loop and never overlap: the logins
+ * that arrive while one is on its way share the next, so a burst costs a few
+ * writes, not one each. A file that is there but cannot be read or parsed is an error that stops
  * the server from starting: starting empty would silently re-allow used codes.
  */
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { z } from 'zod';
 import { SealdropError } from '../shared/errors.js';
 import { AccountId } from '../shared/schemas.js';
 import { stepAt } from '../shared/totp.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic, writeFileAtomicAsync } from './atomic-file.js';
 import type { Logger } from './log.js';
 
 export const SPENT_STEPS_FILE = 'spent-steps.json';
@@ -30,8 +31,10 @@ const Version1File = z.record(AccountId, z.array(Step));
 export class SpentSteps {
   private readonly last = new Map<string, number>();
   readonly file: string;
-  /** The write that the steps spent since the last one wait for. */
-  private pending?: Promise<void>;
+  /** The write that steps spent now will be in, not begun yet. */
+  private queued?: Promise<void>;
+  /** The write on its way to disk. */
+  private writing?: Promise<void>;
 
   /** Reads the file; throws ERR_STORE when it exists but is unreadable or corrupt. */
   constructor(dataDir: string, private readonly now: () => number, private readonly logger: Logger) {
@@ -73,20 +76,34 @@ export class SpentSteps {
     return true;
   }
 
-  /** One write for every step spent before it begins. */
+  /**
+   * The write that will hold every step spent so far: the one not yet begun, or a new one after
+   * the write in progress. Writes never overlap, and never block the event loop, so logins go on
+   * arriving while one is on its way and share the next.
+   */
   private persisted(): Promise<void> {
-    this.pending ??= new Promise<void>((resolve, reject) => setImmediate(() => {
-      this.pending = undefined;
+    if (this.queued) return this.queued;
+    const after = this.writing ?? Promise.resolve();
+    const write: Promise<void> = after.catch(() => {}).then(async () => {
+      this.queued = undefined; // steps spent from now on wait for the write after this one
+      this.writing = write;
       try {
-        this.write();
-        resolve();
+        await writeFileAtomicAsync(this.file, this.contents());
       } catch (err) {
         this.logger.error('spent-steps.write-failed', { error: (err as Error).message });
-        reject(new SealdropError('ERR_STORE', `cannot write ${this.file}: ${(err as Error).message}`,
-          { cause: err, peerMessage: 'the rendezvous cannot record used codes; tell its operator' }));
+        throw new SealdropError('ERR_STORE', `cannot write ${this.file}: ${(err as Error).message}`,
+          { cause: err, peerMessage: 'the rendezvous cannot record used codes; tell its operator' });
+      } finally {
+        if (this.writing === write) this.writing = undefined;
       }
-    }));
-    return this.pending;
+    });
+    this.queued = write;
+    return write;
+  }
+
+  /** Resolves once no write is queued or in progress (close waits for it, then flushes). */
+  async settled(): Promise<void> {
+    while (this.queued ?? this.writing) await (this.queued ?? this.writing)!.catch(() => {});
   }
 
   /** The last step accepted for the account, if any (tests, logs). */
@@ -104,11 +121,17 @@ export class SpentSteps {
   }
 
   private write(): void {
+    writeFileAtomic(this.file, this.contents());
+  }
+
+  /** The record as written, without entries older than a day. */
+  private contents(): string {
     const oldest = stepAt(this.now()) - KEEP_STEPS;
     for (const [id, step] of this.last) if (step < oldest) this.last.delete(id);
     const sorted = [...this.last].sort(([a], [b]) => a.localeCompare(b));
-    writeFileAtomic(this.file, JSON.stringify({ version: 2, last: Object.fromEntries(sorted) }));
+    return JSON.stringify({ version: 2, last: Object.fromEntries(sorted) });
   }
+
 }
 
 function corrupt(file: string, what: string, cause?: unknown): SealdropError {

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../rendezvous/log.js';
 import { createRendezvous } from '../rendezvous/server.js';
+import { SpentSteps } from '../rendezvous/spent-steps.js';
 import { stepAt, totpCode } from '../shared/totp.js';
 import { connect, refusal, runRendezvousCli, startRendezvous, startServe, tempDir, type TestRendezvous } from './helpers/rendezvous.js';
 
@@ -88,5 +89,22 @@ describe('rendezvous TOTP step order', () => {
     t.clock.advance(STEP);
     (await t.login('alice')).socket.close();
     expect(JSON.parse(readFileSync(blocker, 'utf8')).last.alice).to.equal(stepAt(t.clock.now()));
+  });
+
+  it('every spend resolves only once its step is on disk, while concurrent spends share writes', async () => {
+    const data = tempDir();
+    const spent = new SpentSteps(data, Date.now, silentLogger);
+    const step = stepAt(Date.now());
+    const onDisk = () => JSON.parse(readFileSync(join(data, 'spent-steps.json'), 'utf8')).last as Record<string, number>;
+    const checks = Array.from({ length: 300 }, (_, i) => `acct-${i}`).map(async (id, i) => {
+      if (i % 3 === 0) await new Promise((r) => setImmediate(r)); // some arrive while a write is on its way
+      expect(await spent.spend(id, step)).to.equal(true);
+      expect(onDisk()[id], `${id} is on disk when its spend resolves`).to.equal(step);
+    });
+    // The same code again, while the first spend may still be writing: refused at once.
+    expect(await spent.spend('acct-1', step)).to.equal(false);
+    await Promise.all(checks);
+    await spent.settled();
+    expect(Object.keys(onDisk())).to.have.length(300);
   });
 });
