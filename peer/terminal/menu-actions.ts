@@ -14,6 +14,7 @@ import { isPromptExit, pickPath, pickPeer } from './menu-prompts.js';
 import type { SecuredInfo } from '../link/peer-link.js';
 import type { PathMove } from '../link/path-mover.js';
 import { getShared, listShare } from '../transfer/pull.js';
+import { checkPushTarget } from '../files/push-target.js';
 import { receiveLoop, type IncomingInfo } from '../transfer/receive.js';
 import { sendFiles } from '../transfer/send.js';
 import { SharedFolder } from '../transfer/shared-folder.js';
@@ -72,6 +73,7 @@ export async function sendAction(c: MenuContext): Promise<void> {
  */
 export async function receiveAction(c: MenuContext): Promise<void> {
   const dir = await fs.realpath(await pickPath('Save received files in:', { dirsOnly: true })); // followed once, here
+  checkPushTarget(dir);
   const ask = await confirm({ message: 'Ask before accepting each transfer?', default: true });
   const verify = await confirm({ message: 'Compare a verification code with each sender before anything is written?', default: c.account.verify });
   const share = await confirm({ message: 'Also share a folder that peers can get from?', default: false })

@@ -9,6 +9,7 @@ import { bytes, Cancelled, flushOutput, printable, printMessage, type Reporter }
 import { offerWords, pathWords, receivedLines, sendingWords, sentLine } from './transfer-words.js';
 import { MESSAGE_MAX_BYTES } from '../transfer/receive-engine.js';
 import { accountOf, homeOf, peerIdOf, type GlobalFlags } from './commands.js';
+import { checkPushTarget } from '../files/push-target.js';
 import type { SecuredInfo } from '../link/peer-link.js';
 import type { PathMove } from '../link/path-mover.js';
 import { getShared, listShare } from '../transfer/pull.js';
@@ -141,8 +142,10 @@ async function targetFolder(dir: string): Promise<string> {
 export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: string; yes?: boolean; once?: boolean; replace?: boolean; share?: string; shareAllow?: string; askTimeout: string }): Promise<void> {
   const consentTimeoutMs = timeoutMs(o.askTimeout, '--ask-timeout', MAX_CONSENT_TIMEOUT_MS);
   if (!o.yes && !process.stdin.isTTY) throw new SealdropError('ERR_BAD_INPUT', 'not on a terminal, so nobody can confirm transfers: pass --yes to accept them');
+  checkPushTarget(path.resolve(o.dir)); // before anything is made there
   // Where the folder really is, fixed once: a link swapped in at its path later is refused, never followed.
   const dir = await targetFolder(o.dir);
+  checkPushTarget(dir);
   const share = o.share ? await SharedFolder.open(o.share) : undefined;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
