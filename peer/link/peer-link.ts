@@ -31,12 +31,45 @@ export interface PeerLinkOptions {
   onMove?: (m: PathMove) => void;
   /** Test seam: wraps the transport the engine will use. */
   wrapTransport?: (t: Transport) => Transport;
+  /** Logged in to the rendezvous (each attempt of a continuation, too). */
+  onConnected?: () => void;
+  /** A continuation: the peer must prove this identity again (its fingerprint from the first session). */
+  peerFingerprint?: string;
+}
+
+/**
+ * Failures that followed the loss of our rendezvous connection (a restart, a network loss):
+ * what failed after it is its consequence, and the transfer may continue in a new session
+ * (peer/transfer/continuation.ts). Only codes a lost connection produces count; a refusal,
+ * a changed key or bad data found meanwhile stays what it is.
+ */
+const LOST = new WeakSet<SealdropError>();
+const CONSEQUENCES_OF_LOSS = new Set(['ERR_CONNECT', 'ERR_PEER_GONE', 'ERR_TIMEOUT']);
+
+export function isLostRendezvous(err: unknown): boolean {
+  return err instanceof SealdropError && LOST.has(err);
+}
+
+/** `err` as the consequence of a lost rendezvous connection, when it is one. */
+export function markLost(err: unknown, lost: boolean): unknown {
+  const e = toSealdropError(err);
+  if (lost && CONSEQUENCES_OF_LOSS.has(e.code)) LOST.add(e);
+  return e;
+}
+
+/** Whether `session` dropped (not closed by us) from now on: read once something failed. */
+export function watchLoss(session: { on: (e: 'disconnect', l: (reason: string) => void) => unknown }): () => boolean {
+  let lost = false;
+  session.on('disconnect', (reason) => { if (reason !== 'io client disconnect') lost = true; });
+  return () => lost;
 }
 
 export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => Promise<T>): Promise<T> {
   if (o.peer === o.account.id) throw new SealdropError('ERR_BAD_INPUT', 'that is your own ID');
   const identity = await o.home.identity();
   const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
+  const lost = watchLoss(session);
+  o.onConnected?.();
   let sid: string | undefined;
   let outcome = 'done';
   try {
@@ -45,12 +78,12 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     const link = await establishLink({
       session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
-      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode, onMove: o.onMove,
+      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode, onMove: o.onMove, peerFingerprint: o.peerFingerprint,
     });
     return await useLink(link, use);
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
-    throw err;
+    throw markLost(err, lost() || session.restarting);
   } finally {
     if (sid) session.close(sid, outcome);
     // Give the close and the last frames a moment to leave before the socket goes.
