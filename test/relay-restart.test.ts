@@ -5,17 +5,23 @@
  * A rendezvous that never comes back ends both within the bound, with words, the partial
  * kept. Real spawned rendezvous (restarted on the same port and data folder), real CLIs.
  * The side that sends is held with SIGSTOP across the restart, so the restart is known to
- * fall in the middle of the transfer.
+ * fall in the middle of the transfer. On a terminal (tmux), the receiver's person is asked once
+ * for a push that continues, and asked again for other files after the cut.
  */
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { errorOf, listTree, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
+import { errorOf, listTree, PEER_CLI, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
+import { hasTmux, Pane, TmuxServer } from './helpers/tmux.js';
 import { startServer, startWorld, type World } from './helpers/world.js';
 
-const SIZE = 48 << 20;
-/** The rendezvous gives relays this long to finish on SIGTERM: the held sender's relay is cut after it. */
-const DRAIN = ['--drain-timeout', '1'];
+const SIZE = 32 << 20;
+/**
+ * The rendezvous gives relays 1 s to finish on SIGTERM (the held sender's relay is cut after it), and paces
+ * each relay to 8 MiB/s: a transfer takes seconds, so a busy machine cannot let it finish before the test
+ * holds the sender (and the test checks that it did not).
+ */
+const DRAIN = ['--drain-timeout', '1', '--relay-rate', String(8 << 20)];
 
 /** Resolves once `run` reported at least `bytes` of progress. */
 function progressPast(run: Run, bytes: number): Promise<number> {
@@ -48,7 +54,11 @@ describe('relay transfers continue after a rendezvous restart', function () {
 
   const port = () => new URL(world.url).port;
 
-  /** Waits until the session tokens issued since `since` are on disk (a SIGKILL loses what is not written yet). */
+  /**
+   * Waits until the rendezvous wrote its session tokens after `since`, a moment after both peers logged in
+   * (the table is written whole, within a second of a login; a SIGKILL loses what is not written yet), or 5 s:
+   * a write between the logins and `since` has them too.
+   */
   async function tokensWritten(since: number): Promise<void> {
     const tokens = path.join(world.dataDir, 'session-tokens.json');
     const until = Date.now() + 5_000;
@@ -88,12 +98,11 @@ describe('relay transfers continue after a rendezvous restart', function () {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`send → receive over the relay: ${signal} of the rendezvous mid-transfer, restarted, the file resumes and verifies`, async () => {
       const inbox = await tempDir();
-      const since = Date.now();
       const bob = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
       await bob.waitFor('ready');
       const alice = world.peer('alice', ['send', file, '--to', 'bob', '--relay']);
       const secured = await alice.waitFor('secured');
-      await cutMidway(alice, bob, signal, true, since);
+      await cutMidway(alice, bob, signal, true, Date.now());
 
       expect(await alice.exit, alice.stderr()).to.equal(0);
       expect(await bob.exit, bob.stderr()).to.equal(0);
@@ -121,13 +130,13 @@ describe('relay transfers continue after a rendezvous restart', function () {
 
   it('get over the relay: the sharer\'s rendezvous restarts mid-transfer, the get resumes and verifies', async () => {
     const share = path.dirname(file);
-    const since = Date.now();
     const bob = world.peer('bob', ['receive', '--dir', await tempDir(), '--yes', '--share', share]);
     try {
       await bob.waitFor('ready');
       const into = await tempDir();
       const alice = world.peer('alice', ['get', 'bob', 'film.bin', '--dir', into, '--relay']);
-      await cutMidway(bob, alice, 'SIGKILL', true, since);
+      await alice.waitFor('secured');
+      await cutMidway(bob, alice, 'SIGKILL', true, Date.now());
       expect(await alice.exit, alice.stderr()).to.equal(0);
       expect(await sha256File(path.join(into, 'film.bin'))).to.equal(sha);
       expect(await listTree(into)).to.deep.equal(['film.bin']);
@@ -164,5 +173,81 @@ describe('relay transfers continue after a rendezvous restart', function () {
     } finally {
       world.server = (await startServer(world.dataDir, ['--port', port(), ...DRAIN])).server;
     }
+  });
+
+  describe('a receiver that asks its person (a terminal)', () => {
+    let tmux: TmuxServer;
+    let panes = 0;
+    before(function () {
+      if (!hasTmux()) {
+        console.log('SKIP consent across a continuation: tmux is not installed (apt-get install tmux)');
+        this.skip();
+      }
+      tmux = new TmuxServer();
+    });
+    after(() => tmux?.kill());
+
+    /** `sealdrop --home HOME receive …` for bob on a terminal; the pane stays after it exits (EXIT=status). */
+    function receiveOnTerminal(args: string[]): Pane {
+      const name = `r${++panes}`;
+      // The shell survives the Ctrl-C meant for sealdrop (a trap with a command; sealdrop still gets the default).
+      const script = `trap 'true' INT; NO_COLOR=1 SEALDROP_LOG=silent "$0" "$1" --home "$2" receive ${args.map((a) => `'${a}'`).join(' ')}; echo EXIT=$?; sleep 600`;
+      tmux.tmux(['new-session', '-d', '-x', '200', '-y', '50', '-s', name, '--', 'sh', '-c', script, process.execPath, PEER_CLI, world.homes.bob!]);
+      return new Pane(tmux, name);
+    }
+    const asked = (screen: string) => screen.match(/wants to send .*Accept\?/g)?.length ?? 0;
+
+    /** Alice sends `src` on the relay; bob's person says yes; alice is held once accepted and the rendezvous SIGKILLed and restarted. */
+    async function acceptedThenCut(pane: Pane, src: string): Promise<Run> {
+      const alice = world.peer('alice', ['send', src, '--to', 'bob', '--relay']);
+      await pane.waitFor(/wants to send .*Accept\?/);
+      pane.type('y');
+      pane.keys('Enter');
+      await alice.waitFor('accepted');
+      hold(alice); // within its credit window of what bob took: it cannot finish while held
+      await tokensWritten(Date.now());
+      await stopServer('SIGKILL', true);
+      await pane.waitFor(/the transfer from alice was cut/, 20_000);
+      return alice;
+    }
+
+    it('the same files from the same identity continue without a second question, and verify', async () => {
+      const inbox = await tempDir();
+      const pane = receiveOnTerminal(['--dir', inbox, '--once']);
+      await pane.waitFor(/online as bob/);
+      const alice = await acceptedThenCut(pane, file);
+      release(alice);
+      expect(await alice.exit, alice.stderr()).to.equal(0);
+      const screen = await pane.waitFor(/EXIT=\d+/, 30_000);
+      expect(screen).to.match(/EXIT=0/);
+      expect(screen).to.match(/alice is back: continuing the transfer of .* you accepted .* without asking again/);
+      expect(asked(screen), 'asked once, for the first offer only').to.equal(1);
+      expect(await sha256File(path.join(inbox, 'film.bin'))).to.equal(sha);
+    });
+
+    it('other files after the cut are a new offer, and asked as one', async () => {
+      const inbox = await tempDir();
+      const pane = receiveOnTerminal(['--dir', inbox]);
+      await pane.waitFor(/online as bob/);
+      const first = await acceptedThenCut(pane, file);
+      first.child.kill('SIGKILL'); // this sender never comes back with film.bin
+      release(first);
+      await pane.waitFor(/back online as bob/, 30_000);
+      const other = path.join(await tempDir(), 'other.txt');
+      await fs.writeFile(other, 'not what bob accepted\n');
+      const alice = world.peer('alice', ['send', other, '--to', 'bob']);
+      // Asked again: the waiting continuation was for film.bin, not for this.
+      for (const until = Date.now() + 30_000; asked(pane.screen()) < 2;) {
+        if (Date.now() > until || alice.child.exitCode !== null) throw new Error(`not asked again: ${pane.screen().trim()} ${alice.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(pane.screen()).to.not.match(/is back: continuing/);
+      pane.type('y');
+      pane.keys('Enter');
+      expect(await alice.exit, alice.stderr()).to.equal(0);
+      expect(await fs.readFile(path.join(inbox, 'other.txt'), 'utf8')).to.equal('not what bob accepted\n');
+      pane.keys('C-c');
+      await pane.waitFor(/EXIT=\d+/);
+    });
   });
 });
