@@ -7,6 +7,7 @@ import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import type { Home } from '../session/home.js';
 import { connect, type Account } from '../session/login.js';
 import { PinnedKeys } from '../session/pinned-keys.js';
+import type { RendezvousSession } from '../session/rendezvous-session.js';
 import { establishLink, useLink, type Link, type Secured, type TransportMode } from './transfer-link.js';
 import type { PathMove } from './path-mover.js';
 import type { ConfirmCode } from './verification.js';
@@ -57,18 +58,19 @@ export function markLost(err: unknown, lost: boolean): unknown {
   return e;
 }
 
-/** Whether `session` dropped (not closed by us) from now on: read once something failed. */
-export function watchLoss(session: { on: (e: 'disconnect', l: (reason: string) => void) => unknown }): () => boolean {
+/** Watches whether `session` drops (not closed by us) from now on; `stop` ends the watch (a receiver serves many sessions on one). */
+export function watchLoss(session: RendezvousSession): { lost: () => boolean; stop: () => void } {
   let lost = false;
-  session.on('disconnect', (reason) => { if (reason !== 'io client disconnect') lost = true; });
-  return () => lost;
+  const onDisconnect = (reason: string) => { if (reason !== 'io client disconnect') lost = true; };
+  session.on('disconnect', onDisconnect);
+  return { lost: () => lost || session.restarting, stop: () => { session.off('disconnect', onDisconnect); } };
 }
 
 export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => Promise<T>): Promise<T> {
   if (o.peer === o.account.id) throw new SealdropError('ERR_BAD_INPUT', 'that is your own ID');
   const identity = await o.home.identity();
   const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
-  const lost = watchLoss(session);
+  const loss = watchLoss(session);
   o.onConnected?.();
   let sid: string | undefined;
   let outcome = 'done';
@@ -83,8 +85,9 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     return await useLink(link, use);
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
-    throw markLost(err, lost() || session.restarting);
+    throw markLost(err, loss.lost());
   } finally {
+    loss.stop();
     if (sid) session.close(sid, outcome);
     // Give the close and the last frames a moment to leave before the socket goes.
     await new Promise((r) => setTimeout(r, 50));

@@ -150,7 +150,7 @@ async function serveSession(
   waiting: InterruptedPushes, accepted: { digest?: string; fingerprint?: string },
 ): Promise<ReceiveOutcome> {
   let outcome = 'done';
-  const lost = watchLoss(session);
+  const loss = watchLoss(session);
   try {
     let secured: IncomingInfo | undefined;
     const link = await establishLink({
@@ -192,8 +192,9 @@ async function serveSession(
     });
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
-    throw markLost(err, lost() || session.restarting);
+    throw markLost(err, loss.lost());
   } finally {
+    loss.stop();
     session.close(sid, outcome);
   }
 }
