@@ -81,7 +81,7 @@ describe('relay transfers continue after a rendezvous restart', function () {
    * cannot finish; then the receiver takes what was in flight, the rendezvous is stopped (and started
    * again) while the sender is held, and the sender is let go. Returns what `receiver` had then.
    */
-  async function cutMidway(sender: Run, receiver: Run, signal: NodeJS.Signals, again: boolean, since: number): Promise<number> {
+  async function cutMidway(sender: Run, receiver: Run, signal: NodeJS.Signals, again: boolean, since: number, keepHeld = false): Promise<number> {
     await progressPast(receiver, 1);
     hold(receiver);
     hold(sender);
@@ -91,7 +91,7 @@ describe('relay transfers continue after a rendezvous restart', function () {
     const had = receiver.events.filter((e) => e.type === 'progress').at(-1)!.bytes as number;
     expect(had, 'the restart falls in the middle of the transfer').to.be.below(SIZE);
     expect(receiver.events.some((e) => e.type === 'done')).to.equal(false);
-    release(sender);
+    if (!keepHeld) release(sender);
     return had;
   }
 
@@ -172,6 +172,38 @@ describe('relay transfers continue after a rendezvous restart', function () {
       expect(left[0]).to.match(/^\.[0-9a-f]{32}:sealdrop-part$/);
     } finally {
       world.server = (await startServer(world.dataDir, ['--port', port(), ...DRAIN])).server;
+    }
+  });
+
+  it('a continuation that meets another identity key for the same account is refused, nothing written', async () => {
+    const inbox = await tempDir();
+    const keyFile = path.join(world.homes.bob!, 'identity.key');
+    const first = world.peer('bob', ['receive', '--dir', inbox, '--yes']);
+    await first.waitFor('ready');
+    const bobKey = await fs.readFile(keyFile); // created on first use
+    const alice = world.peer('alice', ['send', file, '--to', 'bob', '--relay']);
+    await alice.waitFor('secured');
+    let other: Run | undefined;
+    try {
+      // Alice stays held while "bob" comes back with another key (as a rendezvous that swaps it would show).
+      await cutMidway(alice, first, 'SIGKILL', true, Date.now(), true);
+      first.child.kill('SIGKILL');
+      await first.exit;
+      await fs.rm(keyFile);
+      other = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
+      await other.waitFor('ready');
+      release(alice);
+      expect(await alice.exit, alice.stderr()).to.not.equal(0);
+      expect(alice.events.some((e) => e.type === 'reconnecting')).to.equal(true);
+      expect(errorOf(alice)?.code, alice.stdout()).to.equal('ERR_KEY_CHANGED');
+      expect(other.events.some((e) => e.type === 'offer' || e.type === 'continuing'), 'nothing was offered to the other key').to.equal(false);
+      const left = await listTree(inbox);
+      expect(left, 'only the partial of the first session, nothing under the final name').to.have.length(1);
+      expect(left[0]).to.match(/^\.[0-9a-f]{32}:sealdrop-part$/);
+    } finally {
+      other?.child.kill('SIGINT');
+      await other?.exit;
+      await fs.writeFile(keyFile, bobKey, { mode: 0o600 });
     }
   });
 
