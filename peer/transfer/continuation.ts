@@ -73,8 +73,7 @@ export async function withContinuation<T>(o: ContinuationOptions, attempt: (a: A
 }
 
 function reason(e: SealdropError, lost: boolean): string {
-  if (lost) return `lost the rendezvous (${e.message})`;
-  return e.message;
+  return lost && !/rendezvous/.test(e.message) ? `lost the rendezvous (${e.message})` : e.message;
 }
 
 /** The last thing that kept the transfer from continuing, in words, and that it can still be resumed. */
