@@ -39,16 +39,11 @@ export async function withContinuation<T>(o: ContinuationOptions, attempt: (a: A
   let deadline: number | undefined;
   let losses = 0;
   let wait = FIRST_RETRY_MS;
-  let connected = false;
   for (;;) {
-    connected = false;
     try {
       return await attempt({
         again: deadline !== undefined,
-        onConnected: () => {
-          connected = true;
-          if (deadline !== undefined) o.onOnline?.();
-        },
+        onConnected: () => { if (deadline !== undefined) o.onOnline?.(); },
       });
     } catch (err) {
       const e = toSealdropError(err);
@@ -61,9 +56,10 @@ export async function withContinuation<T>(o: ContinuationOptions, attempt: (a: A
       } else if (deadline === undefined || !NOT_BACK_YET.has(e.code)) {
         throw e;
       }
-      if (connected) wait = FIRST_RETRY_MS; // it was back, only the peer was not (yet)
-      const retryMs = Math.round(wait * (0.75 + Math.random() * 0.5));
-      if (Date.now() + retryMs > deadline) throw gaveUp(o.peer, e, withinMs);
+      // The last attempt is at the deadline; after it, words.
+      const left = deadline - Date.now();
+      if (left <= 0) throw gaveUp(o.peer, e, withinMs);
+      const retryMs = Math.min(left, Math.round(wait * (0.75 + Math.random() * 0.5)));
       o.onReconnecting?.(reason(e, isLostRendezvous(e)), retryMs);
       await sleep(retryMs, o.signal);
       if (o.signal?.aborted) throw e;
