@@ -56,12 +56,14 @@ export interface Proc {
   rssNow: () => number;
 }
 
-export interface SpawnOptions { env?: Record<string, string>; nodeArgs?: string[] }
+/** `netns`: run inside that network namespace (`ip netns exec` execs in place: the pid is node's own). */
+export interface SpawnOptions { env?: Record<string, string>; nodeArgs?: string[]; netns?: string }
 
 export function spawnNode(script: string, args: string[], opts: SpawnOptions = {}): Proc {
   const statsFile = path.join(os.tmpdir(), `sealdrop-bench-exit-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   const spawnedAt = now();
-  const child = track(spawn(process.execPath, [...NODE_FLAGS, '--import', PRELOAD, ...(opts.nodeArgs ?? []), script, ...args], {
+  const argv = [...NODE_FLAGS, '--import', PRELOAD, ...(opts.nodeArgs ?? []), script, ...args];
+  const child = track(spawn(opts.netns ? 'ip' : process.execPath, opts.netns ? ['netns', 'exec', opts.netns, process.execPath, ...argv] : argv, {
     env: { ...process.env, SEALDROP_LOG: 'silent', ...opts.env, SEALDROP_BENCH_EXIT: statsFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));

@@ -53,7 +53,12 @@ function markdown(r: Results): string {
   L.push('| path | sealdrop (MB/s) | ceiling (MB/s) | sealdrop / ceiling | end to end (s) |', '| --- | --- | --- | --- | --- |');
   L.push(`| direct | ${fmt(r.stream.direct)} | ${fmt(r.directCeiling.best)} raw wrtc, ${kib(r.directCeiling.bestSize)} messages | ${j.direct_ratio} | ${fmt(msToS(r.endToEnd.direct))} |`);
   L.push(`| relay | ${fmt(r.stream.relay)} | ${fmt(r.relayCeiling.best)} raw Socket.IO, ${r.relayCeiling.bestShape} | ${j.relay_ratio} | ${fmt(msToS(r.endToEnd.relay))} |`);
+  const sw = r.switched;
+  if (sw) L.push(`| relay start → direct (switched mid-way) | ${fmt(sw.stream)} | – | – | ${fmt(msToS(sw.endToEnd))} (${fmt(rate(sw.bytes, sw.endToEnd))} MB/s) |`);
   L.push('', 'sealdrop MB/s: receiver\'s first to last chunk written. End to end: spawning `send` until both CLIs exited (process start, login, handshake, transfer, SHA-256 check, fsync).', '');
+  if (sw) {
+    L.push(`Switched: the defaults (relay start), ${mib(sw.bytes)}, ${sw.runs} runs: the first bytes by relay, the rest on the direct path once it opened, one encrypted stream across the move. Bytes per path (median): relay ${round(sw.relayBytes.median / 1e6)} MB, direct ${round(sw.directBytes.median / 1e6)} MB.`, '');
+  }
   if (r.wormhole) {
     L.push('### Against magic-wormhole, same file, same runs', '');
     L.push('Wall time from spawn to the exit of both sides for each tool (sealdrop: spawning `send` to both CLIs exited, the receiver already online; wormhole: spawning `wormhole receive` and `wormhole send` with the same code to both exited). magic-wormhole direct is TCP on loopback (both sides listen); its relay is the transit relay (`--no-listen` on both sides).', '');

@@ -28,6 +28,11 @@ export interface Results {
   relayCeiling: { byShape: Record<string, Summary>; bestShape: string; best: Summary };
   stream: Record<Path, Summary>;
   endToEnd: Record<Path, Summary>;
+  /**
+   * A transfer that switched paths (relay start → direct, bench/switched.ts): streaming MB/s,
+   * end to end in ms, and the bytes each path carried (absent in results of older runs).
+   */
+  switched?: { bytes: number; runs: number; stream: Summary; endToEnd: Summary; relayBytes: Summary; directBytes: Summary };
   /** magic-wormhole's MB/s on each path, spawn to exit of both sides, same file, same runs (absent when not installed). */
   wormhole?: Record<Path, Summary>;
   /** size in bytes → path → peak RSS of each process, bytes. */
@@ -113,7 +118,20 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     out[`load_${l.peers}_signal_p95_ms`] = round(summarize(l.signalP95).median);
     out[`load_${l.peers}_peers_p95_ms`] = round(l.peersP95);
   }
+  Object.assign(out, switchedJson(r));
   out.quick = r.quick;
   if (r.othersShare !== undefined) out.other_processes_cpu_share = round(r.othersShare);
   return out;
+}
+
+/** The switched-paths figures of the summary (null when the run did not measure them). */
+export function switchedJson(r: Pick<Results, 'switched'>): Record<string, number | null> {
+  const s = r.switched;
+  return {
+    switched_mbps: s ? round(s.stream.median) : null,
+    switched_e2e_mbps: s ? round((s.bytes / 1e6) / (s.endToEnd.median / 1000)) : null,
+    switched_relay_mb: s ? mb(s.relayBytes.median) : null,
+    switched_direct_mb: s ? mb(s.directBytes.median) : null,
+    switched_file_mb: s ? mb(s.bytes) : null,
+  };
 }

@@ -5,6 +5,8 @@
  * rendezvous under many idle peers, all in a private network namespace. Writes
  * bench/RESULTS.md, bench/throughput.svg and the raw bench/results.json (from which
  * `--report-only` re-renders the other two); the last line of stdout is one JSON object.
+ * `--only-switched` measures just the transfer that switches paths (relay start → direct,
+ * `--runs N`, `--mib M`) and prints its figures, writing nothing.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +16,8 @@ import { describeMachine, watchOtherLoad } from './machine.js';
 import { abandonAll, log, ROOT, tempDir } from './measure.js';
 import { enterNamespace } from './netns.js';
 import { writeReport } from './report.js';
-import { summaryJson, type Results } from './results.js';
+import { summaryJson, switchedJson, type Results } from './results.js';
+import { measureSwitched } from './switched.js';
 import { MiB, percentile, round, summarize } from './stats.js';
 import { measureLargeTransfers, measureThroughput } from './throughput.js';
 import type { Path } from './transfer.js';
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
     return;
   }
   const isolation = enterNamespace();
+  if (process.argv.includes('--only-switched')) return onlySwitched();
   // Interrupted, no process and no file (up to 2 GiB) may stay behind.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
   try {
     const throughput = await measureThroughput(world, work, PLAN.small, PLAN.runs);
     const large = await measureLargeTransfers(world, work, PLAN.large, PLAN.largeRuns);
+    const switched = await measureSwitched(world, work, PLAN.small, PLAN.runs);
 
     log('time to first byte: CLI start');
     const cliStart = summarize(await measureCliStart(world, 5));
@@ -87,6 +92,7 @@ async function main(): Promise<void> {
       runs: PLAN.runs,
       ...throughput,
       rss: [throughput.rss, large],
+      switched,
       ttfb, cliStart, crypto, load,
     };
     await writeReport(results);
@@ -94,6 +100,27 @@ async function main(): Promise<void> {
     log(`done in ${round(results.minutes)} min; wrote bench/RESULTS.md and bench/throughput.svg`);
     process.stdout.write(`direct ${json.direct_mbps} MB/s of ${json.direct_ceiling_mbps} (${json.direct_ratio}); relay ${json.relay_mbps} MB/s of ${json.relay_ceiling_mbps} (${json.relay_ratio})\n`);
     process.stdout.write(JSON.stringify(json) + '\n');
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+    await world.dispose();
+  }
+}
+
+/** One row: the transfer that switches paths, `--runs N` (default 1) of `--mib M` (default PLAN.small). */
+async function onlySwitched(): Promise<void> {
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(name);
+    const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} takes a whole number`);
+    return n;
+  };
+  const bytes = arg('--mib', PLAN.small / MiB) * MiB;
+  const runs = arg('--runs', 1);
+  const world = await BenchWorld.create(['alice', 'bob']);
+  const work = await tempDir();
+  try {
+    const switched = await measureSwitched(world, work, bytes, runs);
+    process.stdout.write(JSON.stringify({ date: new Date().toISOString(), ...switchedJson({ switched }), runs }) + '\n');
   } finally {
     await fs.rm(work, { recursive: true, force: true });
     await world.dispose();

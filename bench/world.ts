@@ -10,8 +10,8 @@ import { PEER_CLI, RENDEZVOUS_CLI, spawnNode, stop, tempDir, type Proc } from '.
 
 export interface Rendezvous { proc: Proc; url: string }
 
-export async function startRendezvous(dataDir: string, nodeArgs: string[] = [], serveArgs: string[] = []): Promise<Rendezvous> {
-  const proc = spawnNode(RENDEZVOUS_CLI, ['serve', '--port', '0', '--data', dataDir, ...serveArgs], { nodeArgs });
+export async function startRendezvous(dataDir: string, nodeArgs: string[] = [], serveArgs: string[] = [], netns?: string): Promise<Rendezvous> {
+  const proc = spawnNode(RENDEZVOUS_CLI, ['serve', '--port', '0', '--data', dataDir, ...serveArgs], { nodeArgs, netns });
   const deadline = Date.now() + 15_000;
   for (;;) {
     const m = /listening on (\S+)/.exec(proc.stdout());
@@ -38,9 +38,9 @@ export class BenchWorld {
   }
 
   /** `sealdrop --home H [--server URL] --id ID --json ...args`, the secret from the environment. */
-  peer(url: string | undefined, id: string, args: string[], nodeArgs: string[] = []): Proc {
+  peer(url: string | undefined, id: string, args: string[], nodeArgs: string[] = [], netns?: string): Proc {
     return spawnNode(PEER_CLI, ['--home', this.home(id), ...(url ? ['--server', url] : []), '--id', id, '--json', ...args], {
-      env: { SEALDROP_TOTP_SECRET: this.secrets[id]! }, nodeArgs,
+      env: { SEALDROP_TOTP_SECRET: this.secrets[id]! }, nodeArgs, netns,
     });
   }
 

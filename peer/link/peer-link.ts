@@ -7,6 +7,7 @@ import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import type { Home } from '../session/home.js';
 import { connect, type Account } from '../session/login.js';
 import { PinnedKeys } from '../session/pinned-keys.js';
+import type { RendezvousSession } from '../session/rendezvous-session.js';
 import { establishLink, useLink, type Link, type Secured, type TransportMode } from './transfer-link.js';
 import type { PathMove } from './path-mover.js';
 import type { ConfirmCode } from './verification.js';
@@ -31,12 +32,46 @@ export interface PeerLinkOptions {
   onMove?: (m: PathMove) => void;
   /** Test seam: wraps the transport the engine will use. */
   wrapTransport?: (t: Transport) => Transport;
+  /** Logged in to the rendezvous (each attempt of a continuation, too). */
+  onConnected?: () => void;
+  /** A continuation: the peer must prove this identity again (its fingerprint from the first session). */
+  peerFingerprint?: string;
+}
+
+/**
+ * Failures that followed the loss of our rendezvous connection (a restart, a network loss):
+ * what failed after it is its consequence, and the transfer may continue in a new session
+ * (peer/transfer/continuation.ts). Only codes a lost connection produces count; a refusal,
+ * a changed key or bad data found meanwhile stays what it is.
+ */
+const LOST = new WeakSet<SealdropError>();
+const CONSEQUENCES_OF_LOSS = new Set(['ERR_CONNECT', 'ERR_PEER_GONE', 'ERR_TIMEOUT']);
+
+export function isLostRendezvous(err: unknown): boolean {
+  return err instanceof SealdropError && LOST.has(err);
+}
+
+/** `err` as the consequence of a lost rendezvous connection, when it is one. */
+export function markLost(err: unknown, lost: boolean): unknown {
+  const e = toSealdropError(err);
+  if (lost && CONSEQUENCES_OF_LOSS.has(e.code)) LOST.add(e);
+  return e;
+}
+
+/** Watches whether `session` drops (not closed by us) from now on; `stop` ends the watch (a receiver serves many sessions on one). */
+export function watchLoss(session: RendezvousSession): { lost: () => boolean; stop: () => void } {
+  let lost = false;
+  const onDisconnect = (reason: string) => { if (reason !== 'io client disconnect') lost = true; };
+  session.on('disconnect', onDisconnect);
+  return { lost: () => lost || session.restarting, stop: () => { session.off('disconnect', onDisconnect); } };
 }
 
 export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => Promise<T>): Promise<T> {
   if (o.peer === o.account.id) throw new SealdropError('ERR_BAD_INPUT', 'that is your own ID');
   const identity = await o.home.identity();
   const session = await connect(o.home, o.account, { onWait: (s) => o.onStatus?.(`waiting ${s} s for a fresh TOTP code`) });
+  const loss = watchLoss(session);
+  o.onConnected?.();
   let sid: string | undefined;
   let outcome = 'done';
   try {
@@ -45,13 +80,14 @@ export async function withPeerLink<T>(o: PeerLinkOptions, use: (link: Link) => P
     const link = await establishLink({
       session, sid, peerId: o.peer, role: 'sender', identity, pins: new PinnedKeys(o.home),
       strict: o.strict ?? o.account.strict, mode: o.mode, directTimeoutMs: o.directTimeoutMs, wrapTransport: o.wrapTransport,
-      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode, onMove: o.onMove,
+      onSecured: o.onSecured, verify: o.verify, confirmCode: o.confirmCode, onMove: o.onMove, peerFingerprint: o.peerFingerprint,
     });
     return await useLink(link, use);
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
-    throw err;
+    throw markLost(err, loss.lost());
   } finally {
+    loss.stop();
     if (sid) session.close(sid, outcome);
     // Give the close and the last frames a moment to leave before the socket goes.
     await new Promise((r) => setTimeout(r, 50));

@@ -49,6 +49,8 @@ export interface LinkOptions {
   wrapTransport?: (t: Transport) => Transport;
   /** Test seam: rewrites this side's WebRTC SDP (e.g. to advertise a smaller a=max-message-size). */
   sdpTransform?: (sdp: string) => string;
+  /** A continuation after a lost rendezvous: the peer must prove the identity it proved in the first session. */
+  peerFingerprint?: string;
   /** Called once keys and path are chosen, before any verification: the code to compare. */
   onSecured?: (s: Secured) => void;
   /** `--verify`: this side's person confirms the code (`confirmCode`) before anything moves. */
@@ -92,6 +94,11 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
       inbox.onClose(() => { if (!mover && carrier !== 'direct') direct?.close(); });
     }
     const keys = await handshake({ session: o.session, inbox, role: o.role, identity: o.identity, pins: o.pins, strict: o.strict });
+    if (o.peerFingerprint !== undefined && keys.peerFingerprint !== o.peerFingerprint) {
+      // The pins refuse a changed key already; this holds even if the pin was changed meanwhile (`sealdrop trust`).
+      throw new SealdropError('ERR_KEY_CHANGED', `${o.peerId} came back with another identity key (${keys.peerFingerprint}) than the one this transfer began with (${o.peerFingerprint}); the transfer does not continue with it`,
+        { peerMessage: 'the other side came back with another identity key than the transfer began with; stopped' });
+    }
     const transferId = Buffer.from(o.sid, 'hex');
     const moves = offersMoves && inbox.peerMoves;
     // Relay start: with moves, the first bytes go on the relay at once and move to the direct path when it opens.

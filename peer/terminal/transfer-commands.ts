@@ -21,6 +21,7 @@ import type { ConfirmCode } from '../link/verification.js';
 import { confirmCodeFor } from './verify-prompt.js';
 import { parseAllowList, SharedFolder } from '../transfer/shared-folder.js';
 import { collectSources, type SourceSet } from '../transfer/source-files.js';
+import { DEFAULT_CONTINUE_WITHIN_MS } from '../transfer/continuation.js';
 
 /** A transfer moved to another path in the middle: a status line and a `path` event. */
 function moved(r: Reporter, peer: string) {
@@ -41,6 +42,33 @@ function secured(r: Reporter, peer: string) {
 /** `--verify` (or `"verify": true` in config.json): nothing moves until the person confirms the code. */
 function verifying(r: Reporter, g: GlobalFlags, account: Account): { verify?: boolean; confirmCode?: ConfirmCode } {
   return g.verify || account.verify ? { verify: true, confirmCode: confirmCodeFor(r, !!g.json) } : {};
+}
+
+/**
+ * How long a transfer cut by a lost rendezvous waits for it (and the peer) to come back:
+ * SEALDROP_CONTINUE_WITHIN seconds, 60 by default.
+ */
+function continueWithinMs(): number {
+  const text = process.env.SEALDROP_CONTINUE_WITHIN;
+  if (text === undefined || text === '') return DEFAULT_CONTINUE_WITHIN_MS;
+  return timeoutMs(text, 'SEALDROP_CONTINUE_WITHIN', MAX_CONTINUE_WITHIN_MS);
+}
+const MAX_CONTINUE_WITHIN_MS = 600_000;
+
+/** A transfer cut by a lost rendezvous, coming back: "reconnecting…" / "back online", and the same as events. */
+function continuation(r: Reporter, peer: string) {
+  return {
+    withinMs: continueWithinMs(),
+    onReconnecting: (why: string, retryMs: number) => {
+      r.endProgress();
+      r.warn(`${why}; reconnecting in ${(retryMs / 1000).toFixed(1)} s… (the transfer with ${peer} continues from where it was cut)`);
+      r.event('reconnecting', { reason: why, retryMs });
+    },
+    onOnline: () => {
+      r.info(`back online; asking ${peer} to continue the transfer`);
+      r.event('online', { peer });
+    },
+  };
 }
 
 function timeoutMs(text: string, flag = '--timeout', maxMs = MAX_DIRECT_TIMEOUT_MS): number {
@@ -94,7 +122,7 @@ export async function sendCommand(r: Reporter, g: GlobalFlags, paths: string[], 
       const outcome = await sendFiles({
         home: homeOf(g), account, to: o.to, sources, ...verifying(r, g, account),
         mode: o.relay ? 'relay' : o.directOnly ? 'direct-only' : 'auto',
-        directTimeoutMs: timeoutMs(o.timeout), strict: g.strict, signal: cancel.signal,
+        directTimeoutMs: timeoutMs(o.timeout), strict: g.strict, signal: cancel.signal, continuation: continuation(r, o.to),
         onStatus: (t) => r.info(t), onSecured: secured(r, o.to), onMove: moved(r, o.to),
         onProgress: (p) => { if (!message) r.progress(p); },
         onOffered: () => {
@@ -155,6 +183,17 @@ export async function receiveCommand(r: Reporter, g: GlobalFlags, o: { dir: stri
   let messageNow = false;
   await receiveLoop({
     home: homeOf(g), account, ...verifying(r, g, account), dir, once: o.once, replace: o.replace, consentTimeoutMs, strict: g.strict, stop: stopped, share, shareAllow: parseAllowList(o.shareAllow),
+    continueWithinMs: continueWithinMs(),
+    onInterrupted: (e, from, waitMs) => {
+      r.endProgress();
+      r.warn(`the transfer from ${from} was cut (${e.message}); what arrived is kept, and it continues when ${from} is back (waiting up to ${Math.round(waitMs / 1000)} s)`);
+      r.event('interrupted', { from, code: e.code, message: e.message, waitMs });
+    },
+    onContinuing: (offer, from) => {
+      messageNow = false;
+      r.info(`${from} is back: continuing the transfer of ${offerWords(offer)} you accepted (same files, same verified key), without asking again`);
+      r.event('continuing', { from, files: offer.files, bytes: offer.bytes });
+    },
     onReady: (s) => {
       r.info(`online as ${s.id}; saving to ${dir}${share ? `; sharing ${share.root}` : ''}`);
       r.event('ready', { id: s.id, dir, share: share?.root });
@@ -227,7 +266,7 @@ export async function getCommand(r: Reporter, g: GlobalFlags, peer: string, name
   const account = await accountOf(g);
   const outcome = await getShared({
     home: homeOf(g), account, ...verifying(r, g, account), peer, name, dir, strict: g.strict,
-    mode: o.relay ? 'relay' : 'auto', directTimeoutMs: timeoutMs(o.timeout),
+    mode: o.relay ? 'relay' : 'auto', directTimeoutMs: timeoutMs(o.timeout), continuation: continuation(r, peer),
     onStatus: (t) => r.info(t), onSecured: secured(r, peer), onMove: moved(r, peer), onProgress: (p) => r.progress(p),
   });
   r.endProgress();

@@ -6,6 +6,7 @@ import { withPeerLink, type PeerLinkOptions } from '../link/peer-link.js';
 import type { ProgressListener } from '../terminal/progress.js';
 import { receiveEngine, type ReceivedFile } from './receive-engine.js';
 import type { TransportKind } from '../link/transport.js';
+import { withContinuation, type ContinuationOptions } from './continuation.js';
 
 export type PullOptions = PeerLinkOptions;
 
@@ -25,12 +26,21 @@ export async function listShare(o: PullOptions): Promise<ListedEntry[]> {
   });
 }
 
-export interface GetOptions extends PullOptions { name: string; dir: string; onProgress?: ProgressListener }
+export interface GetOptions extends PullOptions {
+  name: string; dir: string; onProgress?: ProgressListener;
+  /** A lost rendezvous: how long to wait for it and the sharer to be back, and what to say meanwhile. */
+  continuation?: Omit<ContinuationOptions, 'peer'>;
+}
 export interface GetOutcome { transport: TransportKind; paths: Record<TransportKind, number>; files: ReceivedFile[]; resumed: number; sas: string }
 
 /** Fetches one shared file or folder into `dir`; what arrives is vetted like any received name. */
 export async function getShared(o: GetOptions): Promise<GetOutcome> {
-  return withPeerLink(o, async (link) => {
+  // After a lost rendezvous the get is asked again, of the same identity; the partial files make it resume.
+  let peerFingerprint: string | undefined;
+  return withContinuation({ ...o.continuation, peer: o.peer }, ({ onConnected }) => withPeerLink({
+    ...o, peerFingerprint, onConnected,
+    onSecured: (s) => { peerFingerprint ??= s.peerFingerprint; o.onSecured?.(s); },
+  }, async (link) => {
     await link.channel.sendControl({ t: 'get', name: o.name });
     const reply = await link.channel.nextControl();
     if (reply.t === 'reject') throw new SealdropError(reply.code, reply.message);
@@ -45,7 +55,7 @@ export async function getShared(o: GetOptions): Promise<GetOutcome> {
     const finished = { transport: link.channel.transport.kind, paths: { ...link.channel.paths } };
     await link.channel.ended(5_000);
     return { ...finished, ...result, sas: link.sas };
-  });
+  }));
 }
 
 /**

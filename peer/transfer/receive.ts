@@ -19,6 +19,9 @@ import { establishLink, useLink, type Secured } from '../link/transfer-link.js';
 import type { ConfirmCode } from '../link/verification.js';
 import type { TransportKind } from '../link/transport.js';
 import type { PathMove } from '../link/path-mover.js';
+import { isLostRendezvous, markLost, watchLoss } from '../link/peer-link.js';
+import { InterruptedPushes, manifestDigest } from './interrupted-pushes.js';
+import { DEFAULT_CONTINUE_WITHIN_MS } from './continuation.js';
 
 export interface IncomingInfo extends Secured { from: string }
 /** `message`: a text message's words (`send --text`); nothing was written for it. */
@@ -61,6 +64,15 @@ export interface ReceiveOptions {
   onAccepted?: (resumed: number, from: string) => void;
   onDone?: (outcome: ReceiveOutcome) => void | Promise<void>;
   onFailed?: (err: SealdropError, from: string) => void;
+  /**
+   * A push this side had accepted was cut by the loss of the rendezvous: its partial files are kept and, when
+   * the same sender comes back with the same files within `waitMs`, it continues without asking again.
+   */
+  onInterrupted?: (err: SealdropError, from: string, waitMs: number) => void;
+  /** The sender came back with the files of an interrupted transfer: taken without asking again. */
+  onContinuing?: (offer: OfferSummary, from: string) => void;
+  /** How long an interrupted push waits for its sender to come back (default 60 s). */
+  continueWithinMs?: number;
   /** Resolves to stop listening. */
   stop?: Promise<void>;
 }
@@ -75,11 +87,16 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
   const identity = await o.home.identity();
   const pins = new PinnedKeys(o.home);
   let busy = false;
+  const waiting = new InterruptedPushes(o.continueWithinMs ?? DEFAULT_CONTINUE_WITHIN_MS, (err, from) => {
+    o.onFailed?.(err, from);
+    if (o.once) finish(err);
+  });
   let online: StayOnline | undefined;
   let finish: (err?: SealdropError) => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
     finish = (err) => {
       online?.stop();
+      waiting.clear();
       if (err) reject(err); else resolve();
     };
   });
@@ -87,17 +104,26 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
       if (busy) return req.busy();
       busy = true;
       req.accept(true);
-      serveSession(o, session, req.sid, req.from, identity, pins).then(
+      const accepted: { digest?: string; fingerprint?: string } = {};
+      serveSession(o, session, req.sid, req.from, identity, pins, waiting, accepted).then(
         // A listing is not a transfer: --once waits for files to move.
         async (outcome) => {
+          if (outcome.kind === 'received') waiting.settle(req.from);
           await Promise.resolve(o.onDone?.(outcome)).catch(() => {});
           busy = false;
           if (o.once && outcome.kind !== 'listed') finish();
         },
         (err) => {
           const e = toSealdropError(err);
-          o.onFailed?.(e, req.from);
           busy = false;
+          // Cut by the lost rendezvous after this side accepted: the sender may come back (under --once too).
+          if (isLostRendezvous(e) && accepted.digest && accepted.fingerprint) {
+            waiting.expect(req.from, accepted.fingerprint, accepted.digest, e);
+            o.onInterrupted?.(e, req.from, waiting.withinMs);
+            return;
+          }
+          if (accepted.digest) waiting.settle(req.from);
+          o.onFailed?.(e, req.from);
           if (o.once) finish(e);
         },
       );
@@ -115,8 +141,16 @@ export async function receiveLoop(o: ReceiveOptions): Promise<void> {
   return done;
 }
 
-async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys): Promise<ReceiveOutcome> {
+/**
+ * One session. `accepted` is filled in when this side takes a push (the files' digest, the sender's
+ * identity), so a loss of the rendezvous afterwards can be continued.
+ */
+async function serveSession(
+  o: ReceiveOptions, session: RendezvousSession, sid: string, from: string, identity: Awaited<ReturnType<Home['identity']>>, pins: PinnedKeys,
+  waiting: InterruptedPushes, accepted: { digest?: string; fingerprint?: string },
+): Promise<ReceiveOutcome> {
   let outcome = 'done';
+  const loss = watchLoss(session);
   try {
     let secured: IncomingInfo | undefined;
     const link = await establishLink({
@@ -130,7 +164,14 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
     return await useLink(link, async ({ channel }) => {
       const first = await channel.nextControl();
       if (first.t === 'manifest') {
-        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent: (offer, signal) => o.consent(offer, info, signal), consentTimeoutMs: o.consentTimeoutMs, onAccepted: (resumed) => o.onAccepted?.(resumed, from) });
+        const digest = manifestDigest(first);
+        const consent = async (offer: OfferSummary, signal: AbortSignal) => {
+          // The same files from the same identity, accepted in this process and cut by the lost rendezvous: not asked again.
+          const yes = waiting.take(from, info.peerFingerprint, digest) ? (o.onContinuing?.(offer, from), true) : await o.consent(offer, info, signal);
+          if (yes) Object.assign(accepted, { digest, fingerprint: info.peerFingerprint });
+          return yes;
+        };
+        const result = await receiveEngine(channel, first, { dir: o.dir, peerId: from, onProgress: o.onProgress, consent, consentTimeoutMs: o.consentTimeoutMs, onAccepted: (resumed) => o.onAccepted?.(resumed, from) });
         await channel.ended(5_000);
         return { kind: 'received' as const, ...base, ...result };
       }
@@ -151,8 +192,9 @@ async function serveSession(o: ReceiveOptions, session: RendezvousSession, sid: 
     });
   } catch (err) {
     outcome = `failed: ${toSealdropError(err).code}`;
-    throw err;
+    throw markLost(err, loss.lost());
   } finally {
+    loss.stop();
     session.close(sid, outcome);
   }
 }

@@ -5,6 +5,7 @@ import type { ProgressListener } from '../terminal/progress.js';
 import { sendEngine, type SentFile } from './send-engine.js';
 import { collectSources, type SourceSet } from './source-files.js';
 import type { TransportKind } from '../link/transport.js';
+import { withContinuation, type ContinuationOptions } from './continuation.js';
 
 export interface SendOptions extends Omit<PeerLinkOptions, 'peer'> {
   to: string;
@@ -17,6 +18,8 @@ export interface SendOptions extends Omit<PeerLinkOptions, 'peer'> {
   onAccepted?: (resumed: number) => void;
   /** Aborting cancels the transfer: the receiver is told, keeps what arrived, and a resend resumes. */
   signal?: AbortSignal;
+  /** A lost rendezvous: how long to wait for it and the peer to be back, and what to say meanwhile. */
+  continuation?: Omit<ContinuationOptions, 'peer' | 'signal'>;
 }
 
 /** What the receiver hears when the sender cancels, before and after it accepted. */
@@ -29,13 +32,18 @@ export interface SendOutcome { transport: TransportKind; paths: Record<Transport
 export async function sendFiles(o: SendOptions): Promise<SendOutcome> {
   const sources = o.sources ?? (await collectSources(o.paths ?? []));
   if (sources.files.length === 0 && sources.dirs.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'nothing to send');
-  return withPeerLink({ ...o, peer: o.to }, async (link) => {
+  // A continuation must meet the identity the first session proved.
+  let peerFingerprint: string | undefined;
+  return withContinuation({ ...o.continuation, peer: o.to, signal: o.signal }, ({ onConnected }) => withPeerLink({
+    ...o, peer: o.to, peerFingerprint, onConnected,
+    onSecured: (s) => { peerFingerprint ??= s.peerFingerprint; o.onSecured?.(s); },
+  }, async (link) => {
     let accepted = false;
     const onAccepted = (resumed: number) => { accepted = true; o.onAccepted?.(resumed); };
     const sending = sendEngine(link.channel, sources, o.onProgress, { peer: o.to, onOffered: o.onOffered, onAccepted });
     const result = await untilAborted(sending, o.signal, () => (accepted ? CANCELLED_FOR_PEER : WITHDRAWN_FOR_PEER));
     return { transport: link.channel.transport.kind, paths: { ...link.channel.paths }, ...result, sas: link.sas };
-  });
+  }));
 }
 
 /** `work`, or a cancellation as soon as `signal` aborts (the link's teardown then stops the work). */

@@ -37,8 +37,11 @@
  *                     again, with forged move-stream frames (genuine frames re-labelled as
  *                     `move` #0…#3, and random ones): a rendezvous faking a path move and
  *                     replaying the old path's frames after the transfer moved.
- * - reorder-after-move: hellos untouched; after a move-stream frame (its header is in clear) goes
- *                     down to a peer, the next two relay frames to that peer reach it swapped;
+ * - reorder-after-move: hellos untouched; once a peer answered a move over the relay (its `moved`,
+ *                     a move-stream frame going up: headers are in clear), the relay carries its
+ *                     transfer, and the first two consecutive data chunks going down to it there
+ *                     reach it swapped (`swapped` names their indices). Only chunks the peer must
+ *                     take at its next positions: a swap of frames it would drop proves nothing;
  * - duplicate-move:   hellos untouched; every move-stream frame going down to a peer is
  *                     delivered twice (a replayed, genuine move).
  * `victim` limits the frame-altering modes above to the frames going down to one account.
@@ -94,6 +97,8 @@ export interface MitmRendezvous {
   victim?: string;
   /** Hellos altered so far (and, in the move modes, frames). */
   readonly tampered: number;
+  /** reorder-after-move: the data chunk indices swapped, as [first, second] in the order sent. */
+  readonly swapped: Array<[number, number]>;
   /** Relay frames sent by peers, and their bytes. */
   relayFrames(): { frames: number; bytes: number };
   /** Forgets the log, what it read and the counters. */
@@ -127,10 +132,11 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   let tampered = 0;
   /** replay-moves: the frames delivered to each account (at most 256 each), and its connection. */
   const delivered = new Map<string, Array<{ sid: string; frame: Buffer }>>();
-  /** reorder-after-move: accounts whose next relay frames are to be swapped, and a single frame held for it. */
+  /** reorder-after-move: accounts that answered a move over the relay, whose next two consecutive data chunks are to be swapped. */
   const swapNext = new Set<string>();
-  const heldSingle = new Map<string, { args: unknown[]; ack?: (...res: unknown[]) => void }>();
   const isMove = (f: Buffer) => f.length >= 14 && f[0] === 1 && f.readUInt32BE(1) === MOVE_STREAM;
+  const isChunk = (f: Buffer) => f.length >= 14 && f[0] === 2;
+  const indexOf = (f: Buffer) => decodeHeader(f).index;
   const downs = new Map<string, ServerSocket>();
 
   const state: MitmRendezvous = {
@@ -141,11 +147,12 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
     log: [],
     read: [],
     get tampered() { return tampered; },
+    swapped: [],
     relayFrames() {
       const frames = state.log.filter((e) => e.event === 'relay:frame' && e.direction === 'up');
       return { frames: frames.length, bytes: frames.reduce((n, e) => n + (e.args[1] as Buffer).length, 0) };
     },
-    reset() { state.log.length = 0; state.read.length = 0; tampered = 0; },
+    reset() { state.log.length = 0; state.read.length = 0; state.swapped.length = 0; tampered = 0; },
     async replay(account) {
       const to = downs.get(account);
       const kept = delivered.get(account) ?? [];
@@ -291,24 +298,18 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
           tampered++;
           const copy = Buffer.from(move);
           setTimeout(() => down!.emit('relay:frame', args[0] as string, copy, () => {}), 50);
-        } else if (move) swapNext.add(account);
-        else if (swapNext.has(account) && event === 'relay:frames' && frames.length >= 2) {
-          swapNext.delete(account);
-          tampered++;
-          [frames[0], frames[1]] = [frames[1]!, frames[0]!];
-          const out = Buffer.alloc((args[1] as Buffer).length);
-          frames.reduce((at, f) => putFrame(out, at, f), 0);
-          args[1] = out;
-        } else if (swapNext.has(account) && event === 'relay:frame') {
-          const held = heldSingle.get(account);
-          if (!held) { heldSingle.set(account, { args: [...args], ack }); return; }
-          heldSingle.delete(account);
-          swapNext.delete(account);
-          tampered++;
-          const emit = (a: unknown[], k?: (...res: unknown[]) => void) => (k ? down!.emit(event, ...a, (...res: unknown[]) => k(...res)) : down!.emit(event, ...a));
-          emit(args, ack);
-          emit(held.args, held.ack);
-          return;
+        } else if (state.mode === 'reorder-after-move' && swapNext.has(account) && event === 'relay:frames') {
+          // Two data chunks at consecutive positions, on the path that carries the transfer for `account` now.
+          const at = frames.findIndex((f, i) => i + 1 < frames.length && isChunk(f) && isChunk(frames[i + 1]!) && indexOf(frames[i + 1]!) === indexOf(f) + 1);
+          if (at >= 0) {
+            swapNext.delete(account);
+            tampered++;
+            state.swapped.push([indexOf(frames[at]!), indexOf(frames[at + 1]!)]);
+            [frames[at], frames[at + 1]] = [frames[at + 1]!, frames[at]!];
+            const out = Buffer.alloc((args[1] as Buffer).length);
+            frames.reduce((pos, f) => putFrame(out, pos, f), 0);
+            args[1] = out;
+          }
         }
       }
       if (event === 'relay:frames' && state.mode === 'break-batch') args[1] = (args[1] as Buffer).subarray(0, (args[1] as Buffer).length - 1);
@@ -349,6 +350,8 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
             for (const f of frames) state.log.push({ direction: 'up', account, event: 'relay:frame', args: [args[0], Buffer.from(f)] });
           }
           else state.log.push({ direction: 'up', account, event, args: [...args] });
+          // Its `moved` went up over the relay: from here on the relay carries this account's transfer.
+          if (state.mode === 'reorder-after-move' && (!state.victim || state.victim === account) && frames.some(isMove)) swapNext.add(account);
           if (frames.length && state.mode === 're-encrypt') {
             for (const f of frames) {
               try { f.set(reseal(args[0] as string, account, f)); } catch { /* not ours to read: pass it on */ }
