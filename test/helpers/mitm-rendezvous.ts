@@ -36,7 +36,11 @@
  *                     delivered to each peer, and `replay(account)` sends them to that peer
  *                     again, with forged move-stream frames (genuine frames re-labelled as
  *                     `move` #0…#3, and random ones): a rendezvous faking a path move and
- *                     replaying the old path's frames after the transfer moved.
+ *                     replaying the old path's frames after the transfer moved. It holds the
+ *                     WebRTC signals going down to a peer until REPLAYABLE relay frames went
+ *                     down to it, so the relay has carried frames to replay before the direct
+ *                     path can open (on a fast machine it otherwise opened first, and there was
+ *                     nothing to replay).
  * - reorder-after-move: hellos untouched; once a peer answered a move over the relay (its `moved`,
  *                     a move-stream frame going up: headers are in clear), the relay carries its
  *                     transfer, and the first two consecutive data chunks going down to it there
@@ -116,6 +120,9 @@ interface SignalDown { sid: string; from: string; data: { type: string } }
 /** A peer's genuine hello, as the MITM saw it. */
 interface Genuine { role: Role; identity: Buffer; ephemeral: Buffer }
 
+/** replay-moves: relay frames a peer is given before the WebRTC signals for it pass. */
+const REPLAYABLE = 8;
+
 export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 'honest'): Promise<MitmRendezvous> {
   const http = createServer((_req, res) => { res.writeHead(404).end(); });
   const io = new Server(http, { transports: ['websocket'], maxHttpBufferSize: 1024 * 1024, serveClient: false });
@@ -138,6 +145,8 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   const isChunk = (f: Buffer) => f.length >= 14 && f[0] === 2;
   const indexOf = (f: Buffer) => decodeHeader(f).index;
   const downs = new Map<string, ServerSocket>();
+  /** replay-moves: WebRTC signals held back from each account until it was given REPLAYABLE relay frames. */
+  const heldSignals = new Map<string, unknown[][]>();
 
   const state: MitmRendezvous = {
     url: '',
@@ -289,6 +298,17 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
         delivered.set(account, kept);
         const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : [args[1] as Buffer];
         for (const f of frames) if (kept.length < 256) kept.push({ sid: args[0] as string, frame: Buffer.from(f) });
+        const held = heldSignals.get(account);
+        if (held && kept.length >= REPLAYABLE) {
+          heldSignals.delete(account);
+          setImmediate(() => { for (const [e, ...a] of held) sendDown(e as string, a); }); // after this frame
+        }
+      }
+      if (signal?.data.type === 'webrtc' && state.mode === 'replay-moves' && (delivered.get(account)?.length ?? 0) < REPLAYABLE) {
+        const held = heldSignals.get(account) ?? [];
+        heldSignals.set(account, held);
+        held.push([event, ...args, ...(ack ? [ack] : [])]);
+        return;
       }
       const relayed = event === 'relay:frame' || event === 'relay:frames';
       if (relayed && (state.mode === 'reorder-after-move' || state.mode === 'duplicate-move') && (!state.victim || state.victim === account)) {
