@@ -1,0 +1,206 @@
+/**
+ * The browser peer against the real CLI: a spawned rendezvous serving the page (port 0),
+ * headless Debian Chromium driven over CDP, files both ways over the relay, each checked by
+ * SHA-256 where it landed. Also: the shared engine pieces give the same bytes in Node and
+ * in the page's bundle, a wrong code is refused with words, and the page's script is
+ * served under a strict Content-Security-Policy.
+ */
+import { expect } from 'chai';
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { browserBuild } from '../scripts/build-web.js';
+import { deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, signHello, helloMessage } from '../shared/crypto.js';
+import { CONTROL_STREAM, FrameType, sealFrame } from '../shared/framing.js';
+import { totpCode } from '../shared/totp.js';
+import { browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
+import { randomFile, sha256File, tempDir } from './helpers/cli.js';
+import { enroll, startWorld, type World } from './helpers/world.js';
+
+const SCREENS = '/work/notes/screens';
+const MiB = 1024 * 1024;
+
+async function shot(page: Page, name: string): Promise<void> {
+  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
+  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
+}
+
+const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
+
+describe('browser peer (headless Chromium) with the CLI', function () {
+  this.timeout(120_000);
+  const missing = browserMissing();
+  let world: World;
+  let chrome: TestBrowser;
+  let work: string;
+  let page: Page;
+  let context: BrowserContext;
+
+  before(async function () {
+    if (missing) { console.log(`SKIP browser peer: ${missing}`); this.skip(); }
+    world = await startWorld(['alice']);
+    // The page's account, enrolled on the running server; no CLI logs in with it, so no code step is spent before the page's.
+    world.secrets.webby = await enroll(world.dataDir, 'webby');
+    work = await tempDir();
+    chrome = await startBrowser();
+  });
+  after(async () => {
+    await chrome?.stop();
+    await world?.stop();
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  async function openPage(): Promise<Page> {
+    const c = await chrome.context();
+    const p = await c.newPage();
+    p.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
+    p.on('console', (m) => { if (m.type() === 'error') console.log(`      page console: ${m.text()}`); });
+    await p.goto(`${world.url}/`);
+    await p.waitForSelector('body[data-ready="1"]');
+    return p;
+  }
+
+  it('is served at / under a strict Content-Security-Policy', async () => {
+    const res = await fetch(`${world.url}/`);
+    expect(res.status).to.equal(200);
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).to.include("default-src 'none'").and.include("script-src 'self'").and.include("connect-src 'self' ws://127.0.0.1:");
+    expect(csp).to.not.include('unsafe');
+    expect(res.headers.get('x-content-type-options')).to.equal('nosniff');
+    expect(await res.text()).to.not.match(/<script>(?!<\/script>)/); // no inline script
+    expect((await fetch(`${world.url}/app.js`)).headers.get('content-type')).to.match(/^text\/javascript/);
+    expect((await fetch(`${world.url}/nothing`)).status).to.equal(404);
+  });
+
+  it('runs the shared engine pieces in the page with the bytes Node computes', async () => {
+    const p = await openPage();
+    const bundle = await build({ ...browserBuild('web/self-test.ts'), write: false, format: 'iife' });
+    await p.evaluate(bundle.outputFiles[0]!.text);
+    const sid = '0123456789abcdef0123456789abcdef';
+    const alice = identityFromSeed(Buffer.alloc(32, 1)), bob = identityFromSeed(Buffer.alloc(32, 2));
+    const ea = ephemeralFromSeed(Buffer.alloc(32, 3)), eb = ephemeralFromSeed(Buffer.alloc(32, 4));
+    const transcript = {
+      sid, commitment: Buffer.alloc(32, 9), senderId: 'alice', receiverId: 'bob',
+      senderIdentity: alice.publicKey, receiverIdentity: bob.publicKey, senderEphemeral: ea.publicKey, receiverEphemeral: eb.publicKey,
+    };
+    const keys = deriveTransferKeys(ea, eb.publicKey, transcript);
+    const signature = signHello(alice.privateKey, { sid, role: 'sender', from: 'alice', to: 'bob', ephemeralKey: ea.publicKey });
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const got = await p.evaluate((c) => (globalThis as any).sealdropSelfTest(c), {
+      sid, identity: hex(alice.publicKey), signature: hex(signature), ephemeralPeer: hex(eb.publicKey),
+      lowOrderIdentity: '0100000000000000000000000000000000000000000000000000000000000000',
+      transcript: Object.fromEntries(Object.entries(transcript).map(([k, v]) => [k, typeof v === 'string' ? v : hex(v)])),
+      keys: { sendKey: hex(keys.senderKey), receiveKey: hex(keys.receiverKey) }, plaintext: '{"t":"list"}',
+    });
+    const nodeTranscript = createHash('sha256').update((await import('../shared/key-schedule.js')).transcriptInput(transcript)).digest('hex');
+    const nodeFrame = sealFrame(keys.senderKey, Buffer.from(sid, 'hex'), { type: FrameType.Control, stream: CONTROL_STREAM, index: 0, last: true }, Buffer.from('{"t":"list"}'));
+    expect(helloMessage({ sid, role: 'sender', from: 'alice', to: 'bob', ephemeralKey: ea.publicKey }).length).to.be.above(0);
+    expect(got).to.deep.equal({
+      fingerprint: fingerprint(alice.publicKey), transcript: nodeTranscript, signatureValid: true, lowOrderRefused: true,
+      lowOrderX25519: 'ERR_PROTOCOL', frame: nodeFrame.toString('hex'), reopened: '{"t":"list"}', refused: 'ERR_DECRYPT', misplaced: 'ERR_INTEGRITY',
+    });
+    await p.context().close();
+  });
+
+  it('refuses a wrong code with words', async () => {
+    const p = await openPage();
+    await shot(p, '01-login');
+    const right = totpCode(world.secrets.webby!, Date.now());
+    await p.fill('#login-id', 'webby');
+    await p.fill('#login-code', right === '000000' ? '111111' : '000000');
+    await p.click('#login-button');
+    await p.waitForFunction(() => document.getElementById('error')!.textContent !== '');
+    expect(await text(p, '#error')).to.match(/ERR_AUTH/).and.match(/code|account/i);
+    expect(await p.locator('#home').isHidden()).to.equal(true);
+    await shot(p, '02-wrong-code');
+    await p.context().close();
+  });
+
+  it('logs in with ID and code and lists who is online', async () => {
+    page = await openPage();
+    context = page.context();
+    await page.fill('#login-id', 'webby');
+    await page.fill('#login-code', totpCode(world.secrets.webby!, Date.now()));
+    await page.click('#login-button');
+    await page.waitForFunction(() => !document.getElementById('home')!.hidden || document.getElementById('error')!.textContent !== '');
+    expect(await text(page, '#error')).to.equal('');
+    expect(await text(page, '#who')).to.match(/^webby · key [A-Z2-7]{4}(-[A-Z2-7]{4}){7}$/);
+    const receiver = world.peer('alice', ['receive', '--dir', work, '--yes', '--once']); // online, receiving
+    await receiver.waitFor('ready');
+    await page.click('#peers-refresh');
+    await page.waitForFunction(() => document.getElementById('peers')!.textContent!.includes('alice receiving'));
+    await shot(page, '03-home-peers');
+    receiver.child.kill('SIGTERM');
+    await receiver.exit;
+  });
+
+  it('receives a file from `sealdrop send` over the relay after the person accepts; same code on both sides; SHA-256 checked', async () => {
+    const src = path.join(work, 'from-cli.bin');
+    const sha = await randomFile(src, 24 * MiB + 123);
+    const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
+    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 }).catch(async (err) => {
+      throw new Error(`${err.message}; sender: ${sender.stderr()}; page: ${await text(page, '#error')} / ${await text(page, '#status')}`);
+    });
+    const secured = await sender.waitFor('secured');
+    expect(await text(page, '#offer-sas')).to.equal(secured.sas);
+    expect(await text(page, '#offer-files')).to.include('from-cli.bin');
+    await shot(page, '04-offer');
+    const started = performance.now();
+    await page.click('#offer-accept');
+    expect(await sender.exit, sender.stderr()).to.equal(0);
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'));
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`      CLI → page, relay: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB, incl. the download)`);
+    const link = page.locator('#received a').last();
+    expect(await link.getAttribute('data-sha256')).to.equal(sha);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = path.join(work, 'downloaded.bin');
+    await download.saveAs(saved);
+    expect(await sha256File(saved)).to.equal(sha);
+    expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal('relay');
+    const heap = await (await context.newCDPSession(page)).send('Performance.getMetrics').catch(() => undefined);
+    const used = heap?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value;
+    if (used) console.log(`      page JS heap after receiving 24 MiB: ${(used / MiB).toFixed(1)} MiB`);
+    await shot(page, '05-received');
+  });
+
+  it('sends a file from the file picker to `sealdrop receive` over the relay; SHA-256 checked on disk', async () => {
+    const src = path.join(work, 'from-page.bin');
+    const sha = await randomFile(src, 24 * MiB + 7);
+    const inbox = await tempDir();
+    const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
+    await receiver.waitFor('ready');
+    await page.fill('#send-to', 'alice');
+    await page.setInputFiles('#send-files', src);
+    const started = performance.now();
+    await page.click('#send-button');
+    const code = await receiver.exit;
+    expect(code, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`      page → CLI, relay: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB)`);
+    const done = receiver.events.find((e) => e.type === 'done')!;
+    expect(done.transport).to.equal('relay');
+    expect(done.files).to.deep.equal([{ name: 'from-page.bin', bytes: 24 * MiB + 7, sha256: sha }]);
+    expect(await sha256File(path.join(inbox, 'from-page.bin'))).to.equal(sha);
+    expect(await text(page, '#transfer-sas')).to.equal(receiver.events.find((e) => e.type === 'secured')!.sas);
+    await shot(page, '06-sent');
+    await fs.rm(inbox, { recursive: true, force: true });
+  });
+
+  it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
+    const src = path.join(work, 'unwanted.txt');
+    await fs.writeFile(src, 'no thanks');
+    const before = await page.locator('#received li').count();
+    const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
+    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+    await page.click('#offer-decline');
+    expect(await sender.exit).to.not.equal(0);
+    const err = sender.events.find((e) => e.type === 'error')!;
+    expect(err.code).to.equal('ERR_REJECTED');
+    await page.waitForFunction(() => document.getElementById('error')!.textContent!.includes('declined'));
+    expect(await page.locator('#received li').count()).to.equal(before);
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The page: log in with ID and a TOTP code, list peers, send files to a `sealdrop receive`,
+ * take files from `sealdrop send` after asking. Every string from outside (IDs, file names,
+ * messages, errors) reaches the document through textContent only, never as HTML.
+ */
+import { SealdropError, toSealdropError } from '../shared/errors.js';
+import { fingerprintOf } from '../shared/key-exchange.js';
+import { RendezvousSession, type SessionRequestEvent } from '../peer/session/rendezvous-session.js';
+import type { HandshakeAuth } from '../shared/schemas.js';
+import { loadIdentity, PagePins } from './key-store.js';
+import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-link.js';
+import { receiveFiles, sendFiles, type Received } from './page-transfer.js';
+import { identityKey, webSuite } from './web-crypto.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const say = (text: string) => { $('status').textContent = text; };
+const fail = (err: unknown) => {
+  const e = toSealdropError(err);
+  $('error').textContent = `${e.message} (${e.code})`;
+  console.error(e.code, e.message, (err as Error)?.stack ?? '');
+  say('');
+};
+
+interface LoggedIn { session: RendezvousSession; id: string; token: string; link: Omit<LinkOptions, 'session'> }
+let state: LoggedIn | undefined;
+let busy = false;
+
+function mib(n: number): string {
+  return n < 1024 * 1024 ? `${n} bytes` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+async function connect(auth: HandshakeAuth): Promise<RendezvousSession> {
+  return RendezvousSession.connect(location.origin, { ...auth, receiving: true, replace: true });
+}
+
+async function login(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  $('error').textContent = '';
+  const id = $<HTMLInputElement>('login-id').value.trim();
+  const code = $<HTMLInputElement>('login-code').value.trim();
+  say('logging in…');
+  try {
+    const session = await connect({ id, code });
+    const identity = await loadIdentity(id);
+    const fp = await fingerprintOf(webSuite, (await identityKey(identity)).publicKey);
+    state = { session, id, token: session.welcome.token, link: { identity, pins: new PagePins(id) } };
+    watch(session);
+    $('login').hidden = true;
+    $('home').hidden = false;
+    $('who').textContent = `${id} · key ${fp}`;
+    say(`logged in as ${id}; this page receives while it stays open`);
+    await refreshPeers();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** The session token (kept only in this page's memory) brings the page back after a lost connection. */
+function watch(session: RendezvousSession): void {
+  session.on('request', (req) => void offered(req));
+  session.on('disconnect', () => {
+    if (!state || state.session !== session) return;
+    say('lost the rendezvous; reconnecting…');
+    setTimeout(() => void reconnect(), 1_000);
+  });
+}
+
+async function reconnect(): Promise<void> {
+  if (!state) return;
+  try {
+    const session = await connect({ id: state.id, token: state.token });
+    state.session = session;
+    state.token = session.welcome.token;
+    watch(session);
+    say(`back online as ${state.id}`);
+  } catch (err) {
+    fail(err);
+    $('error').textContent += ' Reload the page and log in again.';
+  }
+}
+
+async function refreshPeers(): Promise<void> {
+  if (!state) return;
+  try {
+    const peers = await state.session.peers();
+    const list = $('peers');
+    list.replaceChildren(...peers.map((p) => {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = p.id;
+      b.disabled = !p.receiving;
+      b.title = p.receiving ? `send to ${p.id}` : `${p.id} is online but not receiving`;
+      b.addEventListener('click', () => { $<HTMLInputElement>('send-to').value = p.id; });
+      li.append(b, document.createTextNode(p.receiving ? ' receiving' : ' online'));
+      return li;
+    }));
+    if (peers.length === 0) list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'nobody else is online' }));
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function showTransfer(title: string, link: PageLink): (done: number, total: number) => void {
+  $('transfer').hidden = false;
+  $('transfer-title').textContent = title;
+  $('transfer-sas').textContent = link.sas;
+  const bar = $<HTMLProgressElement>('transfer-progress');
+  const started = performance.now();
+  return (done, total) => {
+    bar.max = Math.max(1, total);
+    bar.value = done;
+    const s = (performance.now() - started) / 1000;
+    const rate = s > 0 ? done / s : 0;
+    const eta = rate > 0 ? Math.max(0, (total - done) / rate) : 0;
+    $('transfer-rate').textContent = `${mib(done)} of ${mib(total)} · ${(rate / 1024 / 1024).toFixed(1)} MiB/s · ${Math.ceil(eta)} s left`;
+  };
+}
+
+async function send(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  if (!state || busy) return;
+  $('error').textContent = '';
+  const to = $<HTMLInputElement>('send-to').value.trim();
+  const files = [...($<HTMLInputElement>('send-files').files ?? [])];
+  if (files.length === 0) return fail(new SealdropError('ERR_BAD_INPUT', 'choose at least one file'));
+  busy = true;
+  let link: PageLink | undefined;
+  try {
+    say(`asking ${to}…`);
+    link = await openLink({ session: state.session, ...state.link, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
+    say(`secured with ${to} (relay); waiting for them to accept…`);
+    const progress = showTransfer(`Sending to ${to}`, link);
+    await sendFiles(link, files, progress);
+    await link.close();
+    say(`sent ${files.length} file(s) to ${to}, verified by SHA-256 (relay)`);
+  } catch (err) {
+    await link?.close(toSealdropError(err));
+    fail(err);
+  } finally {
+    busy = false;
+  }
+}
+
+async function offered(req: SessionRequestEvent): Promise<void> {
+  if (!state || busy) return req.busy();
+  busy = true;
+  req.accept(true);
+  $('error').textContent = '';
+  let link: PageLink | undefined;
+  try {
+    say(`${req.from} is connecting…`);
+    link = await acceptLink({ session: state.session, ...state.link }, req.sid, req.from);
+    const l = link;
+    const progress = showTransfer(`Receiving from ${req.from}`, link);
+    const got = await receiveFiles(link, (manifest) => ask(l, manifest.files), progress);
+    await link.close();
+    showReceived(req.from, got);
+    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (relay)`);
+  } catch (err) {
+    await link?.close(toSealdropError(err));
+    fail(err);
+  } finally {
+    $('offer').hidden = true;
+    busy = false;
+  }
+}
+
+function ask(link: PageLink, files: Array<{ name: string; size: number; text?: boolean }>): Promise<boolean> {
+  $('offer').hidden = false;
+  $('offer-from').textContent = link.peer;
+  $('offer-sas').textContent = link.sas;
+  $('offer-files').replaceChildren(...files.map((f) => Object.assign(document.createElement('li'), { textContent: `${f.text ? 'a message' : f.name} (${mib(f.size)})` })));
+  say(`${link.peer} offers ${files.length} file(s); compare the verification code, then accept or decline`);
+  return new Promise((resolve) => {
+    const answer = (yes: boolean) => () => { $('offer').hidden = true; resolve(yes); };
+    $('offer-accept').onclick = answer(true);
+    $('offer-decline').onclick = answer(false);
+  });
+}
+
+function showReceived(from: string, got: Received[]): void {
+  $('received-section').hidden = false;
+  for (const r of got) {
+    const li = document.createElement('li');
+    if (r.text !== undefined) {
+      li.append(document.createTextNode(`${from} says:`), Object.assign(document.createElement('div'), { className: 'text-message', textContent: r.text }));
+    } else {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(r.blob);
+      a.download = r.name.split('/').pop() || 'file';
+      a.textContent = r.name;
+      a.dataset.sha256 = r.sha256;
+      li.append(a, document.createTextNode(` (${mib(r.size)}, from ${from}, SHA-256 ${r.sha256.slice(0, 16)}…)`));
+    }
+    $('received').append(li);
+  }
+}
+
+$<HTMLFormElement>('login-form').addEventListener('submit', (ev) => void login(ev));
+$<HTMLFormElement>('send-form').addEventListener('submit', (ev) => void send(ev));
+$('peers-refresh').addEventListener('click', () => void refreshPeers());
+document.body.dataset.ready = '1';
