@@ -2,7 +2,8 @@
  * Builds the browser peer into dist/web/ (run by `npm run build`): web/main.ts and the
  * shared modules it imports, bundled by esbuild for the browser, with the page and its
  * style sheet beside it. The shared modules use Node's Buffer and EventEmitter APIs;
- * in the page those come from the `buffer` and `events` packages.
+ * in the page those come from the `buffer` and `events` packages, and the direct path's
+ * simple-peer runs on the browser's own WebRTC.
  */
 import { build, type BuildOptions } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -19,9 +20,10 @@ export function browserBuild(entry: string): BuildOptions {
     platform: 'browser',
     format: 'esm',
     target: 'chrome120',
-    inject: [join(ROOT, 'web/buffer-shim.ts')],
-    alias: { 'node:events': 'events' },
-    define: { 'process.env.NODE_ENV': '"production"' },
+    inject: [join(ROOT, 'web/buffer-shim.ts'), join(ROOT, 'web/process-shim.ts')],
+    // simple-peer in the page runs on the browser's WebRTC (web/browser-rtc.ts), not Node's binary.
+    alias: { 'node:events': 'events', '@roamhq/wrtc': join(ROOT, 'web/browser-rtc.ts') },
+    define: { 'process.env.NODE_ENV': '"production"', global: 'globalThis' },
     legalComments: 'none',
     logLevel: 'warning',
   };

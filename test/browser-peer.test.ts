@@ -136,59 +136,65 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await receiver.exit;
   });
 
-  it('receives a file from `sealdrop send` over the relay after the person accepts; same code on both sides; SHA-256 checked', async () => {
-    const src = path.join(work, 'from-cli.bin');
-    const sha = await randomFile(src, 24 * MiB + 123);
-    const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
-    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 }).catch(async (err) => {
-      throw new Error(`${err.message}; sender: ${sender.stderr()}; page: ${await text(page, '#error')} / ${await text(page, '#status')}`);
+  for (const via of ['relay', 'direct'] as const) {
+    it(`receives a file from \`sealdrop send\` over the ${via} path after the person accepts; same code on both sides; SHA-256 checked`, async () => {
+      const src = path.join(work, `from-cli-${via}.bin`);
+      const sha = await randomFile(src, 24 * MiB + 123);
+      const sender = world.peer('alice', ['send', src, '--to', 'webby', ...(via === 'relay' ? ['--relay'] : [])]);
+      await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 }).catch(async (err) => {
+        throw new Error(`${err.message}; sender: ${sender.stderr()}; page: ${await text(page, '#error')} / ${await text(page, '#status')}`);
+      });
+      const secured = await sender.waitFor('secured');
+      expect(await text(page, '#offer-sas')).to.equal(secured.sas);
+      expect(await text(page, '#offer-files')).to.include(path.basename(src));
+      if (via === 'relay') await shot(page, '04-offer');
+      const started = performance.now();
+      await page.click('#offer-accept');
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'));
+      const seconds = (performance.now() - started) / 1000;
+      console.log(`      CLI → page, ${via}: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB, from accept to verified)`);
+      const link = page.locator('#received a').last();
+      expect(await link.getAttribute('data-sha256')).to.equal(sha);
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+      const saved = path.join(work, `downloaded-${via}.bin`);
+      await download.saveAs(saved);
+      expect(await sha256File(saved)).to.equal(sha);
+      expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal(via);
+      expect(await text(page, '#status')).to.include(`(${via})`);
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Performance.enable');
+      const heap = await cdp.send('Performance.getMetrics').catch(() => undefined);
+      const used = heap?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value;
+      if (used) console.log(`      page JS heap after receiving 24 MiB: ${(used / MiB).toFixed(1)} MiB`);
+      await shot(page, `05-received-${via}`);
     });
-    const secured = await sender.waitFor('secured');
-    expect(await text(page, '#offer-sas')).to.equal(secured.sas);
-    expect(await text(page, '#offer-files')).to.include('from-cli.bin');
-    await shot(page, '04-offer');
-    const started = performance.now();
-    await page.click('#offer-accept');
-    expect(await sender.exit, sender.stderr()).to.equal(0);
-    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'));
-    const seconds = (performance.now() - started) / 1000;
-    console.log(`      CLI → page, relay: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB, incl. the download)`);
-    const link = page.locator('#received a').last();
-    expect(await link.getAttribute('data-sha256')).to.equal(sha);
-    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
-    const saved = path.join(work, 'downloaded.bin');
-    await download.saveAs(saved);
-    expect(await sha256File(saved)).to.equal(sha);
-    expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal('relay');
-    const heap = await (await context.newCDPSession(page)).send('Performance.getMetrics').catch(() => undefined);
-    const used = heap?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value;
-    if (used) console.log(`      page JS heap after receiving 24 MiB: ${(used / MiB).toFixed(1)} MiB`);
-    await shot(page, '05-received');
-  });
 
-  it('sends a file from the file picker to `sealdrop receive` over the relay; SHA-256 checked on disk', async () => {
-    const src = path.join(work, 'from-page.bin');
-    const sha = await randomFile(src, 24 * MiB + 7);
-    const inbox = await tempDir();
-    const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
-    await receiver.waitFor('ready');
-    await page.fill('#send-to', 'alice');
-    await page.setInputFiles('#send-files', src);
-    const started = performance.now();
-    await page.click('#send-button');
-    const code = await receiver.exit;
-    expect(code, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
-    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
-    const seconds = (performance.now() - started) / 1000;
-    console.log(`      page → CLI, relay: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB)`);
-    const done = receiver.events.find((e) => e.type === 'done')!;
-    expect(done.transport).to.equal('relay');
-    expect(done.files).to.deep.equal([{ name: 'from-page.bin', bytes: 24 * MiB + 7, sha256: sha }]);
-    expect(await sha256File(path.join(inbox, 'from-page.bin'))).to.equal(sha);
-    expect(await text(page, '#transfer-sas')).to.equal(receiver.events.find((e) => e.type === 'secured')!.sas);
-    await shot(page, '06-sent');
-    await fs.rm(inbox, { recursive: true, force: true });
-  });
+    it(`sends a file from the file picker to \`sealdrop receive\` over the ${via} path; SHA-256 checked on disk`, async () => {
+      const src = path.join(work, `from-page-${via}.bin`);
+      const sha = await randomFile(src, 24 * MiB + 7);
+      const inbox = await tempDir();
+      const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
+      await receiver.waitFor('ready');
+      await page.fill('#send-to', 'alice');
+      await page.setChecked('#send-relay', via === 'relay');
+      await page.setInputFiles('#send-files', src);
+      const started = performance.now();
+      await page.click('#send-button');
+      const code = await receiver.exit;
+      expect(code, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
+      await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
+      const seconds = (performance.now() - started) / 1000;
+      console.log(`      page → CLI, ${via}: ${(24 * MiB / seconds / MiB).toFixed(1)} MiB/s (${seconds.toFixed(2)} s for 24 MiB, from the click to verified)`);
+      const done = receiver.events.find((e) => e.type === 'done')!;
+      expect(done.transport).to.equal(via);
+      expect(done.files).to.deep.equal([{ name: path.basename(src), bytes: 24 * MiB + 7, sha256: sha }]);
+      expect(await sha256File(path.join(inbox, path.basename(src)))).to.equal(sha);
+      expect(await text(page, '#transfer-sas')).to.equal(receiver.events.find((e) => e.type === 'secured')!.sas);
+      await shot(page, `06-sent-${via}`);
+      await fs.rm(inbox, { recursive: true, force: true });
+    });
+  }
 
   it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
     const src = path.join(work, 'unwanted.txt');

@@ -105,6 +105,7 @@ function showTransfer(title: string, link: PageLink): (done: number, total: numb
   $('transfer').hidden = false;
   $('transfer-title').textContent = title;
   $('transfer-sas').textContent = link.sas;
+  $('transfer-path').textContent = link.transport;
   const bar = $<HTMLProgressElement>('transfer-progress');
   const started = performance.now();
   return (done, total) => {
@@ -128,12 +129,13 @@ async function send(ev: SubmitEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`asking ${to}…`);
-    link = await openLink({ session: state.session, ...state.link, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
-    say(`secured with ${to} (relay); waiting for them to accept…`);
+    const direct = !$<HTMLInputElement>('send-relay').checked;
+    link = await openLink({ session: state.session, ...state.link, direct, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
+    say(`secured with ${to} (${link.transport}); waiting for them to accept…`);
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
     await link.close();
-    say(`sent ${files.length} file(s) to ${to}, verified by SHA-256 (relay)`);
+    say(`sent ${files.length} file(s) to ${to}, verified by SHA-256 (${link.transport})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -156,7 +158,7 @@ async function offered(req: SessionRequestEvent): Promise<void> {
     const got = await receiveFiles(link, (manifest) => ask(l, manifest.files), progress);
     await link.close();
     showReceived(req.from, got);
-    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (relay)`);
+    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${link.transport})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
