@@ -10,12 +10,12 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { browserBuild } from '../scripts/build-web.js';
 import { deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, signHello, helloMessage } from '../shared/crypto.js';
 import { CONTROL_STREAM, FrameType, sealFrame } from '../shared/framing.js';
 import { totpCode } from '../shared/totp.js';
-import { browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
+import { browserAnonBytes, browserMemory, browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
 import { randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
@@ -36,7 +36,6 @@ describe('browser peer (headless Chromium) with the CLI', function () {
   let chrome: TestBrowser;
   let work: string;
   let page: Page;
-  let context: BrowserContext;
 
   before(async function () {
     if (missing) { console.log(`SKIP browser peer: ${missing}`); this.skip(); }
@@ -53,8 +52,7 @@ describe('browser peer (headless Chromium) with the CLI', function () {
   });
 
   async function openPage(): Promise<Page> {
-    const c = await chrome.context();
-    const p = await c.newPage();
+    const p = await chrome.context.newPage();
     p.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
     p.on('console', (m) => { if (m.type() === 'error') console.log(`      page console: ${m.text()}`); });
     await p.goto(`${world.url}/`);
@@ -101,11 +99,11 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       fingerprint: fingerprint(alice.publicKey), transcript: nodeTranscript, signatureValid: true, lowOrderRefused: true,
       lowOrderX25519: 'ERR_PROTOCOL', frame: nodeFrame.toString('hex'), reopened: '{"t":"list"}', refused: 'ERR_DECRYPT', misplaced: 'ERR_INTEGRITY',
     });
-    await p.context().close();
+    await p.close();
   });
 
   it('refuses a wrong code with words', async () => {
-    const p = await openPage();
+    const p = await openPage(); // the same browser as the login below: a refused login leaves nothing behind
     await shot(p, '01-login');
     const right = totpCode(world.secrets.webby!, Date.now());
     await p.fill('#login-id', 'webby');
@@ -115,12 +113,11 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     expect(await text(p, '#error')).to.match(/ERR_AUTH/).and.match(/code|account/i);
     expect(await p.locator('#home').isHidden()).to.equal(true);
     await shot(p, '02-wrong-code');
-    await p.context().close();
+    await p.close();
   });
 
   it('logs in with ID and code and lists who is online', async () => {
     page = await openPage();
-    context = page.context();
     await page.fill('#login-id', 'webby');
     await page.fill('#login-code', totpCode(world.secrets.webby!, Date.now()));
     await page.click('#login-button');
@@ -162,7 +159,7 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       expect(await sha256File(saved)).to.equal(sha);
       expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal(via);
       expect(await text(page, '#status')).to.include(`(${via})`);
-      const cdp = await context.newCDPSession(page);
+      const cdp = await chrome.context.newCDPSession(page);
       await cdp.send('Performance.enable');
       const heap = await cdp.send('Performance.getMetrics').catch(() => undefined);
       const used = heap?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value;
@@ -195,6 +192,48 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       await fs.rm(inbox, { recursive: true, force: true });
     });
   }
+
+  it('takes a 300 MiB file from `sealdrop send` onto disk (OPFS) with the page\'s memory flat', async function () {
+    this.timeout(120_000);
+    const size = 300 * MiB + 5;
+    const src = path.join(work, 'large.bin');
+    const sha = await randomFile(src, size);
+    const cdp = await chrome.context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const heap = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'JSHeapUsedSize')!.value;
+    const rssBefore = browserAnonBytes();
+    let peakHeap = await heap(), peakRss = rssBefore;
+    let atPeak = browserMemory();
+    const sampler = setInterval(() => {
+      const now = browserMemory();
+      const anon = now.reduce((n, p) => n + p.anon, 0);
+      if (anon > peakRss) { peakRss = anon; atPeak = now; }
+      heap().then((h) => { peakHeap = Math.max(peakHeap, h); }, () => {});
+    }, 250);
+    try {
+      const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
+      await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+      const started = performance.now();
+      await page.click('#offer-accept');
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'), undefined, { timeout: 60_000 });
+      const seconds = (performance.now() - started) / 1000;
+      console.log(`      CLI → page, relay, 300 MiB: ${(size / seconds / MiB).toFixed(1)} MiB/s; page JS heap peak ${(peakHeap / MiB).toFixed(1)} MiB; browser anonymous RSS ${(rssBefore / MiB).toFixed(0)} → peak ${(peakRss / MiB).toFixed(0)} MiB (all its processes)`);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(peakHeap, 'JS heap').to.be.below(64 * MiB);
+    const where = atPeak.map((p) => `${p.type} ${(p.anon / MiB).toFixed(0)} MiB`).join(', ');
+    expect(peakRss - rssBefore, `browser anonymous RSS growth (at the peak: ${where})`).to.be.below(128 * MiB);
+    const link = page.locator('#received a').last();
+    expect(await link.getAttribute('data-sha256')).to.equal(sha);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = path.join(work, 'large-downloaded.bin');
+    await download.saveAs(saved);
+    expect(await sha256File(saved)).to.equal(sha);
+    await fs.rm(saved);
+    await fs.rm(src);
+  });
 
   it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
     const src = path.join(work, 'unwanted.txt');

@@ -10,6 +10,7 @@ import type { HandshakeAuth } from '../shared/schemas.js';
 import { loadIdentity, PagePins } from './key-store.js';
 import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-link.js';
 import { receiveFiles, sendFiles, type Received } from './page-transfer.js';
+import { clearEarlierFiles } from './received-files.js';
 import { identityKey, webSuite } from './web-crypto.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -42,6 +43,7 @@ async function login(ev: SubmitEvent): Promise<void> {
   try {
     const session = await connect({ id, code });
     const identity = await loadIdentity(id);
+    await clearEarlierFiles();
     const fp = await fingerprintOf(webSuite, (await identityKey(identity)).publicKey);
     state = { session, id, token: session.welcome.token, link: { identity, pins: new PagePins(id) } };
     watch(session);
@@ -189,7 +191,7 @@ function showReceived(from: string, got: Received[]): void {
       li.append(document.createTextNode(`${from} says:`), Object.assign(document.createElement('div'), { className: 'text-message', textContent: r.text }));
     } else {
       const a = document.createElement('a');
-      a.href = URL.createObjectURL(r.blob);
+      a.href = URL.createObjectURL(r.file);
       a.download = r.name.split('/').pop() || 'file';
       a.textContent = r.name;
       a.dataset.sha256 = r.sha256;

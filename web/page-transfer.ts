@@ -3,7 +3,7 @@
  * and take a push from `sealdrop send`. The messages, their order, flow control and
  * the checks are docs/PROTOCOL.md "One transfer, in order"; the channel, the control
  * schemas and the credit window are the CLI's own modules. What is the page's own is
- * where bytes come from (File) and go to (Blob parts), and the streaming SHA-256
+ * where bytes come from (File) and go to (received-files.ts: disk), and the streaming SHA-256
  * (@noble/hashes: WebCrypto has no incremental digest).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -14,13 +14,14 @@ import { chunkCount } from '../shared/frame-layout.js';
 import type { Manifest } from '../peer/link/control-messages.js';
 import { CreditWindow } from '../peer/transfer/credit-window.js';
 import type { PageLink } from './page-link.js';
+import { newFileSink, type FileSink } from './received-files.js';
 
 const READ_BLOCK = 1024 * 1024;
 /** How long the side with the files waits for `credit` and `complete` (the CLI's figure). */
 const SENDER_SILENCE_MS = 60_000;
 
 export type Progress = (done: number, total: number) => void;
-export interface Received { name: string; size: number; sha256: string; blob: Blob; text?: string }
+export interface Received { name: string; size: number; sha256: string; file: File | Blob; text?: string }
 
 /** Push: manifest, the person's answer, the data stream, hashes, and the receiver's `complete` checked. */
 export async function sendFiles(link: PageLink, files: File[], progress: Progress): Promise<{ sha256: string[] }> {
@@ -109,38 +110,59 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   ch.expectData();
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   const out: Received[] = [];
+  const sinks: FileSink[] = [];
   let file = 0, inFile = 0, taken = 0, creditedAt = 0;
-  let parts: BlobPart[] = [];
+  let sink: FileSink | undefined;
   let h = sha256.create();
-  const finishEmpty = () => {
+  /** Closes every file whose bytes are all in (empty ones at once), and opens the next. */
+  const closeFinished = async () => {
     while (file < manifest.files.length && inFile === manifest.files[file]!.size) {
       const f = manifest.files[file]!;
-      out.push({ name: f.name, size: f.size, sha256: bytesToHex(h.digest()), blob: new Blob(parts), ...(f.text ? { text: '' } : {}) });
-      file++; inFile = 0; parts = []; h = sha256.create();
+      sink ??= await newFileSink();
+      out.push({ name: f.name, size: f.size, sha256: bytesToHex(h.digest()), file: await sink.finish() });
+      sinks.push(sink);
+      file++; inFile = 0; sink = undefined; h = sha256.create();
     }
   };
-  finishEmpty();
-  for (;;) {
-    const item = await ch.next();
-    if (item.kind !== 'chunk') throw new SealdropError('ERR_INTEGRITY', 'the data stream ended early');
-    if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', 'a short chunk in the middle of the data stream');
-    if (item.data.length === 0 && item.index !== 0) throw new SealdropError('ERR_INTEGRITY', 'an empty chunk in the middle of the data stream');
-    let data = item.data;
-    while (data.length > 0) {
-      if (file >= manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream holds more bytes than the files');
-      const need = manifest.files[file]!.size - inFile;
-      const piece = data.subarray(0, need);
-      h.update(piece);
-      parts.push(new Uint8Array(piece));
-      inFile += piece.length; taken += piece.length;
-      data = data.subarray(piece.length);
-      finishEmpty();
+  try {
+    await closeFinished();
+    for (;;) {
+      const item = await ch.next();
+      if (item.kind !== 'chunk') throw new SealdropError('ERR_INTEGRITY', 'the data stream ended early');
+      if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', 'a short chunk in the middle of the data stream');
+      if (item.data.length === 0 && item.index !== 0) throw new SealdropError('ERR_INTEGRITY', 'an empty chunk in the middle of the data stream');
+      let data = item.data;
+      while (data.length > 0) {
+        if (file >= manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream holds more bytes than the files');
+        const need = manifest.files[file]!.size - inFile;
+        const piece = data.subarray(0, need);
+        h.update(piece);
+        sink ??= await newFileSink();
+        await sink.write(piece);
+        inFile += piece.length; taken += piece.length;
+        data = data.subarray(piece.length);
+        await closeFinished();
+      }
+      progress(taken, total);
+      if (taken - creditedAt >= CREDIT_EVERY) { creditedAt = taken; await ch.sendControl({ t: 'credit', bytes: taken }); }
+      if (item.last) break;
     }
-    progress(taken, total);
-    if (taken - creditedAt >= CREDIT_EVERY) { creditedAt = taken; await ch.sendControl({ t: 'credit', bytes: taken }); }
-    if (item.last) break;
+    if (file < manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream ended before every file was in');
+    await checkHashes(link, out);
+  } catch (err) {
+    // Nothing unverified is kept: a failed transfer leaves no file behind.
+    await sink?.discard();
+    for (const s of sinks) await s.discard();
+    throw err;
   }
-  if (file < manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream ended before every file was in');
+  for (const [i, r] of out.entries()) if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.file.text();
+  await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
+  await ch.ended(5_000);
+  return out;
+}
+
+async function checkHashes(link: PageLink, out: Received[]): Promise<void> {
+  const ch = link.channel;
   const hashes = await ch.nextControl();
   if (hashes.t !== 'hashes' || hashes.sha256.length !== out.length) throw new SealdropError('ERR_PROTOCOL', `${link.peer} did not send one SHA-256 per file`);
   for (const [i, r] of out.entries()) {
@@ -149,11 +171,7 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
       await ch.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
       throw err;
     }
-    if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.blob.text();
   }
-  await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
-  await ch.ended(5_000);
-  return out;
 }
 
 export { toSealdropError };

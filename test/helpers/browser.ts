@@ -2,11 +2,13 @@
  * Debian's Chromium, headless, driven over CDP by playwright-core (which downloads no
  * browser). It starts inside the suite's network namespace (test/run.sh), with every
  * background service it would call turned off, and loopback WebRTC allowed. `stop()`
- * ends it; `startBrowser` registers nothing global, so each test file calls stop in
- * its `after` hook, and a failed start ends what it started.
+ * ends it and removes its profile; each test file calls stop in its `after` hook, and
+ * Playwright also ends the browser if the test process exits first.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env.SEALDROP_CHROMIUM ?? '/usr/lib/chromium/chromium';
 
@@ -21,9 +23,11 @@ const QUIET_FLAGS = [
 ];
 
 export interface TestBrowser {
-  browser: Browser;
-  /** A fresh profile (its own IndexedDB and localStorage): one person's browser. */
-  context(): Promise<BrowserContext>;
+  /**
+   * One person's browser, with a profile on disk: a private (incognito) context keeps OPFS and
+   * IndexedDB in memory, which would make every received byte count as page memory.
+   */
+  context: BrowserContext;
   stop(): Promise<void>;
 }
 
@@ -33,23 +37,66 @@ export function browserMissing(): string | undefined {
 }
 
 export async function startBrowser(): Promise<TestBrowser> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ...QUIET_FLAGS],
-    timeout: 30_000,
-  });
-  const contexts: BrowserContext[] = [];
-  return {
-    browser,
-    async context() {
-      const c = await browser.newContext({ acceptDownloads: true });
-      contexts.push(c);
-      return c;
-    },
-    async stop() {
-      for (const c of contexts) await c.close().catch(() => {});
-      await browser.close().catch(() => {});
-    },
-  };
+  const profile = mkdtempSync(join(tmpdir(), 'sealdrop-chromium-'));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), ...QUIET_FLAGS],
+      acceptDownloads: true,
+      timeout: 30_000,
+    });
+    return {
+      context,
+      async stop() {
+        await context.close().catch(() => {});
+        rmSync(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(profile, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export interface ProcessMemory { pid: number; type: string; anon: number; file: number; shmem: number }
+
+/**
+ * Resident memory of the browser this process launched, per process (browser, renderers, GPU,
+ * network…), from /proc: the launched chromium is a child of this process. `anon` is what the
+ * processes hold themselves; `file` and `shmem` are mapped files and shared memory.
+ */
+export function browserMemory(): ProcessMemory[] {
+  const parent = new Map<number, number>();
+  const comm = new Map<number, string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      parent.set(Number(entry), Number(stat.slice(close + 2).split(' ')[1]));
+      comm.set(Number(entry), stat.slice(stat.indexOf('(') + 1, close));
+    } catch { /* gone meanwhile */ }
+  }
+  const roots = [...parent].filter(([pid, ppid]) => ppid === process.pid && /chrom/.test(comm.get(pid) ?? '')).map(([pid]) => pid);
+  const tree = new Set(roots);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (tree.has(ppid) && !tree.has(pid)) { tree.add(pid); grew = true; }
+  }
+  const out: ProcessMemory[] = [];
+  for (const pid of tree) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+      const type = /--type=([a-z-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1] ?? 'browser';
+      out.push({ pid, type, anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') });
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** What the browser's processes hold themselves (RssAnon), all together. */
+export function browserAnonBytes(): number {
+  return browserMemory().reduce((n, p) => n + p.anon, 0);
 }
