@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -16,7 +16,7 @@ import { deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, s
 import { CONTROL_STREAM, FrameType, sealFrame } from '../shared/framing.js';
 import { totpCode } from '../shared/totp.js';
 import { browserAnonBytes, browserMemory, browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
-import { randomFile, sha256File, tempDir } from './helpers/cli.js';
+import { PEER_CLI, randomFile, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
 const SCREENS = '/work/notes/screens';
@@ -233,6 +233,42 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     expect(await sha256File(saved)).to.equal(sha);
     await fs.rm(saved);
     await fs.rm(src);
+  });
+
+  it('shows a text message from `sealdrop send --text` as text: markup in it stays characters', async () => {
+    const message = 'hi <img src=x onerror="document.title=1"> <b>bold</b>\nsecond line';
+    const sender = world.peer('alice', ['send', '--text', message, '--to', 'webby', '--relay']);
+    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+    expect(await text(page, '#offer-files')).to.include('a message');
+    await page.click('#offer-accept');
+    expect(await sender.exit, sender.stderr()).to.equal(0);
+    const shown = page.locator('#received .text-message').last();
+    await shown.waitFor();
+    expect(await shown.textContent()).to.equal(message);
+    expect(await shown.evaluate((el) => el.children.length)).to.equal(0); // no element was made from it
+    expect(await page.title()).to.equal('sealdrop');
+    await shot(page, '07-text-message');
+  });
+
+  it('refuses a peer whose key changed since it was pinned, with words on both sides', async () => {
+    // alice again, with another identity key: her home copied (so her session token still logs in) and a new key.
+    const home = path.join(work, 'alice-new-key');
+    await fs.cp(world.homes.alice!, home, { recursive: true });
+    await fs.writeFile(path.join(home, 'identity.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
+    const src = path.join(work, 'after-key-change.txt');
+    await fs.writeFile(src, 'who am I');
+    const sender = spawnCli(PEER_CLI, ['--home', home, '--json', 'send', src, '--to', 'webby', '--relay']);
+    try {
+      await page.waitForFunction(() => document.getElementById('error')!.textContent!.includes('ERR_KEY_CHANGED'), undefined, { timeout: 30_000 });
+      expect(await text(page, '#error')).to.match(/the key of alice changed: pinned [A-Z2-7-]+, now [A-Z2-7-]+/);
+      expect(await page.locator('#offer').isHidden()).to.equal(true);
+      expect(await sender.exit).to.not.equal(0);
+      expect(JSON.stringify(sender.events.find((e) => e.type === 'error'))).to.match(/ERR_KEY_CHANGED|changed/);
+      await shot(page, '08-key-changed');
+    } finally {
+      sender.child.kill('SIGKILL');
+      await sender.exit;
+    }
   });
 
   it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
