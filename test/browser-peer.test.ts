@@ -13,7 +13,8 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { browserBuild } from '../scripts/build-web.js';
 import { deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, signHello, helloMessage } from '../shared/crypto.js';
-import { CONTROL_STREAM, FrameType, sealFrame } from '../shared/framing.js';
+import { CONTROL_STREAM, FrameType, nodeFrameCipher, sealFrame } from '../shared/framing.js';
+import { channelCheck } from './helpers/channel-check.js';
 import { totpCode } from '../shared/totp.js';
 import { browserAnonBytes, browserMemory, browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
 import { PEER_CLI, randomFile, sha256File, spawnCli, tempDir } from './helpers/cli.js';
@@ -72,7 +73,7 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     expect((await fetch(`${world.url}/nothing`)).status).to.equal(404);
   });
 
-  it('runs the shared engine pieces in the page with the bytes Node computes', async () => {
+  it('runs the shared engine pieces (key schedule, frames, the secure channel) in the page with the answers Node gives', async () => {
     const p = await openPage();
     const bundle = await build({ ...browserBuild('web/self-test.ts'), write: false, format: 'iife' });
     await p.evaluate(bundle.outputFiles[0]!.text);
@@ -98,7 +99,9 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     expect(got).to.deep.equal({
       fingerprint: fingerprint(alice.publicKey), transcript: nodeTranscript, signatureValid: true, lowOrderRefused: true,
       lowOrderX25519: 'ERR_PROTOCOL', frame: nodeFrame.toString('hex'), reopened: '{"t":"list"}', refused: 'ERR_DECRYPT', misplaced: 'ERR_INTEGRITY',
+      channel: await channelCheck(nodeFrameCipher),
     });
+    expect(got.channel).to.deep.equal({ agreed: { verify: false }, inOrder: true, reordered: 'ERR_INTEGRITY', tampered: 'ERR_DECRYPT', frames: [14 + 47 + 16, 131102, 14 + 4 + 16] });
     await p.close();
   });
 

@@ -62,7 +62,7 @@ export class PagePins {
     if (pinned === fingerprint) return 'matched';
     if (pinned) {
       throw new SealdropError('ERR_KEY_CHANGED',
-        `the key of ${id} changed: pinned ${pinned}, now ${fingerprint}. If ${id} really has a new key, check the new fingerprint with them and choose "trust again"; otherwise someone may be in the middle`);
+        `the key of ${id} changed: pinned ${pinned}, now ${fingerprint}. If ${id} really has a new key, check the new fingerprint with them; this page cannot trust a new key yet (clearing this site's data in the browser starts over, with a new key of its own). Otherwise someone may be in the middle`);
     }
     if (o.strict) throw new SealdropError('ERR_UNTRUSTED', `${id} is not trusted yet`);
     pins[id] = fingerprint;

@@ -128,6 +128,7 @@ async function send(ev: SubmitEvent): Promise<void> {
   const files = [...($<HTMLInputElement>('send-files').files ?? [])];
   if (files.length === 0) return fail(new SealdropError('ERR_BAD_INPUT', 'choose at least one file'));
   busy = true;
+  $('transfer').hidden = true;
   let link: PageLink | undefined;
   try {
     say(`asking ${to}…`);
@@ -151,6 +152,7 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   busy = true;
   req.accept(true);
   $('error').textContent = '';
+  $('transfer').hidden = true;
   let link: PageLink | undefined;
   try {
     say(`${req.from} is connecting…`);

@@ -6,6 +6,7 @@ import { CONTROL_STREAM, FrameType } from '../shared/frame-layout.js';
 import { deriveKeys, fingerprintOf, verifyHello } from '../shared/key-exchange.js';
 import { helloMessage, transcriptInput, type TranscriptInput } from '../shared/key-schedule.js';
 import { webFrameCipher, webSuite } from './web-crypto.js';
+import { channelCheck } from '../test/helpers/channel-check.js';
 
 interface Case { sid: string; identity: string; signature: string; ephemeralPeer: string; lowOrderIdentity: string; transcript: Record<string, string>; keys: { sendKey: string; receiveKey: string }; plaintext: string }
 
@@ -29,5 +30,6 @@ const hex = (s: string) => Buffer.from(s, 'hex');
     frame: frame.toString('hex'),
     reopened: reopened.plaintext.toString(),
     refused, misplaced,
+    channel: await channelCheck(webFrameCipher),
   };
 };

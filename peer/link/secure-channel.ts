@@ -76,6 +76,7 @@ export class SecureChannel {
   private chunkFrame?: Buffer;
   /** Inbound frames still being opened by an asynchronous cipher: later ones wait their turn. */
   private opening?: Promise<void>;
+  private openingBytes = 0;
 
   /** `resend`: keep what is sent for a path move (PROTOCOL.md "Path moves"). */
   constructor(transport: Transport, private readonly cipher: FrameCipher, o: { resend?: boolean } = {}) {
@@ -335,7 +336,14 @@ export class SecureChannel {
     if (this.failure) return;
     this.lastInbound = performance.now();
     if (this.opening) {
-      const after = this.opening.then(() => this.acceptNow(frame, from));
+      // Frames waiting to be opened count as held too: a peer that ignores flow control is stopped here as well.
+      this.openingBytes += frame.length;
+      if (this.openingBytes + this.queuedBytes > MAX_QUEUED) {
+        this.fail(new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window'));
+        this.current.close();
+        return;
+      }
+      const after = this.opening.then(() => { this.openingBytes -= frame.length; return this.acceptNow(frame, from); });
       this.opening = after;
       void after.then(() => { if (this.opening === after) this.opening = undefined; });
       return;
