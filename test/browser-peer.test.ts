@@ -253,6 +253,26 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await shot(page, '07-text-message');
   });
 
+  it('sends a typed message to `sealdrop receive`, which gets it as a message', async () => {
+    const inbox = await tempDir();
+    const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
+    await receiver.waitFor('ready');
+    const message = 'see you at 6\nbring the <cake>';
+    await page.fill('#send-to', 'alice');
+    await page.setInputFiles('#send-files', []);
+    await page.fill('#send-text', message);
+    await page.setChecked('#send-relay', true);
+    await page.click('#send-button');
+    expect(await receiver.exit, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
+    expect(receiver.events.find((e) => e.type === 'message')).to.deep.include({ from: 'webby', text: message });
+    const done = receiver.events.find((e) => e.type === 'done')!;
+    expect(done.files).to.have.length(1);
+    expect(done.files[0].sha256).to.equal(createHash('sha256').update(message).digest('hex'));
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent the message'));
+    await page.fill('#send-text', '');
+    await fs.rm(inbox, { recursive: true, force: true });
+  });
+
   it('refuses a peer whose key changed since it was pinned, with words on both sides', async () => {
     // alice again, with another identity key: her home copied (so her session token still logs in) and a new key.
     const home = path.join(work, 'alice-new-key');

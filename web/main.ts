@@ -9,7 +9,7 @@ import { RendezvousSession, type SessionRequestEvent } from '../peer/session/ren
 import type { HandshakeAuth } from '../shared/schemas.js';
 import { loadIdentity, PagePins } from './key-store.js';
 import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-link.js';
-import { receiveFiles, sendFiles, type Received } from './page-transfer.js';
+import { messageFile, receiveFiles, sendFiles, type Received } from './page-transfer.js';
 import { clearEarlierFiles } from './received-files.js';
 import { identityKey, webSuite } from './web-crypto.js';
 
@@ -125,8 +125,15 @@ async function send(ev: SubmitEvent): Promise<void> {
   if (!state || busy) return;
   $('error').textContent = '';
   const to = $<HTMLInputElement>('send-to').value.trim();
-  const files = [...($<HTMLInputElement>('send-files').files ?? [])];
-  if (files.length === 0) return fail(new SealdropError('ERR_BAD_INPUT', 'choose at least one file'));
+  const typed = $<HTMLTextAreaElement>('send-text').value;
+  let files = [...($<HTMLInputElement>('send-files').files ?? [])];
+  try {
+    if (typed !== '' && files.length > 0) throw new SealdropError('ERR_BAD_INPUT', 'send either files or a message, not both at once');
+    if (typed !== '') files = [messageFile(typed)];
+    if (files.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'choose at least one file, or type a message');
+  } catch (err) {
+    return fail(err);
+  }
   busy = true;
   $('transfer').hidden = true;
   let link: PageLink | undefined;
@@ -138,7 +145,7 @@ async function send(ev: SubmitEvent): Promise<void> {
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
     await link.close();
-    say(`sent ${files.length} file(s) to ${to}, verified by SHA-256 (${link.transport})`);
+    say(`sent ${typed !== '' ? 'the message' : `${files.length} file(s)`} to ${to}, verified by SHA-256 (${link.transport})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);

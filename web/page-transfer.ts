@@ -23,10 +23,27 @@ const SENDER_SILENCE_MS = 60_000;
 export type Progress = (done: number, total: number) => void;
 export interface Received { name: string; size: number; sha256: string; file: File | Blob; text?: string }
 
+/** The largest message a receiver shows as text (the CLI's MESSAGE_MAX_BYTES); longer ones are files. */
+export const MESSAGE_MAX_BYTES = 64 * 1024;
+
+/** A typed message, sent as the CLI's `send --text` sends it: one file `message.txt` marked `text`. */
+export function messageFile(text: string): File {
+  if (text.trim() === '') throw new SealdropError('ERR_BAD_INPUT', 'the message is empty');
+  const file = new File([text], 'message.txt', { type: 'text/plain' });
+  if (file.size > MESSAGE_MAX_BYTES) throw new SealdropError('ERR_BAD_INPUT', `the message is longer than ${MESSAGE_MAX_BYTES / 1024} KiB: save it in a file and send the file`);
+  return Object.assign(file, { isMessage: true });
+}
+
+const isMessage = (f: File) => (f as File & { isMessage?: boolean }).isMessage === true;
+
 /** Push: manifest, the person's answer, the data stream, hashes, and the receiver's `complete` checked. */
 export async function sendFiles(link: PageLink, files: File[], progress: Progress): Promise<{ sha256: string[] }> {
   const ch = link.channel;
-  await ch.sendControl({ t: 'manifest', files: files.map((f) => ({ name: f.name, size: f.size, mtime: Math.max(0, Math.floor(f.lastModified)) })), dirs: [] });
+  await ch.sendControl({
+    t: 'manifest',
+    files: files.map((f) => ({ name: f.name, size: f.size, mtime: Math.max(0, Math.floor(f.lastModified)), ...(isMessage(f) ? { text: true } : {}) })),
+    dirs: [],
+  });
   const answer = await ch.nextControl({ timeoutMs: ANSWER_TIMEOUT_MS });
   if (answer.t === 'reject') throw new SealdropError(answer.code, `${link.peer} declined: ${answer.message}`);
   if (answer.t !== 'accept') throw new SealdropError('ERR_PROTOCOL', `${link.peer} answered the file list with ${answer.t}`);
