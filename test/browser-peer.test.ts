@@ -18,7 +18,7 @@ import { channelCheck } from './helpers/channel-check.js';
 import { totpCode } from '../shared/totp.js';
 import { browserAnonBytes, browserMemory, browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
 import { PEER_CLI, randomFile, sha256File, spawnCli, tempDir } from './helpers/cli.js';
-import { enroll, startWorld, type World } from './helpers/world.js';
+import { enroll, startServer, startWorld, type World } from './helpers/world.js';
 
 const SCREENS = '/work/notes/screens';
 const MiB = 1024 * 1024;
@@ -292,6 +292,21 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       sender.child.kill('SIGKILL');
       await sender.exit;
     }
+  });
+
+  it('comes back by itself with its session token after the rendezvous restarts, and receives again', async () => {
+    const port = new URL(world.url).port;
+    world.server.child.kill('SIGTERM');
+    await world.server.exit;
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.includes('reconnecting'));
+    world.server = (await startServer(world.dataDir, ['--port', port])).server;
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('back online'), undefined, { timeout: 20_000 });
+    expect(await text(page, '#error')).to.not.include('log in again');
+    const sender = world.peer('alice', ['send', '--text', 'still there?', '--to', 'webby', '--relay']);
+    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+    await page.click('#offer-accept');
+    expect(await sender.exit, sender.stderr()).to.equal(0);
+    await page.waitForFunction(() => [...document.querySelectorAll('#received .text-message')].some((e) => e.textContent === 'still there?'));
   });
 
   it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {

@@ -62,23 +62,35 @@ function watch(session: RendezvousSession): void {
   session.on('request', (req) => void offered(req));
   session.on('disconnect', () => {
     if (!state || state.session !== session) return;
-    say('lost the rendezvous; reconnecting…');
-    setTimeout(() => void reconnect(), 1_000);
+    say(session.restarting ? 'the rendezvous is restarting; reconnecting…' : 'lost the rendezvous; reconnecting…');
+    void reconnect();
   });
 }
 
+/** Tries again every RETRY_MS while the token lasts, for at most RECONNECT_FOR_MS; then asks for a new login. */
+const RETRY_MS = 1_000;
+const RECONNECT_FOR_MS = 60_000;
+
 async function reconnect(): Promise<void> {
-  if (!state) return;
-  try {
-    const session = await connect({ id: state.id, token: state.token });
-    state.session = session;
-    state.token = session.welcome.token;
-    watch(session);
-    say(`back online as ${state.id}`);
-  } catch (err) {
-    fail(err);
-    $('error').textContent += ' Reload the page and log in again.';
+  const started = Date.now();
+  let last: unknown;
+  while (state && Date.now() - started < RECONNECT_FOR_MS) {
+    await new Promise((r) => setTimeout(r, RETRY_MS));
+    try {
+      const session = await connect({ id: state.id, token: state.token });
+      state.session = session;
+      state.token = session.welcome.token;
+      watch(session);
+      say(`back online as ${state.id}`);
+      return;
+    } catch (err) {
+      last = err;
+      const code = toSealdropError(err).code;
+      if (code === 'ERR_AUTH' || code === 'ERR_BAD_INPUT') break; // the token is no good: only a new login helps
+    }
   }
+  fail(last ?? new SealdropError('ERR_CONNECT', 'lost the rendezvous'));
+  $('error').textContent += ' Reload the page and log in again.';
 }
 
 async function refreshPeers(): Promise<void> {
