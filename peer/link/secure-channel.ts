@@ -206,7 +206,9 @@ export class SecureChannel {
       const piece = plaintext.subarray(off, off + CHUNK_SIZE);
       const last = off + CHUNK_SIZE >= plaintext.length;
       const index = this.sendControlSeq++;
-      await this.send(await this.cipher.seal({ type: FrameType.Control, stream: CONTROL_STREAM, index, last }, piece), false, index);
+      // A cipher that answers at once adds no tick here: path moves are sensitive to when a frame is handed over.
+      const sealed = this.cipher.seal({ type: FrameType.Control, stream: CONTROL_STREAM, index, last }, piece);
+      await this.send(sealed instanceof Promise ? await sealed : sealed, false, index);
     }
   }
 
