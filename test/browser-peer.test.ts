@@ -253,6 +253,24 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await shot(page, '07-text-message');
   });
 
+  it('sends several files at the edges of the chunk size (exactly one chunk, empty, one byte over) in one transfer', async () => {
+    const files = [['exact.bin', 128 * 1024], ['empty.bin', 0], ['over.bin', 128 * 1024 + 1]] as const;
+    const shas: string[] = [];
+    for (const [name, size] of files) shas.push(await randomFile(path.join(work, name), size));
+    const inbox = await tempDir();
+    const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
+    await receiver.waitFor('ready');
+    await page.fill('#send-to', 'alice');
+    await page.setChecked('#send-relay', true);
+    await page.setInputFiles('#send-files', files.map(([name]) => path.join(work, name)));
+    await page.click('#send-button');
+    expect(await receiver.exit, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
+    for (const [i, [name]] of files.entries()) expect(await sha256File(path.join(inbox, name)), name).to.equal(shas[i]);
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent 3 file(s)'));
+    await page.setInputFiles('#send-files', []);
+    await fs.rm(inbox, { recursive: true, force: true });
+  });
+
   it('sends a typed message to `sealdrop receive`, which gets it as a message', async () => {
     const inbox = await tempDir();
     const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
@@ -309,12 +327,16 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await page.waitForFunction(() => [...document.querySelectorAll('#received .text-message')].some((e) => e.textContent === 'still there?'));
   });
 
-  it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
-    const src = path.join(work, 'unwanted.txt');
+  it('a decline in the page stops `sealdrop send` with words, and nothing is received; a name with markup is shown as characters', async () => {
+    const name = '<img src=x onerror="document.title=2">unwanted.txt';
+    const src = path.join(work, name);
     await fs.writeFile(src, 'no thanks');
     const before = await page.locator('#received li').count();
     const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
     await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+    expect(await text(page, '#offer-files')).to.equal(`${name} (9 bytes)`);
+    expect(await page.locator('#offer-files li').evaluate((li) => li.children.length)).to.equal(0);
+    expect(await page.title()).to.equal('sealdrop');
     await page.click('#offer-decline');
     expect(await sender.exit).to.not.equal(0);
     const err = sender.events.find((e) => e.type === 'error')!;

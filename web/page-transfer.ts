@@ -67,8 +67,9 @@ export async function sendFiles(link: PageLink, files: File[], progress: Progres
   const digests: string[] = [];
   let index = 0, sent = 0;
   let pending = Buffer.alloc(0);
+  // One full chunk is always held back until more follows: the chunk that ends the stream must carry LAST.
   const flush = async (last: boolean) => {
-    while (pending.length >= CHUNK_SIZE && !(last && pending.length === CHUNK_SIZE)) {
+    while (pending.length > CHUNK_SIZE) {
       const chunk = pending.subarray(0, CHUNK_SIZE);
       pending = pending.subarray(CHUNK_SIZE);
       await window.reserve(chunk.length);
