@@ -253,8 +253,9 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await shot(page, '07-text-message');
   });
 
-  it('sends several files at the edges of the chunk size (exactly one chunk, empty, one byte over) in one transfer', async () => {
-    const files = [['exact.bin', 128 * 1024], ['empty.bin', 0], ['over.bin', 128 * 1024 + 1]] as const;
+  it('sends several files at the edges of the chunk size (one chunk, empty, one byte over, one under) in one transfer ending on a chunk boundary', async () => {
+    // 3 × 128 KiB in all: the stream's last chunk is full and must carry LAST.
+    const files = [['exact.bin', 128 * 1024], ['empty.bin', 0], ['over.bin', 128 * 1024 + 1], ['under.bin', 128 * 1024 - 1]] as const;
     const shas: string[] = [];
     for (const [name, size] of files) shas.push(await randomFile(path.join(work, name), size));
     const inbox = await tempDir();
@@ -266,7 +267,7 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await page.click('#send-button');
     expect(await receiver.exit, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
     for (const [i, [name]] of files.entries()) expect(await sha256File(path.join(inbox, name)), name).to.equal(shas[i]);
-    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent 3 file(s)'));
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent 4 file(s)'));
     await page.setInputFiles('#send-files', []);
     await fs.rm(inbox, { recursive: true, force: true });
   });
