@@ -119,6 +119,26 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await p.close();
   });
 
+  it('logs in to send only while a `sealdrop receive` of the same account runs, taking nothing over from it', async () => {
+    const p = await openPage();
+    const secret = world.secrets.alice!;
+    const receiver = world.peer('alice', ['receive', '--dir', work, '--yes', '--once']);
+    try {
+      await receiver.waitFor('ready');
+      await p.fill('#login-id', 'alice');
+      await p.fill('#login-code', totpCode(secret, Date.now() + 30_000)); // the next step's: the CLI spent this one (±1 step is taken)
+      await p.click('#login-button');
+      await p.waitForSelector('#home:not([hidden])');
+      expect(await text(p, '#status')).to.include('to send only: another sealdrop is receiving for alice');
+      expect(receiver.events.some((e) => e.type === 'error'), 'the CLI receiver is still there').to.equal(false);
+      expect(receiver.child.exitCode).to.equal(null);
+    } finally {
+      receiver.child.kill('SIGTERM');
+      await receiver.exit;
+      await p.close();
+    }
+  });
+
   it('logs in with ID and code and lists who is online', async () => {
     page = await openPage();
     await page.fill('#login-id', 'webby');

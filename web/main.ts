@@ -22,7 +22,7 @@ const fail = (err: unknown) => {
   say('');
 };
 
-interface LoggedIn { session: RendezvousSession; id: string; token: string; link: Omit<LinkOptions, 'session'> }
+interface LoggedIn { session: RendezvousSession; id: string; token: string; receiving: boolean; link: Omit<LinkOptions, 'session'> }
 let state: LoggedIn | undefined;
 let busy = false;
 
@@ -31,7 +31,24 @@ function mib(n: number): string {
 }
 
 async function connect(auth: HandshakeAuth): Promise<RendezvousSession> {
-  return RendezvousSession.connect(location.origin, { ...auth, receiving: true, replace: true });
+  return RendezvousSession.connect(location.origin, auth);
+}
+
+/**
+ * The code logs in once (it is spent); the token it brings opens the receiving connection,
+ * which the rendezvous refuses (ERR_EXISTS) while a `sealdrop receive` of the same account
+ * runs: the page then stays online to send only, and takes nothing over from it.
+ */
+async function loginWithCode(id: string, code: string): Promise<{ session: RendezvousSession; receiving: boolean }> {
+  const first = await connect({ id, code });
+  try {
+    const receiving = await connect({ id, token: first.welcome.token, receiving: true });
+    first.disconnect();
+    return { session: receiving, receiving: true };
+  } catch (err) {
+    if (toSealdropError(err).code !== 'ERR_EXISTS') { first.disconnect(); throw err; }
+    return { session: first, receiving: false };
+  }
 }
 
 async function login(ev: SubmitEvent): Promise<void> {
@@ -41,16 +58,18 @@ async function login(ev: SubmitEvent): Promise<void> {
   const code = $<HTMLInputElement>('login-code').value.trim();
   say('logging in…');
   try {
-    const session = await connect({ id, code });
+    const { session, receiving } = await loginWithCode(id, code);
     const identity = await loadIdentity(id);
     await clearEarlierFiles();
     const fp = await fingerprintOf(webSuite, (await identityKey(identity)).publicKey);
-    state = { session, id, token: session.welcome.token, link: { identity, pins: new PagePins(id) } };
+    state = { session, id, token: session.welcome.token, receiving, link: { identity, pins: new PagePins(id) } };
     watch(session);
     $('login').hidden = true;
     $('home').hidden = false;
     $('who').textContent = `${id} · key ${fp}`;
-    say(`logged in as ${id}; this page receives while it stays open`);
+    say(receiving
+      ? `logged in as ${id}; this page receives while it stays open`
+      : `logged in as ${id} to send only: another sealdrop is receiving for ${id} (stop it to receive here, then log in again)`);
     await refreshPeers();
   } catch (err) {
     fail(err);
@@ -77,7 +96,8 @@ async function reconnect(): Promise<void> {
   while (state && Date.now() - started < RECONNECT_FOR_MS) {
     await new Promise((r) => setTimeout(r, RETRY_MS));
     try {
-      const session = await connect({ id: state.id, token: state.token });
+      // Coming back, it takes its own place over: the rendezvous may not have noticed yet that the old connection is gone.
+      const session = await connect({ id: state.id, token: state.token, ...(state.receiving ? { receiving: true, replace: true } : {}) });
       state.session = session;
       state.token = session.welcome.token;
       watch(session);
