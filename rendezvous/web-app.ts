@@ -1,6 +1,6 @@
 /**
  * The browser peer, served by the rendezvous (`serve --web`): the page at `/`, its
- * script and its style sheet, built by `npm run build` into dist/web/. Read once at
+ * script, its hashing worker and its style sheet, built by `npm run build` into dist/web/. Read once at
  * start; nothing is served from the folder per request.
  *
  * Every answer carries a strict Content-Security-Policy: scripts and styles from this
@@ -17,6 +17,7 @@ const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/hash-worker.js': { file: 'hash-worker.js', type: 'text/javascript; charset=utf-8' },
 };
 
 /** Host header as a browser sends it: a name or address and a port; anything else gets no ws source of its own. */
@@ -25,7 +26,7 @@ const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 export function contentSecurityPolicy(host: string | undefined, tls: boolean): string {
   const ws = host && HOST.test(host) ? ` ${tls ? 'wss' : 'ws'}://${host}` : '';
   return [
-    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "default-src 'none'", "script-src 'self'", "worker-src 'self'", "style-src 'self'", "img-src 'self' data:",
     `connect-src 'self'${ws}`, "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'", "object-src 'none'",
   ].join('; ');
 }

@@ -32,6 +32,7 @@ export function browserBuild(entry: string): BuildOptions {
 export async function buildWeb(out = join(ROOT, 'dist/web')): Promise<void> {
   mkdirSync(out, { recursive: true });
   await build({ ...browserBuild('web/main.ts'), outfile: join(out, 'app.js'), minify: true, sourcemap: false });
+  await build({ ...browserBuild('web/hash-worker.ts'), format: 'iife', outfile: join(out, 'hash-worker.js'), minify: true, sourcemap: false });
   for (const f of ['index.html', 'app.css']) copyFileSync(join(ROOT, 'web', f), join(out, f));
 }
 

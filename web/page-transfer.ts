@@ -4,10 +4,8 @@
  * the checks are docs/PROTOCOL.md "One transfer, in order"; the channel, the control
  * schemas and the credit window are the CLI's own modules. What is the page's own is
  * where bytes come from (File) and go to (received-files.ts: disk), and the streaming SHA-256
- * (@noble/hashes: WebCrypto has no incremental digest).
+ * (stream-hash.ts, in a Worker: WebCrypto has no incremental digest).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { ANSWER_TIMEOUT_MS, CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import { chunkCount } from '../shared/frame-layout.js';
@@ -15,6 +13,7 @@ import type { Manifest } from '../peer/link/control-messages.js';
 import { CreditWindow } from '../peer/transfer/credit-window.js';
 import type { PageLink } from './page-link.js';
 import { newFileSink, type FileSink } from './received-files.js';
+import { streamHash } from './stream-hash.js';
 
 const READ_BLOCK = 1024 * 1024;
 /** How long the side with the files waits for `credit` and `complete` (the CLI's figure). */
@@ -64,7 +63,7 @@ export async function sendFiles(link: PageLink, files: File[], progress: Progres
   })();
   replies.catch((err: Error) => window.fail(err));
 
-  const digests: string[] = [];
+  const digests: Array<Promise<string>> = [];
   let index = 0, sent = 0;
   let pending = Buffer.alloc(0);
   // One full chunk is always held back until more follows: the chunk that ends the stream must carry LAST.
@@ -83,29 +82,30 @@ export async function sendFiles(link: PageLink, files: File[], progress: Progres
     }
   };
   for (const [i, file] of files.entries()) {
-    const h = sha256.create();
+    const h = streamHash();
     const start = Math.min(file.size, answer.from[i]! * CHUNK_SIZE);
     for (let off = 0; off < file.size; off += READ_BLOCK) {
       const block = new Uint8Array(await file.slice(off, off + READ_BLOCK).arrayBuffer());
-      h.update(block);
+      await h.update(block);
       const from = Math.max(0, start - off);
       if (from < block.length) {
         pending = Buffer.concat([pending, block.subarray(from)]);
         await flush(false);
       }
     }
-    digests.push(bytesToHex(h.digest()));
+    digests.push(h.digest());
   }
   await flush(true);
-  await ch.sendControl({ t: 'hashes', sha256: digests });
+  const sha256 = await Promise.all(digests);
+  await ch.sendControl({ t: 'hashes', sha256 });
   await replies;
   for (const [i, f] of files.entries()) {
     const got = complete!.files[i];
-    if (!got || got.bytes !== f.size || got.sha256 !== digests[i]) {
+    if (!got || got.bytes !== f.size || got.sha256 !== sha256[i]) {
       throw new SealdropError('ERR_INTEGRITY', `${link.peer} reports ${f.name} differently from what was sent`);
     }
   }
-  return { sha256: digests };
+  return { sha256 };
 }
 
 /** Whether the person takes the offer (names and sizes as the sender gave them, and the verification code). */
@@ -131,15 +131,15 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   const sinks: FileSink[] = [];
   let file = 0, inFile = 0, taken = 0, creditedAt = 0;
   let sink: FileSink | undefined;
-  let h = sha256.create();
+  let h = streamHash();
   /** Closes every file whose bytes are all in (empty ones at once), and opens the next. */
   const closeFinished = async () => {
     while (file < manifest.files.length && inFile === manifest.files[file]!.size) {
       const f = manifest.files[file]!;
       sink ??= await newFileSink();
-      out.push({ name: f.name, size: f.size, sha256: bytesToHex(h.digest()), file: await sink.finish() });
+      out.push({ name: f.name, size: f.size, sha256: await h.digest(), file: await sink.finish() });
       sinks.push(sink);
-      file++; inFile = 0; sink = undefined; h = sha256.create();
+      file++; inFile = 0; sink = undefined; h = streamHash();
     }
   };
   try {
@@ -154,7 +154,7 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
         if (file >= manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream holds more bytes than the files');
         const need = manifest.files[file]!.size - inFile;
         const piece = data.subarray(0, need);
-        h.update(piece);
+        await h.update(piece);
         sink ??= await newFileSink();
         await sink.write(piece);
         inFile += piece.length; taken += piece.length;
