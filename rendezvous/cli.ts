@@ -4,6 +4,7 @@
  * parse flags, call the library, print, exit. The only place that calls process.exit.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, type Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/constants.js';
@@ -67,7 +68,7 @@ interface ServeFlags {
   accountThrottleAfter?: number; accountLockAfter?: number; accountLock?: number;
   addressThrottleAfter?: number; addressLockAfter?: number; addressLock?: number;
   maxConnectionsPerAddress?: number; maxPendingPerAddress?: number; maxPending?: number; connectTimeout?: number;
-  maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean; config?: string;
+  maxRelaySessionsPerAccount?: number; relayIdle?: number; metrics?: boolean; web?: boolean; config?: string;
   drainTimeout: number; redis?: string;
 }
 
@@ -111,6 +112,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     trustProxy: flags.trustProxy,
     // /metrics tells anyone who can reach it how busy the server is: on by default only where only this host can ask.
     metrics: flags.metrics ?? isLoopback(flags.host),
+    // The browser peer needs a secure context (WebCrypto): https, or http on loopback.
+    webDir: (flags.web ?? (Boolean(flags.tlsCert) || isLoopback(flags.host))) ? fileURLToPath(new URL('../web', import.meta.url)) : undefined,
     tokenTtlMs: seconds(flags.tokenTtl),
     accountLockout: {
       throttleAfter: flags.accountThrottleAfter, lockAfter: flags.accountLockAfter,
@@ -282,6 +285,8 @@ program.command('serve').description('serve until SIGINT/SIGTERM')
   .option('--drain-timeout <seconds>', `on SIGTERM, how long active relays get to finish before the server exits (default ${DRAIN_TIMEOUT_S})`, count, DRAIN_TIMEOUT_S)
   .option('--metrics', 'serve Prometheus metrics at /metrics (default: on when --host is loopback)')
   .option('--no-metrics', 'do not serve /metrics')
+  .option('--web', 'serve the browser peer at / (default: on with TLS or when --host is loopback)')
+  .option('--no-web', 'do not serve the browser peer')
   .action((flags: ServeFlags, command: Command) => {
     if (flags.config) applyConfigFile(command, flags.config, configType);
     return serve(command.opts<ServeFlags>());

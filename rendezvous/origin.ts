@@ -22,10 +22,15 @@ export function normalizeOrigin(value: string): string {
 }
 
 export class OriginPolicy {
-  private readonly allowed: ReadonlySet<string>;
+  private readonly allowed: Set<string>;
 
   constructor(origins: readonly string[] = []) {
     this.allowed = new Set(origins.map(normalizeOrigin));
+  }
+
+  /** Admits one more origin: the server's own, once it listens, when it serves the web app. */
+  allow(origin: string): void {
+    this.allowed.add(normalizeOrigin(origin));
   }
 
   /** True when the handshake may go on: no Origin header, or a listed one. */

@@ -24,6 +24,7 @@ import { createLogger, type Logger } from './log.js';
 import { RendezvousMetrics, type ServerState } from './metrics.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
+import { webApp } from './web-app.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
 import { RedisAccountStore } from './redis-accounts.js';
 import { RedisGuessBudget } from './redis-guess-budget.js';
@@ -91,6 +92,11 @@ export interface RendezvousOptions {
   /** PEM certificate and key: serve https/wss instead of http/ws. */
   tlsCert?: string | Buffer;
   tlsKey?: string | Buffer;
+  /**
+   * Serve the browser peer at `/` from this folder (dist/web, built by `npm run build`), and admit
+   * the server's own origin (the URL it listens on; on loopback also localhost) to log in.
+   */
+  webDir?: string;
   /** Serve Prometheus metrics at /metrics (default off; the CLI turns it on for loopback). */
   metrics?: boolean;
   /** Test hook: every event any client sends (without its ack), and every handshake as event 'handshake'. */
@@ -158,7 +164,9 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   const telemetry = metrics ?? NO_TELEMETRY;
   // Cluster mode; its clients connect in listen().
   const link = opts.redis === undefined ? undefined : new RedisLink(opts.redis, logger, telemetry);
-  const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state] ?? link?.notReady() ?? null, metrics });
+  const web = opts.webDir === undefined ? undefined : webApp(opts.webDir, tls);
+  const origins = new OriginPolicy(opts.allowOrigins);
+  const endpoints = serviceEndpoints({ notReady: () => NOT_READY[state] ?? link?.notReady() ?? null, metrics, web });
   const httpServer = tls
     ? createHttpsServer({ ...httpOptions, cert: opts.tlsCert, key: opts.tlsKey }, endpoints)
     : createHttpServer(httpOptions, endpoints);
@@ -205,7 +213,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   }
   const gate = new Gatekeeper({
     accounts: live, tokens, spent, guesses, now, logger, telemetry,
-    origins: new OriginPolicy(opts.allowOrigins), trustProxy: opts.trustProxy,
+    origins, trustProxy: opts.trustProxy,
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
   const presence = new Presence(logger);
@@ -306,6 +314,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       });
       const addr = httpServer.address() as AddressInfo;
       url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      if (web) for (const origin of ownOrigins(url, addr, tls)) origins.allow(origin);
       state = 'ready';
       logger.info('listening', { url });
       if (link) logger.warn('cluster.partial', { redis: link.target, shared: 'accounts, spent codes, failed-login limits, session tokens', notShared: 'presence, sessions, relay: peers must be on the same node to see each other (docs/OPERATING.md, Cluster)' });
@@ -365,4 +374,16 @@ const NOT_READY: Record<ServerState, string | null> = {
 /** `partial` without its undefined entries, so spreading it over defaults keeps them. */
 function defined<T extends object>(partial: Partial<T> | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(partial ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The origins the served page has: the URL the server listens on, and on loopback the
+ * same port under `localhost` (where browsers give WebCrypto to plain http). A name the
+ * page is reached by through DNS (behind a proxy) is the operator's `--allow-origin`:
+ * taking it from the Host header would admit any page a DNS rebinding points here.
+ */
+function ownOrigins(url: string, addr: AddressInfo, tls: boolean): string[] {
+  const scheme = tls ? 'https' : 'http';
+  const loopback = addr.address === '::1' || addr.address.startsWith('127.');
+  return loopback ? [url, `${scheme}://localhost:${addr.port}`] : [url];
 }

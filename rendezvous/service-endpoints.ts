@@ -6,6 +6,8 @@
  *   GET /readyz   200 `ready`, or 503 with a one-line reason (not listening yet, draining)
  *   GET /metrics  Prometheus text format, when metrics are on (else 404 like any other path)
  *
+ *   GET /, /app.js, /app.css  the browser peer, with `serve --web` (web-app.ts)
+ *
  * Only GET and HEAD; anything else on these paths is 405. A query string is ignored
  * (scrapers add their own); every other path is 404. Nothing here reads a body.
  */
@@ -16,6 +18,8 @@ export interface ServiceState {
   notReady(): string | null;
   /** The Prometheus exposition, when /metrics is on. */
   metrics?: { contentType: string; render(): Promise<string> };
+  /** The browser peer (`serve --web`, web-app.ts): answers its own paths. */
+  web?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 const PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -23,6 +27,7 @@ const PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 export function serviceEndpoints(state: ServiceState): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '').split('?', 1)[0];
+    if (state.web?.(req, res)) return;
     if (!PATHS.has(path) || (path === '/metrics' && !state.metrics)) return notFound(res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });

@@ -5,18 +5,17 @@
  */
 import {
   createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman,
-  hkdfSync, sign, verify, type KeyObject,
+  hkdfSync, randomBytes, sign, verify, type KeyObject,
 } from 'node:crypto';
+import type { CryptoSuite, IdentityKey } from './crypto-suite.js';
 import { SealdropError } from './errors.js';
+import {
+  commitmentInput, fingerprintInput, fingerprintText, helloMessage, isLowOrderKey, KEYS_INFO, OKM_LENGTH, splitKeyMaterial,
+  transcriptInput, type HelloContext, type TranscriptInput, type TransferKeys,
+} from './key-schedule.js';
 
-// Protocol version 2 contexts (docs/PROTOCOL.md "Context strings"); fingerprints keep theirs, so pins survive.
-const HELLO_CONTEXT = 'sealdrop/2 hello';
-const COMMIT_CONTEXT = 'sealdrop/2 commit';
-const TRANSCRIPT_CONTEXT = 'sealdrop/2 transcript';
-const KEYS_INFO = 'sealdrop/2 keys';
-const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-export type Role = 'sender' | 'receiver';
+export type { Role } from './crypto-suite.js';
+export { helloMessage, isLowOrderKey, type HelloContext, type TranscriptInput, type TransferKeys } from './key-schedule.js';
 
 export interface KeyPair { publicKey: Buffer; privateKey: KeyObject }
 
@@ -41,42 +40,6 @@ function okpFromSeed(crv: 'Ed25519' | 'X25519', seed: Uint8Array): KeyPair {
   return { publicKey: Buffer.from(x, 'base64url'), privateKey };
 }
 
-/**
- * Encodings of the points of small order, on Curve25519 (X25519 u-coordinates) and on
- * edwards25519 (Ed25519 y-coordinates): 0, 1, the two order-8 points, p-1, p and p+1.
- * Both curves ignore the top bit of the last byte, so it is masked before comparing
- * (the same list and rule as libsodium). A small-order X25519 key forces a known shared
- * secret; a small-order Ed25519 key lets anyone forge signatures (OpenSSL accepts them).
- */
-const LOW_ORDER: Record<'X25519' | 'Ed25519', Buffer[]> = {
-  X25519: [
-    '0000000000000000000000000000000000000000000000000000000000000000',
-    '0100000000000000000000000000000000000000000000000000000000000000',
-    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
-    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
-    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  ].map((h) => Buffer.from(h, 'hex')),
-  Ed25519: [
-    '0000000000000000000000000000000000000000000000000000000000000000',
-    '0100000000000000000000000000000000000000000000000000000000000000',
-    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
-    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
-    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  ].map((h) => Buffer.from(h, 'hex')),
-};
-
-/** True for a 32-byte public key that encodes a point of small order (see LOW_ORDER). */
-export function isLowOrderKey(crv: 'X25519' | 'Ed25519', raw: Uint8Array): boolean {
-  if (raw.length !== 32) return false;
-  const masked = Buffer.from(raw);
-  masked[31] &= 0x7f;
-  return LOW_ORDER[crv].some((bad) => bad.equals(masked));
-}
-
 function okpPublic(crv: 'Ed25519' | 'X25519', raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new SealdropError('ERR_PROTOCOL', `${crv} public key must be 32 bytes`);
   return createPublicKey({ key: { kty: 'OKP', crv, x: b64u(raw) }, format: 'jwk' });
@@ -84,13 +47,7 @@ function okpPublic(crv: 'Ed25519' | 'X25519', raw: Uint8Array): KeyObject {
 
 /** Human-comparable fingerprint of an identity key: 160 bits of SHA-256 in base32, 8 groups of 4. */
 export function fingerprint(identityPublic: Uint8Array): string {
-  const digest = createHash('sha256').update('sealdrop/1 fingerprint').update(identityPublic).digest().subarray(0, 20);
-  let bits = 0, value = 0, out = '';
-  for (const byte of digest) {
-    value = (value << 8) | byte; bits += 8;
-    while (bits >= 5) { out += B32[(value >>> (bits - 5)) & 31]; bits -= 5; }
-  }
-  return out.match(/.{4}/g)!.join('-');
+  return fingerprintText(createHash('sha256').update(fingerprintInput(identityPublic)).digest());
 }
 
 /**
@@ -105,13 +62,6 @@ export function normalizeFingerprint(text: string): string {
   }
   if (clean.length !== 32) throw new SealdropError('ERR_BAD_INPUT', `a fingerprint is 32 base32 characters (groups of 4, dashes optional), not ${clean.length}`);
   return clean.match(/.{4}/g)!.join('-');
-}
-
-export interface HelloContext { sid: string; role: Role; from: string; to: string; ephemeralKey: Uint8Array }
-
-/** The exact bytes an identity key signs: binds session, role, both IDs and the ephemeral key. */
-export function helloMessage(c: HelloContext): Buffer {
-  return Buffer.concat([lp(HELLO_CONTEXT), lp(c.sid), lp(c.role), lp(c.from), lp(c.to), lp(c.ephemeralKey)]);
 }
 
 export function signHello(identity: KeyObject, c: HelloContext): Buffer {
@@ -135,25 +85,7 @@ export function verifyHello(identityPublic: Uint8Array, c: HelloContext, signatu
  * bytes, so the commitment shows nothing of it, and the opener cannot change it afterwards.
  */
 export function helloCommitment(sid: string, identityKey: Uint8Array, ephemeralKey: Uint8Array, signature: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.concat([lp(COMMIT_CONTEXT), lp(sid), lp(identityKey), lp(ephemeralKey), lp(signature)])).digest();
-}
-
-export interface TranscriptInput {
-  sid: string;
-  /** The opener's commitment, as the accepter received it. */
-  commitment: Uint8Array;
-  senderId: string; receiverId: string;
-  senderIdentity: Uint8Array; receiverIdentity: Uint8Array;
-  senderEphemeral: Uint8Array; receiverEphemeral: Uint8Array;
-}
-
-export interface TransferKeys {
-  /** Seals everything the sender sends. */
-  senderKey: Buffer;
-  /** Seals everything the receiver sends. */
-  receiverKey: Buffer;
-  /** Short authentication string both people can compare, e.g. "402 911". */
-  sas: string;
+  return createHash('sha256').update(commitmentInput(sid, identityKey, ephemeralKey, signature)).digest();
 }
 
 /** X25519 + HKDF-SHA-256 over the whole transcript: one key per direction, and the SAS. */
@@ -169,26 +101,12 @@ export function deriveTransferKeys(own: KeyPair, peerEphemeral: Uint8Array, t: T
     throw lowOrder(err);
   }
   if (shared.length !== 32 || shared.every((b) => b === 0)) throw lowOrder();
-  const transcript = createHash('sha256').update(Buffer.concat([
-    lp(TRANSCRIPT_CONTEXT), lp(t.sid), lp(t.commitment), lp(t.senderId), lp(t.receiverId),
-    lp(t.senderIdentity), lp(t.receiverIdentity), lp(t.senderEphemeral), lp(t.receiverEphemeral),
-  ])).digest();
-  const okm = Buffer.from(hkdfSync('sha256', shared, transcript, KEYS_INFO, 68));
-  const sasNumber = okm.readUInt32BE(64) % 1_000_000;
-  const sas = String(sasNumber).padStart(6, '0').replace(/^(\d{3})(\d{3})$/, '$1 $2');
-  return { senderKey: okm.subarray(0, 32), receiverKey: okm.subarray(32, 64), sas };
+  const transcript = createHash('sha256').update(transcriptInput(t)).digest();
+  return splitKeyMaterial(Buffer.from(hkdfSync('sha256', shared, transcript, KEYS_INFO, OKM_LENGTH)));
 }
 
 function lowOrder(cause?: unknown): SealdropError {
   return new SealdropError('ERR_PROTOCOL', 'the peer sent an invalid (low-order) X25519 key', { cause });
-}
-
-/** Length-prefixed field, so no two different field lists hash or sign the same. */
-function lp(value: string | Uint8Array): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(bytes.length);
-  return Buffer.concat([len, bytes]);
 }
 
 /** AES-256-GCM with the caller's 12-byte nonce and associated data; returns ciphertext ‖ tag. */
@@ -214,4 +132,20 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, se
   } catch (err) {
     throw new SealdropError('ERR_DECRYPT', 'a frame failed authentication: it was altered, reordered or forged in transit, or the two sides do not share a key (someone in the middle? compare the verification codes)', { cause: err });
   }
+}
+
+/** The shared handshake's primitives on Node (peer/link/key-exchange.ts); they answer at once. */
+export const nodeSuite: CryptoSuite = {
+  newEphemeral() {
+    const pair = ephemeralFromSeed(randomBytes(32));
+    return { publicKey: pair.publicKey, agree: (peer) => diffieHellman({ privateKey: pair.privateKey, publicKey: okpPublic('X25519', peer) }) };
+  },
+  verify: (publicKey, message, signature) => verify(null, message, okpPublic('Ed25519', publicKey), signature),
+  sha256: (bytes) => createHash('sha256').update(bytes).digest(),
+  hkdfSha256: (ikm, salt, info, length) => Buffer.from(hkdfSync('sha256', ikm, salt, info, length)),
+};
+
+/** A Node identity key as the shared handshake takes it. */
+export function nodeIdentity(identity: KeyPair): IdentityKey {
+  return { publicKey: identity.publicKey, sign: (message) => sign(null, message, identity.privateKey) };
 }

@@ -57,8 +57,26 @@ describe('operations: health and readiness', function () {
     expect(head.body).to.equal('');
   });
 
+  it('/ is the browser peer (on by default on loopback); with --no-web it is 404 like any other path', async () => {
+    const page = await http(url, '/');
+    expect(page.status).to.equal(200);
+    expect(page.headers['content-type']).to.match(/^text\/html/);
+    expect(page.headers['content-security-policy']).to.include("script-src 'self'");
+    const off = await startServe(['--data', join(root, 'data'), '--no-web'], { SEALDROP_LOG: 'silent' });
+    try {
+      for (const path of ['/', '/app.js']) {
+        const res = await http(off.url, path);
+        expect(res.status, path).to.equal(404);
+        expect(res.body, path).to.equal('sealdrop rendezvous: connect with a sealdrop peer\n');
+      }
+    } finally {
+      off.run.child.kill('SIGTERM');
+      await off.run.exit;
+    }
+  });
+
   it('every other path still answers 404, and other methods 405', async () => {
-    for (const path of ['/', '/health', '/healthz/', '/HEALTHZ', '/readyz/x', '/%2e%2e/healthz', '//healthz', '/socket.io.x']) {
+    for (const path of ['/index.html', '/health', '/healthz/', '/HEALTHZ', '/readyz/x', '/%2e%2e/healthz', '//healthz', '/socket.io.x']) {
       const res = await http(url, path);
       expect(res.status, path).to.equal(404);
       expect(res.body, path).to.equal('sealdrop rendezvous: connect with a sealdrop peer\n');
@@ -156,7 +174,8 @@ describe('operations: health over TLS', function () {
         expect(await get('/healthz')).to.equal(200);
         expect(await get('/readyz')).to.equal(200);
         expect(await get('/metrics')).to.equal(200);
-        expect(await get('/')).to.equal(404);
+        expect(await get('/')).to.equal(200); // the browser peer: on by default with TLS
+        expect(await get('/index.html')).to.equal(404);
       } finally {
         run.child.kill('SIGTERM');
         await run.exit;

@@ -17,7 +17,7 @@
  * taken in time, the session closed, or the rendezvous connection lost.
  */
 import { SealdropError } from '../../shared/errors.js';
-import { decodeHeader, FrameType } from '../../shared/framing.js';
+import { decodeHeader, FrameType } from '../../shared/frame-layout.js';
 import { MAX_BATCH_FRAMES, MAX_RELAY_BATCH, putFrame, splitBatch } from '../../shared/relay-batch.js';
 import { EarlyFrames } from './early-frames.js';
 import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
@@ -112,7 +112,7 @@ export class RelayTransport implements Transport {
     this.batchFrameBytes += frame.length;
     const { index, last } = decodeHeader(frame);
     if (last || index % MAX_BATCH_FRAMES === MAX_BATCH_FRAMES - 1 || this.batchFrames === MAX_BATCH_FRAMES) this.flush();
-    else this.groupTimer ??= setTimeout(() => this.flush(), GROUP_WAIT_MS).unref();
+    else this.groupTimer ??= unref(setTimeout(() => this.flush(), GROUP_WAIT_MS));
   }
 
   /** Sends the batch being filled, if any: a lone frame as `relay:frame`, more as `relay:frames`. */
@@ -145,11 +145,11 @@ export class RelayTransport implements Transport {
 
   /** One timer for the whole transfer, not one per frame: frames waiting too long for an answer end it. */
   private watch(): void {
-    this.watchdog ??= setInterval(() => {
+    this.watchdog ??= unref(setInterval(() => {
       if (this.inFlight > 0 && performance.now() - this.answeredAt > RELAY_ANSWER_TIMEOUT_MS) {
         this.finish(new SealdropError('ERR_TIMEOUT', `the rendezvous answered no relayed frame for ${RELAY_ANSWER_TIMEOUT_MS / 1000} s`));
       }
-    }, 1_000).unref();
+    }, 1_000));
   }
 
   onFrame(handler: (frame: Buffer) => void): void {
@@ -194,4 +194,10 @@ export class RelayTransport implements Transport {
     this.wakeAll();
     this.closeHandler(err);
   }
+}
+
+/** Timers keep no Node process alive; in the page (the same module runs there) a timer is a number. */
+function unref<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }

@@ -2,10 +2,14 @@
  * SecureChannel: sealed frames over any Transport. It numbers what it sends and
  * checks that what arrives is exactly the next expected frame, so reordering,
  * duplication, drops and truncation all surface as errors here.
+ *
+ * The same class runs in the CLI and in the page: it seals and opens through a
+ * FrameCipher, which answers at once on Node and with a promise in WebCrypto; with
+ * the latter, frames are still opened and delivered strictly in arrival order.
  */
 import { CHUNK_SIZE, FLOW_WINDOW, FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../../shared/constants.js';
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
-import { CONTROL_STREAM, DATA_STREAM, FrameType, MOVE_STREAM, decodeHeader, openFrame, sealFrame } from '../../shared/framing.js';
+import { CONTROL_STREAM, DATA_STREAM, FrameType, MOVE_STREAM, decodeHeader, type FrameCipher, type FrameHeader, type OpenedFrame } from '../../shared/frame-layout.js';
 import { describeIssues } from '../../shared/schemas.js';
 import { ControlMessage, MoveMessage, type ControlInput } from './control-messages.js';
 import { ResendBuffer, type HeldFrame, type Position } from './resend-buffer.js';
@@ -70,9 +74,12 @@ export class SecureChannel {
   private controlBytes = 0;
   /** Where chunks are sealed when the transport copies frames (see sendChunk). */
   private chunkFrame?: Buffer;
+  /** Inbound frames still being opened by an asynchronous cipher: later ones wait their turn. */
+  private opening?: Promise<void>;
+  private openingBytes = 0;
 
   /** `resend`: keep what is sent for a path move (PROTOCOL.md "Path moves"). */
-  constructor(transport: Transport, private readonly keys: ChannelKeys, private readonly transferId: Buffer, o: { resend?: boolean } = {}) {
+  constructor(transport: Transport, private readonly cipher: FrameCipher, o: { resend?: boolean } = {}) {
     this.current = transport;
     if (o.resend) this.held = new ResendBuffer();
     this.listen(transport);
@@ -128,7 +135,7 @@ export class SecureChannel {
 
   /** Seals a move-stream message; the mover sends it on the path it names. */
   sealMove(msg: MoveMessage): Buffer {
-    return sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8'));
+    return atOnce(this.cipher.seal({ type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8')));
   }
 
   /**
@@ -138,7 +145,7 @@ export class SecureChannel {
   openMove(frame: Buffer): MoveMessage {
     const h = decodeHeader(frame);
     if (h.type !== FrameType.Control || h.stream !== MOVE_STREAM) throw new SealdropError('ERR_PROTOCOL', 'not a move frame');
-    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: MOVE_STREAM, index: this.receiveMoveSeq });
+    const { plaintext, last } = atOnce(this.cipher.open(frame, { type: FrameType.Control, stream: MOVE_STREAM, index: this.receiveMoveSeq }));
     let json: unknown;
     try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a move message is not JSON'); }
     const parsed = MoveMessage.safeParse(json);
@@ -199,7 +206,9 @@ export class SecureChannel {
       const piece = plaintext.subarray(off, off + CHUNK_SIZE);
       const last = off + CHUNK_SIZE >= plaintext.length;
       const index = this.sendControlSeq++;
-      await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Control, stream: CONTROL_STREAM, index, last }, piece), false, index);
+      // A cipher that answers at once adds no tick here: path moves are sensitive to when a frame is handed over.
+      const sealed = this.cipher.seal({ type: FrameType.Control, stream: CONTROL_STREAM, index, last }, piece);
+      await this.send(sealed instanceof Promise ? await sealed : sealed, false, index);
     }
   }
 
@@ -212,7 +221,9 @@ export class SecureChannel {
     // A held chunk keeps its own buffer until credited (resend-buffer.ts); otherwise one buffer serves every chunk.
     const copies = this.current.copiesOnSend;
     const into = !copies ? undefined : this.held ? this.held.chunkBuffer() : (this.chunkFrame ??= Buffer.allocUnsafe(MAX_FRAME_SIZE));
-    await this.send(sealFrame(this.keys.sendKey, this.transferId, { type: FrameType.Chunk, stream: DATA_STREAM, index, last }, data, into), true, index);
+    const header: FrameHeader = { type: FrameType.Chunk, stream: DATA_STREAM, index, last };
+    const sealed = this.cipher.seal(header, data, into);
+    await this.send(sealed instanceof Promise ? await sealed : sealed, true, index);
   }
 
   /**
@@ -326,43 +337,83 @@ export class SecureChannel {
   private accept(frame: Buffer, from: Transport): void {
     if (this.failure) return;
     this.lastInbound = performance.now();
-    try {
-      const header = decodeHeader(frame);
-      if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) return this.pathEvents.moveFrame(frame, from);
-      const item = this.open(frame, header);
+    if (this.opening) {
+      // Frames waiting to be opened count as held too: a peer that ignores flow control is stopped here as well.
+      this.openingBytes += frame.length;
+      if (this.openingBytes + this.queuedBytes > MAX_QUEUED) {
+        this.fail(new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window'));
+        this.current.close();
+        return;
+      }
+      const after = this.opening.then(() => { this.openingBytes -= frame.length; return this.acceptNow(frame, from); });
+      this.opening = after;
+      void after.then(() => { if (this.opening === after) this.opening = undefined; });
+      return;
+    }
+    const pending = this.acceptNow(frame, from);
+    if (pending) {
+      this.opening = pending;
+      void pending.then(() => { if (this.opening === pending) this.opening = undefined; });
+    }
+  }
+
+  /** Opens and delivers one frame; a promise (that never rejects) while an asynchronous cipher works. */
+  private acceptNow(frame: Buffer, from: Transport): Promise<void> | undefined {
+    if (this.failure) return undefined;
+    const failed = (err: unknown) => {
+      this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
+      this.current.close();
+    };
+    const took = (item: Inbound | undefined) => {
       if (item?.kind === 'chunk') {
         this.dataReceived++;
         this.paths[from.kind] += item.data.length;
       }
       if (item) this.deliver(item);
+    };
+    try {
+      const header = decodeHeader(frame);
+      if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) return void this.pathEvents.moveFrame(frame, from);
+      const item = this.open(frame, header);
+      if (!(item instanceof Promise)) return void took(item);
+      return item.then((it) => { if (!this.failure) took(it); }).catch(failed);
     } catch (err) {
-      this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
-      this.current.close();
+      failed(err);
+      return undefined;
     }
   }
 
-  private open(frame: Buffer, header: ReturnType<typeof decodeHeader>): Inbound | undefined {
+  private open(frame: Buffer, header: FrameHeader): Inbound | undefined | Promise<Inbound | undefined> {
     if (header.type === FrameType.Control) {
-      const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
-      this.receiveControlSeq++;
-      this.controlPieces.push(plaintext);
-      this.controlBytes += plaintext.length;
-      if (this.controlBytes > MAX_CONTROL_SIZE) throw new SealdropError('ERR_PROTOCOL', `a control message from the peer exceeds ${MAX_CONTROL_SIZE} bytes`);
-      if (!last) return undefined;
-      const text = Buffer.concat(this.controlPieces).toString('utf8');
-      this.controlPieces = [];
-      this.controlBytes = 0;
-      let json: unknown;
-      try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
-      const parsed = ControlMessage.safeParse(json);
-      if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
-      return { kind: 'control', msg: parsed.data, size: text.length };
+      const opened = this.cipher.open(frame, { type: FrameType.Control, stream: CONTROL_STREAM, index: this.receiveControlSeq });
+      return opened instanceof Promise ? opened.then((o) => this.takeControl(o)) : this.takeControl(opened);
     }
     if (this.dataNext === undefined) throw new SealdropError('ERR_INTEGRITY', 'a chunk arrived when none was expected (duplicated or injected in transit)');
-    const { plaintext, last } = openFrame(this.keys.receiveKey, this.transferId, frame, { type: FrameType.Chunk, stream: DATA_STREAM, index: this.dataNext });
-    const item: Inbound = { kind: 'chunk', index: this.dataNext, last, data: plaintext };
-    this.dataNext = last ? undefined : this.dataNext + 1;
+    const index = this.dataNext;
+    const opened = this.cipher.open(frame, { type: FrameType.Chunk, stream: DATA_STREAM, index });
+    return opened instanceof Promise ? opened.then((o) => this.takeChunk(index, o)) : this.takeChunk(index, opened);
+  }
+
+  private takeChunk(index: number, { plaintext, last }: OpenedFrame): Inbound {
+    const item: Inbound = { kind: 'chunk', index, last, data: plaintext };
+    this.dataNext = last ? undefined : index + 1;
     return item;
+  }
+
+  private takeControl({ plaintext, last }: OpenedFrame): Inbound | undefined {
+    this.receiveControlSeq++;
+    this.controlPieces.push(plaintext);
+    this.controlBytes += plaintext.length;
+    if (this.controlBytes > MAX_CONTROL_SIZE) throw new SealdropError('ERR_PROTOCOL', `a control message from the peer exceeds ${MAX_CONTROL_SIZE} bytes`);
+    if (!last) return undefined;
+    const text = Buffer.concat(this.controlPieces).toString('utf8');
+    this.controlPieces = [];
+    this.controlBytes = 0;
+    let json: unknown;
+    try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
+    const parsed = ControlMessage.safeParse(json);
+    if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
+    return { kind: 'control', msg: parsed.data, size: text.length };
   }
 
   private deliver(item: Inbound): void {
@@ -396,4 +447,10 @@ export class SecureChannel {
       reject(err);
     }
   }
+}
+
+/** Path moves seal and open in line with the mover's own steps: only a cipher that answers at once can move. */
+function atOnce<T>(value: T | Promise<T>): T {
+  if (value instanceof Promise) throw new SealdropError('ERR_INTERNAL', 'path moves need a cipher that answers at once');
+  return value;
 }

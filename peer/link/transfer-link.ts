@@ -10,7 +10,7 @@ import { MAX_DIRECT_TIMEOUT_MS } from '../../shared/constants.js';
 import type { Role } from '../../shared/crypto.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
 import { DirectTransport, type DirectOptions } from './direct-transport.js';
-import { decodeHeader, FrameType, MOVE_STREAM } from '../../shared/framing.js';
+import { decodeHeader, FrameType, MOVE_STREAM, nodeFrameCipher } from '../../shared/framing.js';
 import { PathMover, type PathMove } from './path-mover.js';
 import { handshake, type HandshakeResult } from './handshake.js';
 import type { KeyPair } from '../../shared/crypto.js';
@@ -124,7 +124,7 @@ export async function establishLink(o: LinkOptions): Promise<Link> {
     carrier = chosen;
     let transport: Transport = chosen === 'direct' ? direct! : (relay ??= new RelayTransport(o.session, o.sid, inbox));
     if (o.wrapTransport) transport = o.wrapTransport(transport);
-    const channel = new SecureChannel(transport, keys.keys, transferId, { resend: moves });
+    const channel = new SecureChannel(transport, nodeFrameCipher(keys.keys, transferId), { resend: moves });
     // The mover runs from the first sealed message: a path may break, or the relay refuse, during the agreement.
     // On the accepter, the path it was told is unused stays watched; moves onto it are the mover's.
     if (moves) {
@@ -202,7 +202,7 @@ function watchUnchosen(unchosen: Transport, keys: ChannelKeys, transferId: Buffe
     close: () => { if (!kept) unchosen.close(); },
   };
   let kept = false;
-  const witness = new SecureChannel(watched, keys, transferId);
+  const witness = new SecureChannel(watched, nodeFrameCipher(keys, transferId));
   const tampered = witness.agreed(TRANSPORT_CHOICE_TIMEOUT_MS).then(async (): Promise<never> => {
     const err = new SealdropError('ERR_PROTOCOL',
       `the rendezvous said the other peer sends over the ${told} path, but its sealed messages arrive over the ${unchosen.kind} path: someone changed the agreed transport; stopped`,

@@ -66,12 +66,14 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       if (parsed.success) this.emit('closed', parsed.data);
     });
     socket.on('relay:frame', (sid, frame, ack) => {
-      if (typeof sid !== 'string' || !Buffer.isBuffer(frame) || typeof ack !== 'function') return;
-      this.emit('relay-frame', sid, frame, ack);
+      const bytes = asBuffer(frame);
+      if (typeof sid !== 'string' || !bytes || typeof ack !== 'function') return;
+      this.emit('relay-frame', sid, bytes, ack);
     });
     socket.on('relay:frames', (sid, batch, ack) => {
-      if (typeof sid !== 'string' || !Buffer.isBuffer(batch) || typeof ack !== 'function') return;
-      this.emit('relay-frames', sid, batch, ack);
+      const bytes = asBuffer(batch);
+      if (typeof sid !== 'string' || !bytes || typeof ack !== 'function') return;
+      this.emit('relay-frames', sid, bytes, ack);
     });
     socket.on('relay:refused', (ev) => {
       const parsed = RelayRefusedEvent.safeParse(ev);
@@ -204,4 +206,11 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
       });
     });
   }
+}
+
+/** Binary arrives as a Buffer on Node and as an ArrayBuffer in the page (the same class runs in both); a view, no copy. */
+function asBuffer(x: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(x)) return x;
+  if (x instanceof ArrayBuffer) return Buffer.from(x);
+  return undefined;
 }

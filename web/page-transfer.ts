@@ -1,0 +1,195 @@
+/**
+ * The page's two transfers over a secure channel: push files to a `sealdrop receive`,
+ * and take a push from `sealdrop send`. The messages, their order, flow control and
+ * the checks are docs/PROTOCOL.md "One transfer, in order"; the channel, the control
+ * schemas and the credit window are the CLI's own modules. What is the page's own is
+ * where bytes come from (File) and go to (received-files.ts: disk), and the streaming SHA-256
+ * (stream-hash.ts, in a Worker: WebCrypto has no incremental digest).
+ */
+import { ANSWER_TIMEOUT_MS, CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
+import { chunkCount } from '../shared/frame-layout.js';
+import type { Manifest } from '../peer/link/control-messages.js';
+import { CreditWindow } from '../peer/transfer/credit-window.js';
+import type { PageLink } from './page-link.js';
+import { newFileSink, type FileSink } from './received-files.js';
+import { streamHash } from './stream-hash.js';
+
+const READ_BLOCK = 1024 * 1024;
+/** How long the side with the files waits for `credit` and `complete` (the CLI's figure). */
+const SENDER_SILENCE_MS = 60_000;
+
+export type Progress = (done: number, total: number) => void;
+export interface Received { name: string; size: number; sha256: string; file: File | Blob; text?: string }
+
+/** The largest message a receiver shows as text (the CLI's MESSAGE_MAX_BYTES); longer ones are files. */
+export const MESSAGE_MAX_BYTES = 64 * 1024;
+
+/** A typed message, sent as the CLI's `send --text` sends it: one file `message.txt` marked `text`. */
+export function messageFile(text: string): File {
+  if (text.trim() === '') throw new SealdropError('ERR_BAD_INPUT', 'the message is empty');
+  const file = new File([text], 'message.txt', { type: 'text/plain' });
+  if (file.size > MESSAGE_MAX_BYTES) throw new SealdropError('ERR_BAD_INPUT', `the message is longer than ${MESSAGE_MAX_BYTES / 1024} KiB: save it in a file and send the file`);
+  return Object.assign(file, { isMessage: true });
+}
+
+const isMessage = (f: File) => (f as File & { isMessage?: boolean }).isMessage === true;
+
+/** Push: manifest, the person's answer, the data stream, hashes, and the receiver's `complete` checked. */
+export async function sendFiles(link: PageLink, files: File[], progress: Progress): Promise<{ sha256: string[] }> {
+  const ch = link.channel;
+  await ch.sendControl({
+    t: 'manifest',
+    files: files.map((f) => ({ name: f.name, size: f.size, mtime: Math.max(0, Math.floor(f.lastModified)), ...(isMessage(f) ? { text: true } : {}) })),
+    dirs: [],
+  });
+  const answer = await ch.nextControl({ timeoutMs: ANSWER_TIMEOUT_MS });
+  if (answer.t === 'reject') throw new SealdropError(answer.code, `${link.peer} declined: ${answer.message}`);
+  if (answer.t !== 'accept') throw new SealdropError('ERR_PROTOCOL', `${link.peer} answered the file list with ${answer.t}`);
+  if (answer.from.length !== files.length || answer.from.some((c, i) => c >= chunkCount(files[i]!.size))) {
+    throw new SealdropError('ERR_PROTOCOL', `${link.peer} sent a resume position that does not fit the files`);
+  }
+  const total = files.reduce((n, f, i) => n + f.size - Math.min(f.size, answer.from[i]! * CHUNK_SIZE), 0);
+  const window = new CreditWindow();
+  // One reader for the replies while we send: credits, then `complete`.
+  let complete: Extract<Awaited<ReturnType<typeof ch.nextControl>>, { t: 'complete' }> | undefined;
+  const replies = (async () => {
+    for (;;) {
+      const msg = await ch.nextControl({ timeoutMs: SENDER_SILENCE_MS });
+      if (msg.t === 'credit') { window.credit(msg.bytes); continue; }
+      if (msg.t === 'complete') { complete = msg; return; }
+      throw new SealdropError('ERR_PROTOCOL', `${link.peer} sent ${msg.t} during the transfer`);
+    }
+  })();
+  replies.catch((err: Error) => window.fail(err));
+
+  const digests: Array<Promise<string>> = [];
+  let index = 0, sent = 0;
+  let pending = Buffer.alloc(0);
+  // One full chunk is always held back until more follows: the chunk that ends the stream must carry LAST.
+  const flush = async (last: boolean) => {
+    while (pending.length > CHUNK_SIZE) {
+      const chunk = pending.subarray(0, CHUNK_SIZE);
+      pending = pending.subarray(CHUNK_SIZE);
+      await window.reserve(chunk.length);
+      await ch.sendChunk(index++, false, Buffer.from(chunk));
+      sent += chunk.length; progress(sent, total);
+    }
+    if (last) {
+      await window.reserve(pending.length);
+      await ch.sendChunk(index++, true, Buffer.from(pending));
+      sent += pending.length; progress(sent, total);
+    }
+  };
+  for (const [i, file] of files.entries()) {
+    const h = streamHash();
+    const start = Math.min(file.size, answer.from[i]! * CHUNK_SIZE);
+    for (let off = 0; off < file.size; off += READ_BLOCK) {
+      const block = new Uint8Array(await file.slice(off, off + READ_BLOCK).arrayBuffer());
+      await h.update(block);
+      const from = Math.max(0, start - off);
+      if (from < block.length) {
+        pending = Buffer.concat([pending, block.subarray(from)]);
+        await flush(false);
+      }
+    }
+    digests.push(h.digest());
+  }
+  await flush(true);
+  const sha256 = await Promise.all(digests);
+  await ch.sendControl({ t: 'hashes', sha256 });
+  await replies;
+  for (const [i, f] of files.entries()) {
+    const got = complete!.files[i];
+    if (!got || got.bytes !== f.size || got.sha256 !== sha256[i]) {
+      throw new SealdropError('ERR_INTEGRITY', `${link.peer} reports ${f.name} differently from what was sent`);
+    }
+  }
+  return { sha256 };
+}
+
+/** Whether the person takes the offer (names and sizes as the sender gave them, and the verification code). */
+export type AskConsent = (manifest: Manifest) => Promise<boolean>;
+
+/** Take a push: ask, accept, split the data stream into files by their sizes, check every SHA-256, say `complete`. */
+export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Progress): Promise<Received[]> {
+  const ch = link.channel;
+  const first = await ch.nextControl();
+  if (first.t !== 'manifest') {
+    await ch.sendControl({ t: 'reject', code: 'ERR_NOT_FOUND', message: 'this is a browser page: it shares no files to list or get' }).catch(() => {});
+    throw new SealdropError('ERR_PROTOCOL', `${link.peer} asked for ${first.t}, which this page does not answer yet`);
+  }
+  const manifest = first;
+  if (!await ask(manifest)) {
+    await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
+    throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
+  }
+  await ch.sendControl({ t: 'accept', from: manifest.files.map(() => 0) });
+  ch.expectData();
+  const total = manifest.files.reduce((n, f) => n + f.size, 0);
+  const out: Received[] = [];
+  const sinks: FileSink[] = [];
+  let file = 0, inFile = 0, taken = 0, creditedAt = 0;
+  let sink: FileSink | undefined;
+  let h = streamHash();
+  /** Closes every file whose bytes are all in (empty ones at once), and opens the next. */
+  const closeFinished = async () => {
+    while (file < manifest.files.length && inFile === manifest.files[file]!.size) {
+      const f = manifest.files[file]!;
+      sink ??= await newFileSink();
+      out.push({ name: f.name, size: f.size, sha256: await h.digest(), file: await sink.finish() });
+      sinks.push(sink);
+      file++; inFile = 0; sink = undefined; h = streamHash();
+    }
+  };
+  try {
+    await closeFinished();
+    for (;;) {
+      const item = await ch.next();
+      if (item.kind !== 'chunk') throw new SealdropError('ERR_INTEGRITY', 'the data stream ended early');
+      if (!item.last && item.data.length !== CHUNK_SIZE) throw new SealdropError('ERR_INTEGRITY', 'a short chunk in the middle of the data stream');
+      if (item.data.length === 0 && item.index !== 0) throw new SealdropError('ERR_INTEGRITY', 'an empty chunk in the middle of the data stream');
+      let data = item.data;
+      while (data.length > 0) {
+        if (file >= manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream holds more bytes than the files');
+        const need = manifest.files[file]!.size - inFile;
+        const piece = data.subarray(0, need);
+        await h.update(piece);
+        sink ??= await newFileSink();
+        await sink.write(piece);
+        inFile += piece.length; taken += piece.length;
+        data = data.subarray(piece.length);
+        await closeFinished();
+      }
+      progress(taken, total);
+      if (taken - creditedAt >= CREDIT_EVERY) { creditedAt = taken; await ch.sendControl({ t: 'credit', bytes: taken }); }
+      if (item.last) break;
+    }
+    if (file < manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream ended before every file was in');
+    await checkHashes(link, out);
+  } catch (err) {
+    // Nothing unverified is kept: a failed transfer leaves no file behind.
+    await sink?.discard();
+    for (const s of sinks) await s.discard();
+    throw err;
+  }
+  for (const [i, r] of out.entries()) if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.file.text();
+  await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
+  await ch.ended(5_000);
+  return out;
+}
+
+async function checkHashes(link: PageLink, out: Received[]): Promise<void> {
+  const ch = link.channel;
+  const hashes = await ch.nextControl();
+  if (hashes.t !== 'hashes' || hashes.sha256.length !== out.length) throw new SealdropError('ERR_PROTOCOL', `${link.peer} did not send one SHA-256 per file`);
+  for (const [i, r] of out.entries()) {
+    if (hashes.sha256[i] !== r.sha256) {
+      const err = new SealdropError('ERR_INTEGRITY', `${r.name} failed its SHA-256 check: it was not kept`, { peerMessage: `${r.name} arrived with a different SHA-256` });
+      await ch.sendControl({ t: 'abort', code: err.code, message: messageForPeer(err) }).catch(() => {});
+      throw err;
+    }
+  }
+}
+
+export { toSealdropError };

@@ -1,0 +1,80 @@
+/**
+ * Where the page puts what it receives: the Origin Private File System (disk, in the
+ * browser's profile), written in 1 MiB batches, so a large file never sits in memory.
+ * Each file is stored under a name of our own (never the sender's), and offered to the
+ * person as a download of the file on disk. Without OPFS, Blob parts (which Chromium
+ * also pages to disk past its memory budget). Files of an earlier visit are removed at
+ * the next login: their download links died with that page.
+ */
+const PREFIX = 'sealdrop-received-';
+const BATCH = 1024 * 1024;
+
+export interface FileSink {
+  write(bytes: Uint8Array): Promise<void>;
+  /** The whole file, once every byte is in. */
+  finish(): Promise<File | Blob>;
+  /** Drops what was written (a failed check). */
+  discard(): Promise<void>;
+}
+
+let seq = 0;
+
+async function opfs(): Promise<FileSystemDirectoryHandle | undefined> {
+  try {
+    return await navigator.storage?.getDirectory?.();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function clearEarlierFiles(): Promise<void> {
+  const root = await opfs();
+  if (!root) return;
+  const names: string[] = [];
+  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(PREFIX)) names.push(name);
+  for (const name of names) await root.removeEntry(name).catch(() => {});
+}
+
+export async function newFileSink(): Promise<FileSink> {
+  const root = await opfs();
+  let parts: Uint8Array[] = [];
+  let batched = 0;
+  if (!root) {
+    return {
+      async write(bytes) { parts.push(new Uint8Array(bytes)); },
+      async finish() { const b = new Blob(parts as BlobPart[]); parts = []; return b; },
+      async discard() { parts = []; },
+    };
+  }
+  const name = `${PREFIX}${Date.now()}-${seq++}`;
+  const handle = await root.getFileHandle(name, { create: true });
+  const out = await handle.createWritable();
+  // Bytes, not Blobs: a Blob lives in the browser process until its wrapper is collected, and
+  // a tiny wrapper puts no pressure on the collector (hundreds of MiB piled up that way).
+  const batch = new Uint8Array(BATCH);
+  const flush = async () => {
+    if (batched === 0) return;
+    await out.write(batch.subarray(0, batched));
+    batched = 0;
+  };
+  return {
+    async write(bytes) {
+      for (let off = 0; off < bytes.length;) {
+        const n = Math.min(bytes.length - off, BATCH - batched);
+        batch.set(bytes.subarray(off, off + n), batched);
+        batched += n; off += n;
+        if (batched === BATCH) await flush();
+      }
+    },
+    async finish() {
+      await flush();
+      await out.close();
+      return handle.getFile();
+    },
+    async discard() {
+      batched = 0;
+      await out.abort().catch(() => {});
+      await root.removeEntry(name).catch(() => {});
+    },
+  };
+}
