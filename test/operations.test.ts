@@ -515,6 +515,13 @@ describe('operations: the systemd unit and the container recipe', function () {
   it('the Containerfile builds in two node:20-slim stages, runs as a user with a data volume, and its HEALTHCHECK works', async () => {
     const recipe = readFileSync(join(deploy, 'Containerfile'), 'utf8');
     const from = [...recipe.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    // npm ci runs `prepare` (npm run build): everything the build compiles is copied before it.
+    const firstNpmCi = recipe.indexOf('RUN npm ci');
+    const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
+    for (const folder of [...new Set([...build.include.map((g) => g.split('/')[0]!), 'web', 'bin'])]) {
+      const copy = recipe.indexOf(`COPY ${folder} ${folder}`);
+      expect(copy, `COPY ${folder} before npm ci`).to.be.above(-1).and.below(firstNpmCi);
+    }
     expect(from).to.have.length(2);
     for (const image of from) expect(image).to.match(/node:20-slim/);
     const user = /^USER (\S+)$/m.exec(recipe)?.[1];
