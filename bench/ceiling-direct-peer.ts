@@ -23,10 +23,26 @@ const wrtc = engine === 'node-datachannel' ? await datachannelEngine() : wrtcEng
  */
 async function datachannelEngine(): Promise<object> {
   const polyfill = (await import('node-datachannel/polyfill')).default as unknown as { RTCPeerConnection: new (c?: object) => RTCLike };
-  interface RTCLike { createOffer(o?: object): Promise<{ type: string; sdp: string }>; createAnswer(o?: object): Promise<{ type: string; sdp: string }> }
+  interface RTCLike {
+    createOffer(o?: object): Promise<{ type: string; sdp: string }>; createAnswer(o?: object): Promise<{ type: string; sdp: string }>;
+    setRemoteDescription(d: object): Promise<void>; addIceCandidate(c?: object): Promise<void>;
+  }
+  /**
+   * A candidate that arrives before the remote description is in place fails in libdatachannel
+   * ("Got a remote candidate without ICE transport"): simple-peer can hand one over while
+   * setRemoteDescription is still on its way. Candidates wait for the first remote description.
+   */
   class PeerConnection extends polyfill.RTCPeerConnection {
+    private remoteSet!: Promise<void>;
+    private remoteReady!: () => void;
+    constructor(c?: object) {
+      super(c);
+      this.remoteSet = new Promise((resolve) => { this.remoteReady = resolve; });
+    }
     override async createOffer(o?: object) { const d = await super.createOffer(o); return { type: d.type, sdp: d.sdp }; }
     override async createAnswer(o?: object) { const d = await super.createAnswer(o); return { type: d.type, sdp: d.sdp }; }
+    override async setRemoteDescription(d: object) { await super.setRemoteDescription(d); this.remoteReady(); }
+    override async addIceCandidate(c?: object) { await this.remoteSet; return super.addIceCandidate(c); }
   }
   return { ...polyfill, RTCPeerConnection: PeerConnection };
 }
