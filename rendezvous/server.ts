@@ -22,6 +22,9 @@ import { type AccountsInForce, type GuessBudget, LocalGuessBudget, type StepLedg
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { RendezvousMetrics, type ServerState } from './metrics.js';
+import { ClusterPresence } from './cluster-presence.js';
+import { NodeBus } from './node-bus.js';
+import type { Received } from './node-messages.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
@@ -42,9 +45,10 @@ export interface RendezvousOptions {
   /** Folder holding accounts.json (in cluster mode: only the account key). */
   dataDir: string;
   /**
-   * Cluster mode: `redis://HOST:PORT`. Accounts, spent steps, failed-login counters and
-   * session tokens then live in Redis, shared by every node; presence, sessions and the
-   * relay still live in each node (docs/OPERATING.md, "Cluster").
+   * Cluster mode: `redis://HOST:PORT`. Accounts, spent steps, failed-login counters,
+   * session tokens and presence then live in Redis, shared by every node; sessions,
+   * signals and relay frames between peers at different nodes go node to node over
+   * Redis pub/sub (docs/OPERATING.md, "Cluster").
    */
   redis?: string;
   /** Handed to peers in `welcome`; default none (never public STUN servers). */
@@ -209,6 +213,27 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
   const presence = new Presence(logger);
+  // Cluster mode: presence in Redis, and the way to the other nodes.
+  let cluster: { bus: NodeBus; presence: ClusterPresence } | undefined;
+  if (link) {
+    const bus = new NodeBus(link, logger);
+    cluster = {
+      bus,
+      presence: new ClusterPresence(link, bus.nodeId, presence, logger, (gone) => {
+        for (const node of gone) {
+          sessions.closeNode(node);
+          bus.forgetNode(node);
+        }
+      }),
+    };
+    presence.joinCluster({ presence: cluster.presence, replaceAt: (node, id) => bus.tell(node, { t: 'replace', id }) });
+  }
+  /** What another node sends this one. */
+  const fromNode = ({ node, msg, payload }: Received) => {
+    if (msg.t === 'relay') relay.fromNode(node, msg.sid, msg.ack, msg.batch, payload);
+    else if (msg.t === 'replace') presence.replacedElsewhere(msg.id);
+    else sessions.fromNode(node, msg);
+  };
   const sessions = new TransferSessions({
     presence, logger,
     requestTimeoutMs: opts.sessionRequestTimeoutMs,
@@ -217,10 +242,13 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     maxPendingPerPair: opts.maxPendingPerPair,
     onEnd: (sid) => relay.end(sid),
     refusing: () => (state === 'ready' ? null : RESTARTING),
+    cluster,
   });
   const relay: FrameRelay = new FrameRelay({
     peerOf: (sid, socket) => sessions.peerOf(sid, socket),
     logger, now,
+    localOf: (node, sid) => sessions.localOf(node, sid),
+    ackNode: (node, ack, res) => cluster?.bus.tell(node, { t: 'ack', ack, res }),
     limits: {
       maxSessions: opts.maxRelaySessions ?? DEFAULT_RELAY_LIMITS.maxSessions,
       maxSessionsPerAccount: opts.maxRelaySessionsPerAccount,
@@ -291,6 +319,10 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       // A corrupt store, a Redis out of reach or another account key fails the start, loudly.
       await Promise.resolve(live.load()).catch((err: unknown) => { link?.close(); throw err; });
       stopWatching ??= live.watch();
+      if (cluster) {
+        cluster.bus.listen(fromNode);
+        await cluster.presence.start();
+      }
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
           stopWatching?.();
@@ -308,7 +340,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       url = `${tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
       state = 'ready';
       logger.info('listening', { url });
-      if (link) logger.warn('cluster.partial', { redis: link.target, shared: 'accounts, spent codes, failed-login limits, session tokens', notShared: 'presence, sessions, relay: peers must be on the same node to see each other (docs/OPERATING.md, Cluster)' });
+      if (cluster) logger.info('cluster.node', { redis: link!.target, node: cluster.bus.nodeId });
       return url;
     },
     async drain(timeoutMs) {
@@ -338,6 +370,10 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
         for (const connection of connections) connection.destroy();
       }
       await closing;
+      if (cluster) {
+        await cluster.bus.close(); // the other nodes hear of the sessions that ended with the connections
+        await cluster.presence.stop();
+      }
       files?.spent.flush();
       files?.tokens.flush();
       link?.close();
