@@ -13,6 +13,9 @@
  * are not) and how many entries this node's hash holds: a hash written while Redis was
  * away, or removed while this node stalled, is written again in full.
  *
+ * After beats failed (Redis away), no node counts as gone for NODE_TTL_MS + HEARTBEAT_MS:
+ * the other nodes could not beat either, and their sessions with this one are not ended for it.
+ *
  * Every reply is untrusted: entries that are not an account ID and a number are left out.
  */
 import { ACCOUNT_ID_PATTERN } from '../shared/constants.js';
@@ -60,6 +63,8 @@ export class ClusterPresence {
   /** Something failed to reach Redis: write the whole hash at the next beat. */
   private stale = true;
   private alive = new Set<string>();
+  /** Until when (monotonic ms) nodes missing from a beat are not taken as gone: Redis was away. */
+  private blindUntil = 0;
   private readonly hash: string;
 
   constructor(
@@ -112,11 +117,6 @@ export class ClusterPresence {
     return found.sort((a, b) => b.since - a.since).map((f) => f.node);
   }
 
-  /** Whether `node` answered its last beat in time, as this node last saw it. */
-  isAlive(node: string): boolean {
-    return this.alive.has(node);
-  }
-
   /** Stops beating and takes this node and its peers out of Redis. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
@@ -137,12 +137,14 @@ export class ClusterPresence {
       reply = await this.link.run('presence', (r) => r.eval(BEAT, 1, NODES_KEY, this.node, NODE_TTL_MS, PEERS_PREFIX));
     } catch (err) {
       this.stale = true;
+      this.blindUntil = performance.now() + NODE_TTL_MS + HEARTBEAT_MS;
       this.logger.warn('presence.beat-failed', { error: (err as Error).message });
       return;
     }
     const [nodes, entries] = Array.isArray(reply) ? reply as unknown[] : [];
     if (!Array.isArray(nodes)) return;
     const alive = new Set(nodes.filter((n): n is string => typeof n === 'string'));
+    if (performance.now() < this.blindUntil) for (const n of this.alive) alive.add(n);
     const gone = [...this.alive].filter((n) => !alive.has(n));
     this.alive = alive;
     if (entries !== this.local.counts().accounts) this.stale = true;

@@ -122,6 +122,13 @@ export interface RelayOptions {
   monotonic?: () => number;
   /** Cluster mode: the member at this node of session `sid` whose other member is at `node`. */
   localOf?: (node: string, sid: string) => PeerSocket | undefined;
+  /** Cluster mode: the daily quota counted over every node (redis-relay-usage.ts); without it, this node's count. */
+  sharedUsage?: {
+    used(id: string, day: number): number;
+    add(id: string, day: number, bytes: number): void;
+    known(id: string, day: number): boolean;
+    load(id: string, day: number): Promise<void>;
+  };
   /** Cluster mode: sends a relay ack back to `node`. */
   ackNode?: (node: string, ack: number, res: z.infer<typeof OkReply>) => void;
 }
@@ -230,7 +237,13 @@ export class FrameRelay {
     const day = Math.floor(this.opts.now() / DAY_MS);
     let used = this.usage.get(from.data.id);
     if (used?.day !== day) this.usage.set(from.data.id, used = { day, bytes: 0 });
-    if (used.bytes + len > limits.bytesPerDay) {
+    const shared = Number.isFinite(limits.bytesPerDay) ? this.opts.sharedUsage : undefined;
+    // The first frame of an account today at this node waits for its count in Redis (and the ones behind it, in order).
+    if (shared && !shared.known(from.data.id, day)) {
+      void shared.load(from.data.id, day).then(() => this.forward(from, sid, message, frames, reply));
+      return;
+    }
+    if ((shared ? shared.used(from.data.id, day) : used.bytes) + len > limits.bytesPerDay) {
       return this.refuse(sid, from, reply, `${from.data.id} has used its relay quota of ${limits.bytesPerDay} bytes for today (resets at 00:00 UTC)`, to);
     }
     let direction = flow.directions.get(from.id);
@@ -243,6 +256,7 @@ export class FrameRelay {
     }
     flow.lastFrameAt = this.monotonic();
     used.bytes += len;
+    shared?.add(from.data.id, day, len);
     direction.bytes += len;
     const sentAt = this.monotonic();
     const readyAt = sentAt + this.delayFor(flow, len);

@@ -32,6 +32,7 @@ import { RedisAccountStore } from './redis-accounts.js';
 import { RedisGuessBudget } from './redis-guess-budget.js';
 import { RedisLink } from './redis-link.js';
 import { RedisLiveAccounts } from './redis-live-accounts.js';
+import { RedisRelayUsage } from './redis-relay-usage.js';
 import { RedisSpentSteps } from './redis-spent-steps.js';
 import { RedisTokens } from './redis-tokens.js';
 import { TransferSessions } from './sessions.js';
@@ -214,11 +215,12 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   });
   const presence = new Presence(logger);
   // Cluster mode: presence in Redis, and the way to the other nodes.
-  let cluster: { bus: NodeBus; presence: ClusterPresence } | undefined;
+  let cluster: { bus: NodeBus; presence: ClusterPresence; usage: RedisRelayUsage } | undefined;
   if (link) {
     const bus = new NodeBus(link, logger);
     cluster = {
       bus,
+      usage: new RedisRelayUsage(link, logger, now),
       presence: new ClusterPresence(link, bus.nodeId, presence, logger, (gone) => {
         for (const node of gone) {
           sessions.closeNode(node);
@@ -249,6 +251,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     logger, now,
     localOf: (node, sid) => sessions.localOf(node, sid),
     ackNode: (node, ack, res) => cluster?.bus.tell(node, { t: 'ack', ack, res }),
+    sharedUsage: cluster?.usage,
     limits: {
       maxSessions: opts.maxRelaySessions ?? DEFAULT_RELAY_LIMITS.maxSessions,
       maxSessionsPerAccount: opts.maxRelaySessionsPerAccount,
@@ -322,6 +325,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       if (cluster) {
         cluster.bus.listen(fromNode);
         await cluster.presence.start();
+        cluster.usage.start();
       }
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
@@ -373,6 +377,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       if (cluster) {
         await cluster.bus.close(); // the other nodes hear of the sessions that ended with the connections
         await cluster.presence.stop();
+        await cluster.usage.stop();
       }
       files?.spent.flush();
       files?.tokens.flush();

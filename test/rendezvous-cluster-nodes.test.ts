@@ -7,12 +7,20 @@
  * coming back leaves a cluster that works without a restart.
  */
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { MAX_RELAY_BATCH } from '../shared/relay-batch.js';
+import { totpCode } from '../shared/totp.js';
+import { AccountSeal } from '../rendezvous/account-seal.js';
+import { createLogger, silentLogger } from '../rendezvous/log.js';
+import { RedisAccountStore } from '../rendezvous/redis-accounts.js';
+import { RedisLink } from '../rendezvous/redis-link.js';
+import { createRendezvous, type Rendezvous, type RendezvousOptions } from '../rendezvous/server.js';
 import { listTree, PEER_CLI, randomFile, type Run, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { haproxyAvailable, TestHaproxy } from './helpers/haproxy.js';
 import { redisAvailable, TestRedis } from './helpers/redis.js';
-import { type CliRun, runRendezvousCli, startServe } from './helpers/rendezvous.js';
+import { ask, type CliRun, type Client, connect, next, refusal, runRendezvousCli, startServe, tempDir as rvTempDir } from './helpers/rendezvous.js';
 
 const MiB = 1024 * 1024;
 
@@ -204,5 +212,169 @@ describe('rendezvous cluster on Redis: peers at different nodes', function () {
     await sendFile(a!.url, file, ['--relay']);
     await until(() => receiver.events.some((e) => e.type === 'done') || undefined, 'the file at bob');
     expect(await sha256File(path.join(inbox, 'after.bin'))).to.equal(fileSha);
+  });
+});
+
+describe('rendezvous cluster on Redis: sessions across nodes, message by message', function () {
+  this.timeout(60_000);
+  let redis: TestRedis;
+  let data: string;
+  const nodes: Array<{ rv: Rendezvous; url: string; logs: string[]; node: string }> = [];
+  const sockets: Client[] = [];
+  const secrets: Record<string, string> = {};
+  const SIGNAL = { type: 'transport', mode: 'relay' } as const;
+
+  before(function () { if (!redisAvailable()) this.skip(); });
+  beforeEach(async () => {
+    redis = await TestRedis.start();
+    data = rvTempDir('sealdrop-cluster-msg-');
+    const link = new RedisLink(redis.url, silentLogger, undefined, false);
+    await link.connect();
+    try {
+      const store = new RedisAccountStore(link, AccountSeal.open(data, true));
+      for (const id of ['alice', 'bob']) secrets[id] = (await store.enroll(id)).secret;
+    } finally {
+      link.close();
+    }
+  });
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    for (const n of nodes.splice(0)) await n.rv.close();
+    await redis.close();
+    await fs.rm(data, { recursive: true, force: true });
+  });
+
+  async function startNodes(count: number, opts: Partial<RendezvousOptions> = {}) {
+    for (let i = 0; i < count; i++) {
+      const logs: string[] = [];
+      const rv = createRendezvous({ dataDir: data, redis: redis.url, logger: createLogger({ level: 'info', write: (l) => logs.push(l) }), ...opts });
+      const url = await rv.listen(0, '127.0.0.1');
+      const node = /"node":"([0-9a-f]{16})"/.exec(logs.join('\n'))![1]!;
+      nodes.push({ rv, url, logs, node });
+    }
+    return nodes.slice(-count);
+  }
+
+  /** Logs in: the first time with a code, then with the token of the first login (one code per step). */
+  const tokens: Record<string, string> = {};
+  async function login(id: string, url: string, extra: object = {}): Promise<Client> {
+    const auth = tokens[id] ? { id, token: tokens[id] } : { id, code: totpCode(secrets[id]!, Date.now()) };
+    const { socket, welcome } = await connect(url, { ...auth, ...extra });
+    tokens[id] ??= welcome.token;
+    sockets.push(socket);
+    return socket;
+  }
+  afterEach(() => { for (const k of Object.keys(tokens)) delete tokens[k]; });
+
+  /** alice at `from` opens a session with bob receiving at `to`; bob accepts. */
+  async function openAcross(from: string, to: string): Promise<{ alice: Client; bob: Client; sid: string }> {
+    const bob = await login('bob', to, { receiving: true });
+    bob.on('session:request', (_req, ack) => ack({ accept: true }));
+    const alice = await login('alice', from);
+    const opened = await ask(alice, 'session:open', { to: 'bob' });
+    expect(opened.ok, JSON.stringify(opened)).to.equal(true);
+    return { alice, bob, sid: opened.sid };
+  }
+
+  it('signals and relay frames cross nodes with the one-node flow control: the sender\'s ack waits for the receiver\'s, the window holds, a close is heard', async () => {
+    const [a, b] = await startNodes(2, { relayWindowBytes: 100_000 });
+    const { alice, bob, sid } = await openAcross(a!.url, b!.url);
+    const signal = next<any>(bob, 'signal');
+    expect(await ask(alice, 'signal', { sid, data: SIGNAL })).to.deep.equal({ ok: true });
+    expect((await signal)[0]).to.deep.equal({ sid, from: 'alice', data: SIGNAL });
+
+    const held: Array<(res: object) => void> = [];
+    const got: Buffer[] = [];
+    bob.on('relay:frame', (s, frame, ack) => { expect(s).to.equal(sid); got.push(frame); held.push(ack); });
+    const frames = [0, 1, 2].map(() => randomBytes(30_000));
+    const answers = frames.map((f) => ask(alice, 'relay:frame', sid, f));
+    await until(() => got.length === 3 || undefined, 'three frames at bob');
+    expect(Buffer.concat(got).equals(Buffer.concat(frames)), 'the frames arrive whole and in order').to.equal(true);
+    let settled = 0;
+    for (const p of answers) void p.then(() => { settled += 1; });
+    const over = await ask(alice, 'relay:frame', sid, randomBytes(30_000)); // 120,000 unacked > 100,000
+    expect(over.code).to.equal('ERR_RELAY_LIMIT');
+    expect(settled, 'no ack for alice while bob has acked nothing').to.equal(0);
+    for (const ack of held.splice(0)) ack({ ok: true });
+    expect(await Promise.all(answers)).to.deep.equal([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(a!.rv.relayStats.bytes).to.equal(90_000);
+
+    const closed = next<any>(bob, 'session:closed');
+    alice.emit('session:close', { sid, reason: 'done' });
+    expect((await closed)[0]).to.deep.equal({ sid, reason: 'done' });
+    await until(() => b!.rv.tables().sessions === 0 && a!.rv.tables().sessions === 0 || undefined, 'the session gone at both nodes');
+  });
+
+  it('the daily relay quota is one across nodes: what an account relayed through node A counts at node C', async () => {
+    const [a, b, c] = await startNodes(3, { relayBytesPerDay: 100_000 });
+    const first = await openAcross(a!.url, b!.url);
+    first.bob.on('relay:frame', (_s, _f, ack) => ack({ ok: true }));
+    for (let i = 0; i < 3; i++) expect(await ask(first.alice, 'relay:frame', first.sid, randomBytes(20_000))).to.deep.equal({ ok: true });
+    const check = redis.client();
+    try {
+      await until(async () => Number((await check.get(`sealdrop:relay-bytes:${Math.floor(Date.now() / 86_400_000)}:alice`)) ?? 0) >= 60_000 || undefined, 'node A counted in Redis');
+    } finally {
+      check.disconnect();
+    }
+    const alice2 = await login('alice', c!.url);
+    const again = await ask(alice2, 'session:open', { to: 'bob' });
+    expect(again.ok).to.equal(true);
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await ask(alice2, 'relay:frame', again.sid, randomBytes(20_000)));
+    expect(answers.slice(0, 2)).to.deep.equal([{ ok: true }, { ok: true }]);
+    expect(answers[2].code).to.equal('ERR_RELAY_LIMIT');
+    expect(answers[2].message).to.match(/relay quota of 100000 bytes/);
+  });
+
+  it('a receive at another node is refused without --replace, and replaced with it', async () => {
+    const [a, b] = await startNodes(2);
+    const first = await login('bob', a!.url, { receiving: true });
+    const refused = await refusal(b!.url, { id: 'bob', token: tokens.bob, receiving: true });
+    expect(refused.code).to.equal('ERR_EXISTS');
+    expect(refused.message).to.match(/already receiving on another connection/);
+    const replaced = next(first, 'receiving:replaced', 5000);
+    const gone = next(first, 'disconnect', 5000);
+    await login('bob', b!.url, { receiving: true, replace: true });
+    await replaced;
+    await gone;
+  });
+
+  it('hostile node messages (garbage, a wrong sender node, oversized, unknown acks) are dropped and crash nothing', async () => {
+    const [a, b] = await startNodes(2);
+    const { alice, bob, sid } = await openAcross(a!.url, b!.url);
+    const signals: unknown[] = [];
+    alice.on('signal', (ev) => signals.push(ev));
+    const pub = redis.client();
+    try {
+      const channel = `sealdrop:node:${a!.node}`;
+      const envelope = (header: object, payload = Buffer.alloc(0)) => {
+        const h = Buffer.from(JSON.stringify(header));
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(h.length);
+        return Buffer.concat([len, h, payload]);
+      };
+      const stranger = 'ffffffffffffffff';
+      for (const raw of [
+        randomBytes(3), randomBytes(200), Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2]),
+        envelope({ node: b!.node, msg: { t: 'signal', sid, data: { type: 'nope' } } }),
+        envelope({ node: stranger, msg: { t: 'signal', sid, data: SIGNAL } }), // not the node of bob
+        envelope({ node: stranger, msg: { t: 'closed', sid, reason: 'forged' } }),
+        envelope({ node: b!.node, msg: { t: 'ack', ack: 999_999, res: { ok: true } } }),
+        envelope({ node: b!.node, msg: { t: 'relay', sid, ack: 1, batch: false } }, randomBytes(MAX_RELAY_BATCH + 1)),
+        envelope({ node: b!.node, msg: { t: 'signal', sid, data: SIGNAL } }, randomBytes(10)),
+        envelope({ node: b!.node, msg: { t: 'replace', id: '../../x' } }),
+      ]) await pub.publish(channel, raw);
+      await until(() => /node\.message-bad/.test(a!.logs.join('\n')) || undefined, 'node A logging what it refused');
+      // The session is untouched: a signal from bob's real node still arrives, and only that one.
+      expect(await ask(bob, 'signal', { sid, data: SIGNAL })).to.deep.equal({ ok: true });
+      await until(() => signals.length > 0 || undefined, 'bob\'s signal at alice');
+      expect(signals).to.deep.equal([{ sid, from: 'bob', data: SIGNAL }]);
+      bob.on('relay:frame', (_s, _f, ack) => ack({ ok: true }));
+      expect(await ask(alice, 'relay:frame', sid, randomBytes(1000))).to.deep.equal({ ok: true });
+      expect(alice.connected).to.equal(true);
+      expect((await fetch(`${a!.url}/healthz`)).status).to.equal(200);
+    } finally {
+      pub.disconnect();
+    }
   });
 });
