@@ -1,7 +1,8 @@
 /**
- * A real haproxy (Debian's package) in front of cluster nodes for tests: TCP mode,
- * round-robin, health-checked on /readyz, on a free loopback port, in the foreground
- * (-db) so the test owns the process; stop() ends it and removes its folder.
+ * A real haproxy (Debian's package) in front of cluster nodes for tests: HTTP mode
+ * (WebSocket upgrades pass through as tunnels; X-Forwarded-For for the nodes'
+ * --trust-proxy), round-robin, health-checked on /readyz, on a free loopback port, in
+ * the foreground (-db) so the test owns the process; stop() ends it and removes its folder.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,16 +17,18 @@ export function haproxyAvailable(): boolean {
   return existsSync(HAPROXY);
 }
 
-/** The config the tests use, and docs/OPERATING.md shows: any node may take any connection. */
+/** The config the tests use, and docs/OPERATING.md shows: any node may take any connection, no stickiness. */
 export function haproxyConfig(port: number, nodes: Array<{ host: string; port: number }>): string {
   return [
     'global',
     '  maxconn 4096',
     'defaults',
-    '  mode tcp',
+    '  mode http',
+    '  option forwardfor',
     '  timeout connect 2s',
-    '  timeout client 1h',
-    '  timeout server 1h',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  timeout tunnel 1h',
     '  retries 3',
     '  option redispatch',
     'frontend rendezvous',
