@@ -159,6 +159,16 @@ describe('rendezvous cluster on Redis: login guarantees', function () {
     expect(codes).to.deep.equal(['ERR_AUTH', 'ERR_AUTH', 'ERR_AUTH', 'ERR_AUTH', 'ERR_THROTTLED', 'ERR_THROTTLED']);
   });
 
+  it('many right-code logins at once from one address, spread over two nodes, are all let in (none throttled by the others in flight)', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `crowd${i}`);
+    const crowd = await Promise.all(ids.map(enroll));
+    // The real clock: each login takes its own "now", and they reach Redis in another order than they took it.
+    const [a, b] = await startNodes(2, { now: Date.now, admission: { maxPendingPerAddress: 64, maxConnectionsPerAddress: 128 } });
+    const results = await Promise.allSettled(ids.map((id, i) => login([a, b][i % 2]!.url, { id, code: totpCode(crowd[i]!, Date.now()) })));
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
+    expect(refused).to.deep.equal([]);
+  });
+
   it('a right code after failures clears the account, and does not count against the address', async () => {
     const secret = await enroll('alice');
     const [a, b] = await startNodes(2);
