@@ -186,6 +186,38 @@ describe('rendezvous cluster on Redis: peers at different nodes', function () {
     expect(await sha256File(path.join(inbox, 'second.bin'))).to.equal(secondSha);
   });
 
+  it('behind haproxy: a direct transfer goes on while the receiver\'s node is SIGKILLed mid-transfer, and completes', async function () {
+    if (!haproxyAvailable()) return this.skip();
+    const three = await startNodes(3, ['--trust-proxy', '--no-relay-start']); // direct from the first byte
+    proxy = await TestHaproxy.start(three.map((n) => n.url));
+    await loginAt('alice', proxy.url);
+    await loginAt('bob', proxy.url);
+    const inbox = path.join(root, 'inbox');
+    await fs.mkdir(inbox);
+    const receiver = peer('bob', proxy.url, ['receive', '--dir', inbox, '--yes', '--once']);
+    await receiver.waitFor('ready');
+    const online = async (n: ClusterNode) => Number(/^sealdrop_peers_online (\d+)/m.exec(await (await fetch(`${n.url}/metrics`)).text())?.[1] ?? 0);
+    const holder = await until(async () => {
+      for (const n of three) if (await online(n) > 0) return n;
+      return undefined;
+    }, 'the node holding bob');
+    const big = path.join(root, 'big.bin');
+    const bigSha = await randomFile(big, 48 * MiB);
+    const sender = peer('alice', proxy.url, ['send', big, '--to', 'bob', '--direct-only']);
+    await sender.waitFor('progress', 30_000);
+    sender.child.kill('SIGSTOP'); // mid-transfer, until the node is gone
+    try {
+      holder.run.child.kill('SIGKILL');
+      await receiver.waitFor('reconnecting', 10_000);
+    } finally {
+      sender.child.kill('SIGCONT');
+    }
+    expect(await sender.exit, sender.stderr() + sender.stdout()).to.equal(0);
+    expect(await receiver.exit, receiver.stderr() + receiver.stdout()).to.equal(0);
+    expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal('direct');
+    expect(await sha256File(path.join(inbox, 'big.bin'))).to.equal(bigSha);
+  });
+
   it('Redis stopped: new logins fail with clear words and /readyz is 503; Redis back: peers see each other and transfer across nodes again, no restart', async () => {
     const [a, b] = await startNodes(2);
     await loginAt('alice', a!.url);
