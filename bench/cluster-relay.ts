@@ -119,9 +119,12 @@ async function load(redis: string, dataDir: string, n: number): Promise<LoadFigu
   const ids = Array.from({ length: n }, (_, i) => `idle-${String(i).padStart(5, '0')}`);
   log(`enrolling ${n} accounts in Redis`);
   const secrets = await enroll(redis, dataDir, [...ids, 'probe-a', 'probe-b']);
-  // Every idle peer logs in from 127.0.0.1, where a public cluster sees thousands of addresses: the per-address connection
-  // limits are raised to the load, as bench/load.ts does for one node.
-  const limits = ['--max-connections-per-address', String(n + 10), '--max-pending-per-address', '512', '--max-pending', '512'];
+  // Every idle peer logs in from 127.0.0.1, where a public cluster sees thousands of addresses: the per-address limits are
+  // raised to the load, as bench/load.ts does for one node. In cluster mode that includes the failed-login budget of an
+  // address, where a login counts as a possible failure until its code is found right (redis-guess-budget.ts): without it,
+  // more than 10 logins in flight at once from one address wait.
+  const limits = ['--max-connections-per-address', String(n + 10), '--max-pending-per-address', '512', '--max-pending', '512',
+    '--address-throttle-after', String(10 * n), '--address-lock-after', String(10 * n)];
   const nodes = [await startRendezvous(dataDir, [], ['--redis', redis, ...limits]), await startRendezvous(dataDir, [], ['--redis', redis, ...limits])];
   const clients: ChildProcess[] = [];
   let a: RendezvousSession | undefined, b: RendezvousSession | undefined;
