@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { throughputSvg } from './chart.js';
+import { clusterSection } from './cluster-section.js';
 import { ROOT } from './measure.js';
 import { summaryJson, worstRss, type Results } from './results.js';
 import { fmt, round, summarize, type Summary } from './stats.js';
@@ -13,7 +14,8 @@ const mib = (b: number) => (b >= 2 ** 30 ? `${b / 2 ** 30} GiB` : `${b / 2 ** 20
 
 export async function writeReport(r: Results): Promise<void> {
   const dir = path.join(ROOT, 'bench');
-  await fs.writeFile(path.join(dir, 'RESULTS.md'), markdown(r));
+  const kept = clusterSection(await fs.readFile(path.join(dir, 'RESULTS.md'), 'utf8').catch(() => '')); // bench/cluster-relay.ts's
+  await fs.writeFile(path.join(dir, 'RESULTS.md'), kept ? `${markdown(r).replace(/\n*$/, '\n\n')}${kept}` : markdown(r));
   await fs.writeFile(path.join(dir, 'results.json'), JSON.stringify(r, null, 1) + '\n');
   await fs.writeFile(path.join(dir, 'throughput.svg'), throughputSvg([
     { title: 'direct', bars: [{ label: 'sealdrop', s: r.stream.direct, color: '#2b7bb9' }, { label: 'raw wrtc', s: r.directCeiling.best, color: '#a9c9e3' }, ...wormholeBar(r, 'direct')] },

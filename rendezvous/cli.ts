@@ -145,9 +145,6 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  if (flags.redis) {
-    process.stderr.write(`${PROGRAM}: cluster mode: logins are shared through Redis, but presence, sessions and the relay are not yet — two peers must be on the same node to see each other (docs/OPERATING.md, "Cluster")\n`);
-  }
   // Only now: whoever reads this line may signal at once, and must find the handlers in place.
   process.stdout.write(`listening on ${url}\n`);
 }

@@ -35,6 +35,12 @@ local function blockFor(c, after, lockAfter, lockMs, maxMs)
   if c >= lockAfter then return lockMs end
   if c >= after then return math.min(1000 * 2 ^ (c - after), maxMs) end
   return 0
+end
+-- The new "blocked until": only a block moves it. Setting it to 'now' when there is none would block an attempt
+-- that took its 'now' a moment earlier and reached Redis later (parallel logins from one address, other nodes).
+local function blockedUntil(now, was, block)
+  if block > 0 then return math.floor(now + block) end
+  return was
 end`;
 
 /** KEYS: address, account. ARGV: now, forgetMs, accountKeepMs, then each policy (throttleAfter, lockAfter, lockMs, maxThrottleMs): address, account. */
@@ -46,10 +52,10 @@ if now < ab then return {'address', ac, ab} end
 local xc, xb = num(KEYS[2], 'c'), num(KEYS[2], 'b')
 if now < xb then return {'account', xc, xb} end
 ac = ac + 1
-redis.call('HSET', KEYS[1], 'c', ac, 'b', math.floor(now + blockFor(ac, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))), 'l', now, 'p', ab)
+redis.call('HSET', KEYS[1], 'c', ac, 'b', blockedUntil(now, ab, blockFor(ac, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))), 'l', now, 'p', ab)
 redis.call('PEXPIRE', KEYS[1], math.floor(forget + tonumber(ARGV[6])))
 xc = xc + 1
-redis.call('HSET', KEYS[2], 'c', xc, 'b', math.floor(now + blockFor(xc, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))), 'l', now, 'p', xb)
+redis.call('HSET', KEYS[2], 'c', xc, 'b', blockedUntil(now, xb, blockFor(xc, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))), 'l', now, 'p', xb)
 redis.call('PEXPIRE', KEYS[2], keep)
 return {'ok', 0, 0}`;
 

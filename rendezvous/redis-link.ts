@@ -1,7 +1,7 @@
 /**
  * The rendezvous's connection to Redis in cluster mode (`serve --redis URL`): one
  * client for commands, one for pub/sub (a subscribed Redis connection takes no other
- * commands). Commands never queue while Redis is away: they fail at once with
+ * commands) and one that publishes node-to-node messages. Commands never queue while Redis is away: they fail at once with
  * ERR_STORE, so a login answers "the store is unreachable" instead of hanging. The
  * clients reconnect by themselves (every REDIS_RETRY_MAX_MS at most), so a node
  * recovers when Redis returns, without a restart.
@@ -40,6 +40,8 @@ export class RedisLink {
   readonly commands: Redis;
   /** For pub/sub; absent for one-shot operator commands. */
   readonly subscriber: Redis | undefined;
+  /** Publishes node-to-node messages (node-bus.ts), so relay traffic never waits behind a login's commands or delays them; with the subscriber. */
+  readonly publisher: Redis | undefined;
   private down: string | undefined = 'not connected yet';
   private readonly regainedListeners = new Set<() => void>();
   /** Once closed on purpose, a closed connection is no outage. */
@@ -58,6 +60,7 @@ export class RedisLink {
     this.commands = new Redis(url, options);
     // (Re)subscribing waits for the connection rather than failing.
     this.subscriber = subscribe ? new Redis(url, { ...options, enableOfflineQueue: true }) : undefined;
+    this.publisher = subscribe ? new Redis(url, options) : undefined;
     for (const client of this.clients()) {
       client.on('error', (err: Error) => this.lost(err.message));
       client.on('close', () => this.lost('connection closed'));
@@ -107,7 +110,7 @@ export class RedisLink {
   }
 
   private clients(): Redis[] {
-    return this.subscriber ? [this.commands, this.subscriber] : [this.commands];
+    return this.subscriber && this.publisher ? [this.commands, this.subscriber, this.publisher] : [this.commands];
   }
 
   private connected(): boolean {

@@ -62,14 +62,16 @@ export class RedisLiveAccounts implements AccountsInForce {
 
   watch(): () => void {
     const sub = this.link.subscriber!;
-    const onMessage = (channel: string) => { if (channel === ACCOUNTS_CHANNEL) this.refresh(); };
-    sub.on('message', onMessage);
+    // messageBuffer, not message: with a `message` listener ioredis decodes every message on this connection to a
+    // string, relay frames between nodes too (node-bus.ts).
+    const onMessage = (channel: Buffer) => { if (channel.toString() === ACCOUNTS_CHANNEL) this.refresh(); };
+    sub.on('messageBuffer', onMessage);
     const stopRegained = this.link.onRegained(() => this.refresh());
     sub.subscribe(ACCOUNTS_CHANNEL).catch((err: Error) => this.logger.error('redis.subscribe-failed', { error: err.message }));
     const poll = setInterval(() => this.refresh(), POLL_MS).unref();
     return () => {
       clearInterval(poll);
-      sub.off('message', onMessage);
+      sub.off('messageBuffer', onMessage);
       stopRegained();
     };
   }

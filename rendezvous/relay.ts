@@ -24,13 +24,20 @@
  *
  * A frame the receiver never acks is failed to its sender by the watchdog, and its
  * ack entry leaves the receiving socket's table then too (acks.ts emitForgettable).
+ *
+ * Across nodes (cluster mode) the sender's node keeps all of the above (window, frames
+ * in flight, quota, rate, slots, watchdog) and sends each message to the receiver's node
+ * (a RemoteMember), which hands it to its socket and sends the ack back (fromNode). That
+ * node bounds what it holds for a session too (the same window and frame count) and
+ * gives up on an ack after ackTimeoutMs.
  */
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { MAX_RELAY_BATCH, splitBatch } from '../shared/relay-batch.js';
 import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../shared/schemas.js';
-import { emitForgettable, errorReply, type ReplyFn } from './acks.js';
+import { awaitAnswer, emitForgettable, errorReply, type ReplyFn } from './acks.js';
+import { remoteOf } from './remote-member.js';
 import { strike } from './event-limits.js';
 import type { Logger } from './log.js';
 import type { PeerSocket } from './types.js';
@@ -113,7 +120,21 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   /** Monotonic milliseconds for rate limiting. */
   monotonic?: () => number;
+  /** Cluster mode: the member at this node of session `sid` whose other member is at `node`. */
+  localOf?: (node: string, sid: string) => PeerSocket | undefined;
+  /** Cluster mode: the daily quota counted over every node (redis-relay-usage.ts); without it, this node's count. */
+  sharedUsage?: {
+    used(id: string, day: number): number;
+    add(id: string, day: number, bytes: number): void;
+    known(id: string, day: number): boolean;
+    load(id: string, day: number): Promise<void>;
+  };
+  /** Cluster mode: sends a relay ack back to `node`. */
+  ackNode?: (node: string, ack: number, res: z.infer<typeof OkReply>) => void;
 }
+
+/** Relay bytes from another node, waiting for the member here to take them. */
+interface Inbound { bytes: number; frames: number; waiting: Set<() => void> }
 
 export class FrameRelay {
   readonly stats: RelayStats = { frames: 0, bytes: 0, activeSessions: 0, refused: 0 };
@@ -126,6 +147,8 @@ export class FrameRelay {
   /** Sessions whose other peer has heard `relay:refused` already: once is enough. */
   private readonly told = new Set<string>();
   private readonly monotonic: () => number;
+  /** sid → what other nodes sent for the member here and it has not acked yet. */
+  private readonly inbound = new Map<string, Inbound>();
 
   constructor(private readonly opts: RelayOptions) {
     const given = Object.fromEntries(Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined)) as Partial<RelayLimits>;
@@ -152,6 +175,8 @@ export class FrameRelay {
   /** The session ended: settle its frames in flight and report what went through. */
   end(sid: string): void {
     this.told.delete(sid);
+    const inbound = this.inbound.get(sid);
+    if (inbound) for (const give of [...inbound.waiting]) give();
     const flow = this.flows.get(sid);
     if (!flow) return;
     this.flows.delete(sid);
@@ -212,7 +237,13 @@ export class FrameRelay {
     const day = Math.floor(this.opts.now() / DAY_MS);
     let used = this.usage.get(from.data.id);
     if (used?.day !== day) this.usage.set(from.data.id, used = { day, bytes: 0 });
-    if (used.bytes + len > limits.bytesPerDay) {
+    const shared = Number.isFinite(limits.bytesPerDay) ? this.opts.sharedUsage : undefined;
+    // The first frame of an account today at this node waits for its count in Redis (and the ones behind it, in order).
+    if (shared && !shared.known(from.data.id, day)) {
+      void shared.load(from.data.id, day).then(() => this.forward(from, sid, message, frames, reply));
+      return;
+    }
+    if ((shared ? shared.used(from.data.id, day) : used.bytes) + len > limits.bytesPerDay) {
       return this.refuse(sid, from, reply, `${from.data.id} has used its relay quota of ${limits.bytesPerDay} bytes for today (resets at 00:00 UTC)`, to);
     }
     let direction = flow.directions.get(from.id);
@@ -225,6 +256,7 @@ export class FrameRelay {
     }
     flow.lastFrameAt = this.monotonic();
     used.bytes += len;
+    shared?.add(from.data.id, day, len);
     direction.bytes += len;
     const sentAt = this.monotonic();
     const readyAt = sentAt + this.delayFor(flow, len);
@@ -262,6 +294,8 @@ export class FrameRelay {
    * the unanswered acks from `to`'s table.
    */
   private deliver(to: PeerSocket, sid: string, message: Buffer, frames: Buffer[], onAnswer: (res: unknown) => void): () => void {
+    const remote = remoteOf(to);
+    if (remote) return remote.relay(message, message !== frames[0], onAnswer);
     if (message === frames[0]) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frame', sid, message, ack));
     if (to.data.relayBatch) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frames', sid, message, ack));
     let left = frames.length;
@@ -273,6 +307,51 @@ export class FrameRelay {
       onAnswer(res);
     }, (ack) => to.emit('relay:frame', sid, frame, ack)));
     return () => { for (const forget of forgets) forget(); };
+  }
+
+  /**
+   * Relay bytes another node sent for the member here of session `sid` (cluster mode):
+   * handed to its socket, and its ack (or why not) sent back as `ack`.
+   */
+  fromNode(node: string, sid: string, ack: number, batch: boolean, bytes: Buffer): void {
+    const answer = (res: z.infer<typeof OkReply>) => this.opts.ackNode?.(node, ack, res);
+    const to = this.opts.localOf?.(node, sid);
+    if (!to) return answer(errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame'));
+    let frames: Buffer[];
+    if (batch) {
+      try {
+        frames = splitBatch(bytes);
+      } catch (err) {
+        return answer(errorReply('ERR_BAD_INPUT', (err as SealdropError).message));
+      }
+    } else {
+      if (bytes.length > MAX_FRAME_SIZE) return answer(errorReply('ERR_BAD_INPUT', `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`));
+      frames = [bytes];
+    }
+    let inbound = this.inbound.get(sid);
+    if (!inbound) this.inbound.set(sid, inbound = { bytes: 0, frames: 0, waiting: new Set() });
+    const len = frames.reduce((n, f) => n + f.length, 0);
+    if (inbound.bytes + len > this.limits.windowBytes || inbound.frames + frames.length > MAX_FRAMES_IN_FLIGHT) {
+      return answer(errorReply('ERR_RELAY_LIMIT', `more than ${this.limits.windowBytes} relayed bytes would be waiting for the other peer`));
+    }
+    inbound.bytes += len;
+    inbound.frames += frames.length;
+    const held = inbound;
+    let forget = () => {};
+    const settle = (res: z.infer<typeof OkReply>) => {
+      if (!held.waiting.delete(give)) return;
+      held.bytes -= len;
+      held.frames -= frames.length;
+      if (held.waiting.size === 0 && this.inbound.get(sid) === held) this.inbound.delete(sid);
+      forget();
+      answer(res);
+    };
+    const give = () => { pending.cancel(); settle(errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame')); };
+    held.waiting.add(give);
+    const pending = awaitAnswer<[unknown]>(this.limits.ackTimeoutMs, (res) => settle(isOkReply(res) ? TAKEN : parseReply(res)),
+      () => settle(errorReply('ERR_TIMEOUT', `the other peer did not take the frame within ${this.limits.ackTimeoutMs / 1000} s`)));
+    const message = batch ? bytes : frames[0]!;
+    forget = this.deliver(to, sid, message, frames, pending.ack);
   }
 
   /** Relaying sessions one account is a member of now (for tests and stats). */

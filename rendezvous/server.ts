@@ -22,6 +22,9 @@ import { type AccountsInForce, type GuessBudget, LocalGuessBudget, type StepLedg
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { RendezvousMetrics, type ServerState } from './metrics.js';
+import { ClusterPresence } from './cluster-presence.js';
+import { NodeBus } from './node-bus.js';
+import type { Received } from './node-messages.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
 import { webApp } from './web-app.js';
@@ -30,6 +33,7 @@ import { RedisAccountStore } from './redis-accounts.js';
 import { RedisGuessBudget } from './redis-guess-budget.js';
 import { RedisLink } from './redis-link.js';
 import { RedisLiveAccounts } from './redis-live-accounts.js';
+import { RedisRelayUsage } from './redis-relay-usage.js';
 import { RedisSpentSteps } from './redis-spent-steps.js';
 import { RedisTokens } from './redis-tokens.js';
 import { TransferSessions } from './sessions.js';
@@ -43,9 +47,10 @@ export interface RendezvousOptions {
   /** Folder holding accounts.json (in cluster mode: only the account key). */
   dataDir: string;
   /**
-   * Cluster mode: `redis://HOST:PORT`. Accounts, spent steps, failed-login counters and
-   * session tokens then live in Redis, shared by every node; presence, sessions and the
-   * relay still live in each node (docs/OPERATING.md, "Cluster").
+   * Cluster mode: `redis://HOST:PORT`. Accounts, spent steps, failed-login counters,
+   * session tokens and presence then live in Redis, shared by every node; sessions,
+   * signals and relay frames between peers at different nodes go node to node over
+   * Redis pub/sub (docs/OPERATING.md, "Cluster").
    */
   redis?: string;
   /** Handed to peers in `welcome`; default none (never public STUN servers). */
@@ -217,6 +222,28 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     onHandshake: opts.onInbound && ((auth) => opts.onInbound!('handshake', [auth])),
   });
   const presence = new Presence(logger);
+  // Cluster mode: presence in Redis, and the way to the other nodes.
+  let cluster: { bus: NodeBus; presence: ClusterPresence; usage: RedisRelayUsage } | undefined;
+  if (link) {
+    const bus = new NodeBus(link, logger);
+    cluster = {
+      bus,
+      usage: new RedisRelayUsage(link, logger, now),
+      presence: new ClusterPresence(link, bus.nodeId, presence, logger, (gone) => {
+        for (const node of gone) {
+          sessions.closeNode(node);
+          bus.forgetNode(node);
+        }
+      }),
+    };
+    presence.joinCluster({ presence: cluster.presence, replaceAt: (node, id) => bus.tell(node, { t: 'replace', id }) });
+  }
+  /** What another node sends this one. */
+  const fromNode = ({ node, msg, payload }: Received) => {
+    if (msg.t === 'relay') relay.fromNode(node, msg.sid, msg.ack, msg.batch, payload);
+    else if (msg.t === 'replace') presence.replacedElsewhere(msg.id);
+    else sessions.fromNode(node, msg);
+  };
   const sessions = new TransferSessions({
     presence, logger,
     requestTimeoutMs: opts.sessionRequestTimeoutMs,
@@ -225,10 +252,14 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     maxPendingPerPair: opts.maxPendingPerPair,
     onEnd: (sid) => relay.end(sid),
     refusing: () => (state === 'ready' ? null : RESTARTING),
+    cluster,
   });
   const relay: FrameRelay = new FrameRelay({
     peerOf: (sid, socket) => sessions.peerOf(sid, socket),
     logger, now,
+    localOf: (node, sid) => sessions.localOf(node, sid),
+    ackNode: (node, ack, res) => cluster?.bus.tell(node, { t: 'ack', ack, res }),
+    sharedUsage: cluster?.usage,
     limits: {
       maxSessions: opts.maxRelaySessions ?? DEFAULT_RELAY_LIMITS.maxSessions,
       maxSessionsPerAccount: opts.maxRelaySessionsPerAccount,
@@ -299,6 +330,11 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       // A corrupt store, a Redis out of reach or another account key fails the start, loudly.
       await Promise.resolve(live.load()).catch((err: unknown) => { link?.close(); throw err; });
       stopWatching ??= live.watch();
+      if (cluster) {
+        cluster.bus.listen(fromNode);
+        await cluster.presence.start();
+        cluster.usage.start();
+      }
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
           stopWatching?.();
@@ -317,7 +353,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       if (web) for (const origin of ownOrigins(url, addr, tls)) origins.allow(origin);
       state = 'ready';
       logger.info('listening', { url });
-      if (link) logger.warn('cluster.partial', { redis: link.target, shared: 'accounts, spent codes, failed-login limits, session tokens', notShared: 'presence, sessions, relay: peers must be on the same node to see each other (docs/OPERATING.md, Cluster)' });
+      if (cluster) logger.info('cluster.node', { redis: link!.target, node: cluster.bus.nodeId });
       return url;
     },
     async drain(timeoutMs) {
@@ -347,6 +383,11 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
         for (const connection of connections) connection.destroy();
       }
       await closing;
+      if (cluster) {
+        await cluster.bus.close(); // the other nodes hear of the sessions that ended with the connections
+        await cluster.presence.stop();
+        await cluster.usage.stop();
+      }
       await files?.spent.settled(); // a login's write on its way lands first; the flush then writes the newest
       files?.spent.flush();
       files?.tokens.flush();

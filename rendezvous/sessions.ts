@@ -7,14 +7,25 @@
  *
  * The server stamps `from` on everything it forwards: a client can only ever speak
  * as the account it authenticated as, and only into sessions it is a member of.
+ *
+ * In a cluster the two members may be on different nodes. Each node then holds the
+ * session too, with the member it does not hold as a RemoteMember (remote-member.ts):
+ * the opener's node checks the opener's limits and asks the receiver's node (`open`);
+ * that node checks the receiver's limits, asks the receiver, and answers (`answer`).
+ * From then on signals, closes and relay frames go node to node (node-routes.ts). A
+ * node that stops beating (cluster-presence.ts) ends its sessions with this node.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { CloseRequest, type ErrorReply, OpenRequest, SessionAnswer, SignalRequest } from '../shared/schemas.js';
 import { errorReply, type ReplyFn, requestAnswer } from './acks.js';
+import type { ClusterPresence } from './cluster-presence.js';
 import { admitPair } from './event-limits.js';
 import type { Logger } from './log.js';
+import type { NodeBus } from './node-bus.js';
+import type { NodeMessage } from './node-messages.js';
 import type { Presence } from './presence.js';
+import { RemoteMember, remoteOf } from './remote-member.js';
 import type { PeerSocket } from './types.js';
 import { handle } from './validate.js';
 
@@ -24,6 +35,8 @@ export const MAX_SESSIONS_PER_SOCKET = 16;
 export const MAX_PENDING_PER_RECEIVER = 8;
 /** Unanswered requests from one account to one receiving connection: one opener cannot fill the above. */
 export const MAX_PENDING_PER_PAIR = 2;
+/** How long the receiver's node has to say it took a session request (a node that died within its beat's TTL says nothing). */
+export const NODE_ANSWER_MS = 3_000;
 
 interface TransferSession {
   sid: string;
@@ -34,6 +47,8 @@ interface TransferSession {
   settle?: ReplyFn;
   /** While pending: stops waiting for the receiver's answer. */
   cancel?: () => void;
+  /** While pending at the opener's node: the receiver's node took the request. */
+  heard?: () => void;
 }
 
 export interface SessionOptions {
@@ -47,6 +62,8 @@ export interface SessionOptions {
   onEnd?: (sid: string) => void;
   /** Why new sessions are refused now (the server is draining), or null. */
   refusing?: () => string | null;
+  /** Cluster mode: where other nodes' receivers are, and the way to their nodes. */
+  cluster?: { presence: ClusterPresence; bus: NodeBus };
 }
 
 export class TransferSessions {
@@ -121,16 +138,32 @@ export class TransferSessions {
     return this.sessions.size;
   }
 
-  private open(socket: PeerSocket, to: string, reply: ReplyFn): void {
+  private open(socket: PeerSocket, to: string, reply: ReplyFn): void | Promise<void> {
     const from = socket.data.id;
     if (to === from) return reply(errorReply('ERR_BAD_INPUT', 'cannot open a session with your own account'));
     const closed = this.opts.refusing?.();
     if (closed) return reply(errorReply('ERR_BUSY', closed));
     const receiver = this.opts.presence.receiverOf(to);
-    if (!receiver) return reply(errorReply('ERR_PEER_OFFLINE', `${to} is not online and receiving`));
-    if (this.countOf(socket) >= this.maxPerSocket) {
-      return reply(errorReply('ERR_BAD_INPUT', `this connection already has ${this.maxPerSocket} sessions; close one first`));
+    if (!receiver) {
+      if (this.opts.cluster) return this.openAcross(socket, to, reply);
+      return reply(errorReply('ERR_PEER_OFFLINE', `${to} is not online and receiving`));
     }
+    if (this.countOf(socket) >= this.maxPerSocket) return reply(this.tooMany());
+    this.offer(socket, receiver, reply);
+  }
+
+  private tooMany(): ErrorReply {
+    return errorReply('ERR_BAD_INPUT', `this connection already has ${this.maxPerSocket} sessions; close one first`);
+  }
+
+  /**
+   * Asks the receiving socket `receiver` (at this node) for a session with `opener` (here,
+   * or a RemoteMember), after the receiver's limits; `reply` gets the answer. `sid`: the
+   * ID the opener's node chose.
+   */
+  private offer(opener: PeerSocket, receiver: PeerSocket, reply: ReplyFn, sid = randomBytes(16).toString('hex')): void {
+    const from = opener.data.id;
+    const to = receiver.data.id;
     if (this.countOf(receiver) >= this.maxPerSocket) return reply(errorReply('ERR_REJECTED', `${to} is busy with too many sessions; try again later`));
     const pending = this.pendingAt(receiver);
     if (pending.filter((p) => p.opener.data.id === from).length >= this.maxPendingPerPair) {
@@ -139,12 +172,14 @@ export class TransferSessions {
     if (pending.length >= this.maxPendingPerReceiver) {
       return reply(errorReply('ERR_BUSY', `${to} has ${this.maxPendingPerReceiver} requests waiting for an answer; try again shortly`));
     }
-    const limited = admitPair(socket, to);
-    if (limited) return reply(limited);
+    if (!remoteOf(opener)) { // a remote opener's node charged its pair already
+      const limited = admitPair(opener, to);
+      if (limited) return reply(limited);
+    }
 
-    const s: TransferSession = { sid: randomBytes(16).toString('hex'), opener: socket, receiver, open: false, settle: reply };
+    const s: TransferSession = { sid, opener, receiver, open: false, settle: reply };
     this.remember(s);
-    this.opts.logger.info('session.requested', { sid: s.sid, from, to });
+    this.opts.logger.info('session.requested', { sid: s.sid, from, to, ...(remoteOf(opener) && { node: remoteOf(opener)!.node }) });
     // The receiver's ack leaves its socket's table when we stop waiting (timeout, close).
     const answer = requestAnswer(receiver, this.timeoutMs, (ack) => receiver.emit('session:request', { sid: s.sid, from }, ack),
       (res: unknown) => this.answered(s, res), () => {
@@ -156,6 +191,109 @@ export class TransferSessions {
       answer.cancel();
       reply(res);
     };
+  }
+
+  /** `to` receives at no socket here: ask the node where it does (cluster mode). */
+  private async openAcross(socket: PeerSocket, to: string, reply: ReplyFn): Promise<void> {
+    const { presence, bus } = this.opts.cluster!;
+    let nodes: string[];
+    try {
+      nodes = await presence.receiversOf(to);
+    } catch (err) {
+      return reply(errorReply('ERR_STORE', (err as { peerMessage?: string }).peerMessage ?? (err as Error).message));
+    }
+    if (nodes.length === 0) return reply(errorReply('ERR_PEER_OFFLINE', `${to} is not online and receiving`));
+    if (!socket.connected) return reply(errorReply('ERR_PEER_GONE', 'this connection closed'));
+    if (this.countOf(socket) >= this.maxPerSocket) return reply(this.tooMany());
+    const limited = admitPair(socket, to);
+    if (limited) return reply(limited);
+    const node = nodes[0]!;
+    const sid = randomBytes(16).toString('hex');
+    const s: TransferSession = { sid, opener: socket, receiver: new RemoteMember(bus, node, sid, to, true).asSocket(), open: false, settle: reply };
+    this.remember(s);
+    this.opts.logger.info('session.requested', { sid, from: socket.data.id, to, node });
+    const unheard = setTimeout(() => this.close(sid, 'the other node did not answer', undefined,
+      errorReply('ERR_PEER_GONE', `the rendezvous node where ${to} is online did not answer; try again`)), NODE_ANSWER_MS).unref();
+    const waited = Math.round(this.timeoutMs / 1000);
+    const late = setTimeout(() => this.close(sid, 'the session request timed out', undefined,
+      errorReply('ERR_TIMEOUT', `${to} did not answer within ${waited} s`)), this.timeoutMs + NODE_ANSWER_MS).unref();
+    s.heard = () => clearTimeout(unheard);
+    s.cancel = () => { clearTimeout(unheard); clearTimeout(late); };
+    bus.send(node, { t: 'open', sid, from: socket.data.id, to }).catch((err: Error) => this.close(sid, 'the other node is out of reach', undefined,
+      errorReply('ERR_STORE', `the rendezvous cannot reach the node where ${to} is online: ${err.message}`)));
+  }
+
+  /** A node message about a session one of whose members is at `node` (node-routes.ts). */
+  fromNode(node: string, msg: NodeMessage): void {
+    if (msg.t === 'open') return this.openFromNode(node, msg.sid, msg.from, msg.to);
+    if (!('sid' in msg)) return;
+    const across = this.across(node, msg.sid);
+    if (!across) return;
+    const { s, remote, local } = across;
+    switch (msg.t) {
+      case 'heard':
+        s.heard?.();
+        break;
+      case 'answer':
+        if (s.open || remote !== s.receiver) return;
+        if (msg.res.ok) {
+          s.cancel?.();
+          this.answered(s, { accept: true });
+        } else {
+          s.cancel?.();
+          this.forget(s);
+          s.settle?.(msg.res);
+          this.opts.logger.info('session.refused', { sid: s.sid, from: s.opener.data.id, to: s.receiver.data.id, node });
+          this.opts.onEnd?.(s.sid);
+        }
+        break;
+      case 'closed':
+        this.close(s.sid, msg.reason, remote);
+        break;
+      case 'signal':
+        if (s.open && local.connected) local.emit('signal', { sid: s.sid, from: remote.data.id, data: msg.data });
+        break;
+      case 'refused':
+        if (s.open && local.connected) local.emit('relay:refused', { sid: s.sid, code: msg.code, message: msg.message });
+        break;
+    }
+  }
+
+  /** The member at this node of the open session `sid` whose other member is at `node`. */
+  localOf(node: string, sid: string): PeerSocket | undefined {
+    const across = this.across(node, sid);
+    return across?.s.open ? across.local : undefined;
+  }
+
+  /** `node` stopped beating: its members are gone, and so are their sessions. */
+  closeNode(node: string): void {
+    for (const s of [...this.sessions.values()]) {
+      const remote = [s.opener, s.receiver].find((m) => remoteOf(m)?.node === node);
+      if (!remote) continue;
+      remoteOf(remote)!.connected = false;
+      this.close(s.sid, 'the other peer\'s rendezvous node went away', remote, errorReply('ERR_PEER_GONE', 'the rendezvous node of the other peer went away'));
+    }
+  }
+
+  private across(node: string, sid: string): { s: TransferSession; remote: PeerSocket; local: PeerSocket } | undefined {
+    const s = this.sessions.get(sid);
+    if (!s) return undefined;
+    if (remoteOf(s.receiver)?.node === node) return { s, remote: s.receiver, local: s.opener };
+    if (remoteOf(s.opener)?.node === node) return { s, remote: s.opener, local: s.receiver };
+    return undefined;
+  }
+
+  /** The opener's node asks for a session with `to`'s receiving socket here. */
+  private openFromNode(node: string, sid: string, from: string, to: string): void {
+    const { bus } = this.opts.cluster!;
+    const answer: ReplyFn = (res) => bus.tell(node, { t: 'answer', sid, res: (res as { ok: boolean }).ok ? { ok: true } : res as ErrorReply });
+    if (this.sessions.has(sid)) return answer(errorReply('ERR_BAD_INPUT', 'that session ID is taken'));
+    const closed = this.opts.refusing?.();
+    if (closed) return answer(errorReply('ERR_BUSY', closed));
+    const receiver = this.opts.presence.receiverOf(to);
+    if (!receiver) return answer(errorReply('ERR_PEER_OFFLINE', `${to} is not online and receiving`));
+    bus.tell(node, { t: 'heard', sid });
+    this.offer(new RemoteMember(bus, node, sid, from, false).asSocket(), receiver, answer, sid);
   }
 
   /** Sessions waiting for this receiving socket's answer. */

@@ -17,7 +17,7 @@ export const LIMIT_SCOPES = ['connection', 'account', 'pair'] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
 
 /** What a Redis round trip was for (cluster mode). */
-export const REDIS_OPS = ['spend', 'guesses', 'token', 'accounts'] as const;
+export const REDIS_OPS = ['spend', 'guesses', 'token', 'accounts', 'presence', 'relay-usage'] as const;
 export type RedisOp = (typeof REDIS_OPS)[number];
 
 export interface Telemetry {
