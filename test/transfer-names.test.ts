@@ -50,7 +50,8 @@ describe('hostile names from a sender', function () {
       await fs.rm(work, { recursive: true, force: true });
     });
 
-    const offer = async (name: string) => {
+    /** Offers `names` (each the same five bytes) from alice to a `receive --once` of bob's. */
+    const offer = async (...names: string[]) => {
       const parent = await tempDir();
       const inbox = path.join(parent, 'inbox');
       await fs.mkdir(inbox);
@@ -59,7 +60,7 @@ describe('hostile names from a sender', function () {
       const home = new Home(world.homes.alice!);
       const result = await sendFiles({
         home, account: await resolveAccount(home, {}), to: 'bob',
-        sources: { files: [{ path: payload, name, size: 5 }], dirs: [], skipped: [] },
+        sources: { files: names.map((name) => ({ path: payload, name, size: 5 })), dirs: [], skipped: [] },
       }).then(() => 'sent', (e) => e);
       const code = await receiver.exit;
       return { result, code, receiver, parent, inbox };
@@ -87,17 +88,8 @@ describe('hostile names from a sender', function () {
 
     for (const [first, second] of [['a', 'a/b'], ['a/b', 'A'], ['x/y/z', 'x/y']]) {
       it(`refuses an offer naming ${JSON.stringify(first!.split('/')[0])} a file and a folder ("${first}" and "${second}"), before writing`, async () => {
-        const parent = await tempDir();
-        const inbox = path.join(parent, 'inbox');
-        await fs.mkdir(inbox);
-        const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
-        await receiver.waitFor('ready');
-        const home = new Home(world.homes.alice!);
-        const result = await sendFiles({
-          home, account: await resolveAccount(home, {}), to: 'bob',
-          sources: { files: [{ path: payload, name: first!, size: 5 }, { path: payload, name: second!, size: 5 }], dirs: [], skipped: [] },
-        }).then(() => 'sent', (e) => e);
-        expect(await receiver.exit).to.not.equal(0);
+        const { result, code, receiver, parent } = await offer(first!, second!);
+        expect(code).to.not.equal(0);
         expect((result as { code: string }).code).to.equal('ERR_BAD_INPUT');
         expect(receiver.events.find((e) => e.type === 'error')?.message).to.match(/as a file and as a folder/);
         expect(await listTree(parent)).to.deep.equal(['inbox/']);
