@@ -58,6 +58,9 @@ function markdown(r: Results): string {
   const sw = r.switched;
   if (sw) L.push(`| relay start → direct (switched mid-way) | ${fmt(sw.stream)} | – | – | ${fmt(msToS(sw.endToEnd))} (${fmt(rate(sw.bytes, sw.endToEnd))} MB/s) |`);
   L.push('', 'sealdrop MB/s: receiver\'s first to last chunk written. End to end: spawning `send` until both CLIs exited (process start, login, handshake, transfer, SHA-256 check, fsync).', '');
+  if (r.moved && (r.moved.direct || r.moved.relay)) {
+    L.push(`Transfers that moved to the other path and were measured again (not in the figures above): direct ${r.moved.direct}, relay ${r.moved.relay}. A direct transfer moves to the relay when its channel makes no progress for seconds: each is a collapse of the direct path.`, '');
+  }
   if (sw) {
     L.push(`Switched: the defaults (relay start), ${mib(sw.bytes)}, ${sw.runs} runs: the first bytes by relay, the rest on the direct path once it opened, one encrypted stream across the move. Bytes per path (median): relay ${round(sw.relayBytes.median / 1e6)} MB, direct ${round(sw.directBytes.median / 1e6)} MB.`, '');
   }

@@ -27,6 +27,8 @@ export interface Results {
   /** By shape (message size and window, ceiling-relay.ts RELAY_SHAPES). */
   relayCeiling: { byShape: Record<string, Summary>; bestShape: string; best: Summary };
   stream: Record<Path, Summary>;
+  /** Transfers measured for a path that moved to the other one (and were measured again); absent in older results. */
+  moved?: Record<Path, number>;
   endToEnd: Record<Path, Summary>;
   /**
    * A transfer that switched paths (relay start → direct, bench/switched.ts): streaming MB/s,
@@ -81,6 +83,7 @@ export function summaryJson(r: Results): Record<string, number | string | boolea
     ttfb_direct_p95_ms: Math.round(r.ttfb.direct.p95),
     ttfb_relay_p95_ms: Math.round(r.ttfb.relay.p95),
     ttfb_relay_start_p50_ms: r.ttfb['relay-start'] ? Math.round(r.ttfb['relay-start'].p50) : null,
+    direct_runs_moved: r.moved?.direct ?? null,
     direct_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.direct.median / 1000)),
     relay_e2e_mbps: round((r.throughputBytes / 1e6) / (r.endToEnd.relay.median / 1000)),
     throughput_file_mb: mb(r.throughputBytes),

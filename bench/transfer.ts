@@ -49,6 +49,13 @@ export interface TransferOptions {
  */
 export const serveArgsFor = (p: Path): string[] => (p === 'direct' ? ['--no-relay-start'] : []);
 
+/** A transfer measured for one path that moved to the other (a direct path that stalled moves to the relay). */
+export class PathMoved extends Error {
+  constructor(readonly path: Path, readonly paths: Partial<Record<Path, number>>) {
+    super(`expected the ${path} path only, the transfer went ${JSON.stringify(paths)}`);
+  }
+}
+
 export async function measureTransfer(o: TransferOptions): Promise<TransferResult> {
   const rv = await startRendezvous(o.world.dataDir, o.nodeArgs, serveArgsFor(o.path));
   o.onSpawn?.('rendezvous', rv.proc);
@@ -79,7 +86,7 @@ export async function measureTransfer(o: TransferOptions): Promise<TransferResul
     }
     const done = sender.events.find((e) => e.type === 'done') as { transport?: string; paths?: Partial<Record<Path, number>> } | undefined;
     const other: Path = o.path === 'direct' ? 'relay' : 'direct';
-    if (done?.transport !== o.path || (done.paths?.[other] ?? 0) > 0) throw new Error(`expected the ${o.path} path only, the transfer went ${JSON.stringify(done?.paths ?? done?.transport)}`);
+    if (done?.transport !== o.path || (done.paths?.[other] ?? 0) > 0) throw new PathMoved(o.path, done?.paths ?? {});
     const progress = receiver.events.filter((e) => e.type === 'progress');
     const first = progress[0];
     const last = progress.find((e) => e.bytes === o.bytes);
