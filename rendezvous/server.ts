@@ -22,18 +22,16 @@ import { type AccountsInForce, type GuessBudget, LocalGuessBudget, type StepLedg
 import { OriginPolicy } from './origin.js';
 import { createLogger, type Logger } from './log.js';
 import { RendezvousMetrics, type ServerState } from './metrics.js';
-import { ClusterPresence } from './cluster-presence.js';
-import { NodeBus } from './node-bus.js';
+import { ClusterNode } from './cluster-node.js';
 import type { Received } from './node-messages.js';
 import { Presence } from './presence.js';
 import { serviceEndpoints } from './service-endpoints.js';
-import { webApp } from './web-app.js';
+import { ownOrigins, webApp } from './web-app.js';
 import { DEFAULT_RELAY_LIMITS, FrameRelay, type RelayStats } from './relay.js';
 import { RedisAccountStore } from './redis-accounts.js';
 import { RedisGuessBudget } from './redis-guess-budget.js';
 import { RedisLink } from './redis-link.js';
 import { RedisLiveAccounts } from './redis-live-accounts.js';
-import { RedisRelayUsage } from './redis-relay-usage.js';
 import { RedisSpentSteps } from './redis-spent-steps.js';
 import { RedisTokens } from './redis-tokens.js';
 import { TransferSessions } from './sessions.js';
@@ -223,21 +221,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
   });
   const presence = new Presence(logger);
   // Cluster mode: presence in Redis, and the way to the other nodes.
-  let cluster: { bus: NodeBus; presence: ClusterPresence; usage: RedisRelayUsage } | undefined;
-  if (link) {
-    const bus = new NodeBus(link, logger);
-    cluster = {
-      bus,
-      usage: new RedisRelayUsage(link, logger, now),
-      presence: new ClusterPresence(link, bus.nodeId, presence, logger, (gone) => {
-        for (const node of gone) {
-          sessions.closeNode(node);
-          bus.forgetNode(node);
-        }
-      }),
-    };
-    presence.joinCluster({ presence: cluster.presence, replaceAt: (node, id) => bus.tell(node, { t: 'replace', id }) });
-  }
+  const cluster = link && new ClusterNode(link, presence, logger, now, (gone) => { for (const node of gone) sessions.closeNode(node); });
   /** What another node sends this one. */
   const fromNode = ({ node, msg, payload }: Received) => {
     if (msg.t === 'relay') relay.fromNode(node, msg.sid, msg.ack, msg.batch, payload);
@@ -330,11 +314,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
       // A corrupt store, a Redis out of reach or another account key fails the start, loudly.
       await Promise.resolve(live.load()).catch((err: unknown) => { link?.close(); throw err; });
       stopWatching ??= live.watch();
-      if (cluster) {
-        cluster.bus.listen(fromNode);
-        await cluster.presence.start();
-        cluster.usage.start();
-      }
+      await cluster?.start(fromNode);
       await new Promise<void>((resolve, reject) => {
         const failed = (err: NodeJS.ErrnoException) => {
           stopWatching?.();
@@ -383,11 +363,7 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
         for (const connection of connections) connection.destroy();
       }
       await closing;
-      if (cluster) {
-        await cluster.bus.close(); // the other nodes hear of the sessions that ended with the connections
-        await cluster.presence.stop();
-        await cluster.usage.stop();
-      }
+      await cluster?.stop();
       await files?.spent.settled(); // a login's write on its way lands first; the flush then writes the newest
       files?.spent.flush();
       files?.tokens.flush();
@@ -417,14 +393,3 @@ function defined<T extends object>(partial: Partial<T> | undefined): Partial<T> 
   return Object.fromEntries(Object.entries(partial ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/**
- * The origins the served page has: the URL the server listens on, and on loopback the
- * same port under `localhost` (where browsers give WebCrypto to plain http). A name the
- * page is reached by through DNS (behind a proxy) is the operator's `--allow-origin`:
- * taking it from the Host header would admit any page a DNS rebinding points here.
- */
-function ownOrigins(url: string, addr: AddressInfo, tls: boolean): string[] {
-  const scheme = tls ? 'https' : 'http';
-  const loopback = addr.address === '::1' || addr.address.startsWith('127.');
-  return loopback ? [url, `${scheme}://localhost:${addr.port}`] : [url];
-}

@@ -114,14 +114,10 @@ export class SpentSteps {
   /** Writes the record now (on close, and on an exit that cannot wait); a failure is logged. */
   flush(): void {
     try {
-      this.write();
+      writeFileAtomic(this.file, this.contents());
     } catch (err) {
       this.logger.error('spent-steps.write-failed', { error: (err as Error).message });
     }
-  }
-
-  private write(): void {
-    writeFileAtomic(this.file, this.contents());
   }
 
   /** The record as written, without entries older than a day. */

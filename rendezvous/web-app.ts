@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SealdropError } from '../shared/errors.js';
 
@@ -65,4 +66,16 @@ export function webApp(dir: string, tls: boolean): WebApp {
     res.end(req.method === 'HEAD' ? undefined : entry.body);
     return true;
   };
+}
+
+/**
+ * The origins the served page has: the URL the server listens on, and on loopback the
+ * same port under `localhost` (where browsers give WebCrypto to plain http). A name the
+ * page is reached by through DNS (behind a proxy) is the operator's `--allow-origin`:
+ * taking it from the Host header would admit any page a DNS rebinding points here.
+ */
+export function ownOrigins(url: string, addr: AddressInfo, tls: boolean): string[] {
+  const scheme = tls ? 'https' : 'http';
+  const loopback = addr.address === '::1' || addr.address.startsWith('127.');
+  return loopback ? [url, `${scheme}://localhost:${addr.port}`] : [url];
 }
