@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
+import { expectCarriedDirect, listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hasRoute, netnsUnavailable, startNetWorld, type NetWorld } from './helpers/netns.js';
 
 const SIZE = 8 * 1024 * 1024 + 123;
@@ -93,8 +93,8 @@ describe('relay fallback across hosts (ip netns)', function () {
       const { sender, receiver, sent, got } = await transfer(world, src, inbox);
       expect(sent, sender.stderr() + sender.stdout()).to.equal(0);
       expect(got, receiver.stderr() + receiver.stdout()).to.equal(0);
-      expect(sender.events.find((e) => e.type === 'done')!.transport).to.equal('direct');
-      expect(receiver.events.find((e) => e.type === 'done')!.transport).to.equal('direct');
+      expectCarriedDirect(sender);
+      expectCarriedDirect(receiver);
       expect(await sha256File(path.join(inbox, 'direct.bin'))).to.equal(sha);
       await fs.rm(inbox, { recursive: true });
     });

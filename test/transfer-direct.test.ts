@@ -28,7 +28,9 @@ describe('direct transfer through the CLI', function () {
       const inbox = await tempDir();
       const receiver = world.peer('bob', ['receive', '--dir', inbox, '--yes', '--once']);
       await receiver.waitFor('ready');
-      const sender = world.peer('alice', ['send', src, '--to', 'bob']);
+      // --direct-only: on a loaded machine an auto transfer may rightly move to the relay when the
+      // channel stalls for seconds (test/path-moves.test.ts); this one is about the direct path alone.
+      const sender = world.peer('alice', ['send', src, '--to', 'bob', '--direct-only']);
       const [sent, got] = await Promise.all([sender.exit, receiver.exit]);
       expect(sent, sender.stderr()).to.equal(0);
       expect(got, receiver.stderr()).to.equal(0);

@@ -1,4 +1,5 @@
 /** Spawns the real CLIs as a user would, and reads their --json output. */
+import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
@@ -113,4 +114,20 @@ export async function listTree(dir: string): Promise<string[]> {
   };
   await walk(dir, '');
   return out.sort();
+}
+
+/**
+ * The transfer chose the direct path and it carried the transfer to the end, or it moved to the
+ * relay only because the direct path stalled: on a loaded machine a data channel can go quiet for
+ * seconds, and moving then is what a user wants. Any other move (or a relay choice) fails.
+ */
+export function expectCarriedDirect(run: Run): void {
+  const secured = run.events.find((e) => e.type === 'secured');
+  const done = run.events.find((e) => e.type === 'done');
+  expect(secured?.transport, 'the direct path is chosen').to.equal('direct');
+  expect(done, run.stderr()).to.not.equal(undefined);
+  if (done!.transport === 'direct') return;
+  const moves = run.events.filter((e) => e.type === 'path').map((e) => `${e.transport}: ${e.reason}`);
+  const stalled = ['relay: the direct path stalled', 'relay: the other peer lost the direct path']; // the opener's words, the accepter's
+  expect(moves.filter((m) => stalled.includes(m)), `moved to the relay only because the direct path stalled: ${moves.join('; ')}`).to.not.be.empty;
 }
