@@ -137,16 +137,16 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
   const empty = tree.dirs.filter((d) => !tree.files.some((f) => f.name.startsWith(`${d}/`)));
   const tops = [...new Set([...tree.files.map((f) => f.name), ...tree.dirs].map((n) => n.split('/')[0]!))];
   li.append(document.createTextNode(`${tops.map((t) => printable(t)).join(', ')} from ${printable(from)}: ${tree.files.length} file(s)${empty.length ? `, ${empty.length} empty folder(s)` : ''}, ${sizeWords(bytes)}, each verified by SHA-256 `));
-  const picker = (window as unknown as { showDirectoryPicker?: SaveFolderPicker }).showDirectoryPicker;
+  const picker = () => (window as unknown as { showDirectoryPicker?: SaveFolderPicker }).showDirectoryPicker;
   const root = tree.store.root;
-  if (picker && root) {
+  if (picker() && root) {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'save-tree';
     b.textContent = 'Save folder…';
     b.addEventListener('click', () => void (async () => {
       try {
-        const to = await picker.call(window, { mode: 'readwrite', id: 'sealdrop-save' });
+        const to = await picker()!.call(window, { mode: 'readwrite', id: 'sealdrop-save' });
         say('saving the folder…');
         const n = await copyTree(root, to);
         say(`saved ${n} file(s) into ${printable(to.name)}`);
