@@ -201,6 +201,19 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     });
   }
 
+  it('shows a loose file\'s name with a control character made printable in the offer (it is kept under a name of the page\'s own)', async () => {
+    const h = await hostileOpen(world, 'alice', 'webby', { mode: 'relay' });
+    try {
+      await h.send({ t: 'manifest', files: [{ name: 'a\u001b[2J\u202eb.txt', size: 1 }], dirs: [] });
+      await page.waitForSelector('#offer:not([hidden])');
+      expect(await text(page, '#offer-files')).to.equal('a\\u{001B}[2J\\u{202E}b.txt (1 bytes)');
+      await page.click('#offer-decline');
+      expect(await h.next()).to.include({ t: 'reject', code: 'ERR_REJECTED' });
+    } finally {
+      h.close();
+    }
+  });
+
   it('refuses to send a name a sealdrop receiver would refuse, in words, before offering anything', async () => {
     await page.fill('#send-to', 'alice');
     await page.setInputFiles('#send-files', [{ name: 'con.txt', mimeType: 'text/plain', buffer: Buffer.from('x') }]);

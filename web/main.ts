@@ -5,6 +5,7 @@
  */
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { fingerprintOf } from '../shared/key-exchange.js';
+import { printable } from '../shared/printable.js';
 import { RendezvousSession, type SessionRequestEvent } from '../peer/session/rendezvous-session.js';
 import type { HandshakeAuth } from '../shared/schemas.js';
 import { loadIdentity, PagePins } from './key-store.js';
@@ -220,7 +221,7 @@ function ask(link: PageLink, files: Array<{ name: string; size: number; text?: b
   $('offer').hidden = false;
   $('offer-from').textContent = link.peer;
   $('offer-sas').textContent = link.sas;
-  $('offer-files').replaceChildren(...(lines ?? files.map((f) => `${f.text ? 'a message' : f.name} (${mib(f.size)})`)).map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+  $('offer-files').replaceChildren(...(lines ?? files.map((f) => `${f.text ? 'a message' : printable(f.name)} (${mib(f.size)})`)).map((line) => Object.assign(document.createElement('li'), { textContent: line })));
   say(`${link.peer} offers ${files.length} file(s); compare the verification code, then accept or decline`);
   return new Promise((resolve) => {
     const answer = (yes: boolean) => () => { $('offer').hidden = true; resolve(yes); };
@@ -239,7 +240,7 @@ function showReceived(from: string, got: Received[]): void {
       const a = document.createElement('a');
       a.href = URL.createObjectURL(r.file);
       a.download = r.name.split('/').pop() || 'file';
-      a.textContent = r.name;
+      a.textContent = printable(r.name);
       a.dataset.sha256 = r.sha256;
       li.append(a, document.createTextNode(` (${mib(r.size)}, from ${from}, SHA-256 ${r.sha256.slice(0, 16)}…)`));
     }

@@ -124,15 +124,8 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     throw new SealdropError('ERR_PROTOCOL', `${link.peer} asked for ${first.t}, which this page does not answer yet`);
   }
   const manifest = first;
-  let vetted: string[][];
-  try {
-    vetted = vetOfferNames(manifest);
-  } catch (err) {
-    // Every name is vetted before the person is asked or anything is written; the words quote only the sender's names.
-    const e = toSealdropError(err, 'ERR_BAD_INPUT');
-    await ch.sendControl({ t: 'reject', code: e.code, message: e.message }).catch(() => {});
-    throw new SealdropError(e.code, `refused the offer from ${link.peer}, nothing was stored: ${e.message}`);
-  }
+  // A tree's names become paths in OPFS: vetted before the person is asked or anything is written.
+  const vetted = isTree(manifest) ? await vetTree(link, manifest) : [];
   if (!await ask(manifest)) {
     await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
@@ -195,6 +188,22 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
   await ch.ended(5_000);
   return tree ? Object.assign(out, { tree: { store: tree, files: out, dirs: manifest.dirs } }) : out;
+}
+
+/**
+ * Every name of a tree offer by the CLI receiver's own rules (peer/files/offer-names.ts); one bad
+ * name refuses the whole offer, told to the sender. Loose files are kept under names of our own
+ * (received-files.ts): theirs are only shown, and printable.
+ */
+async function vetTree(link: PageLink, manifest: Manifest): Promise<string[][]> {
+  try {
+    return vetOfferNames(manifest);
+  } catch (err) {
+    // The words quote only the sender's names.
+    const e = toSealdropError(err, 'ERR_BAD_INPUT');
+    await link.channel.sendControl({ t: 'reject', code: e.code, message: e.message }).catch(() => {});
+    throw new SealdropError(e.code, `refused the offer from ${link.peer}, nothing was stored: ${e.message}`);
+  }
 }
 
 async function checkHashes(link: PageLink, out: Received[]): Promise<void> {
