@@ -7,7 +7,7 @@
  * nothing stored; a name a receiver would refuse caught in the page before anything is offered.
  */
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -169,6 +169,17 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     await page.waitForSelector('#received li.received-tree[data-saved="4"]');
     expect(await text(page, '#status')).to.equal('saved 4 file(s) into chosen-by-test');
     expect(await opfsTreeOf(page, 'chosen-by-test')).to.deep.equal(expected);
+  });
+
+  it('offers that tree as one zip (client-zip, streamed into OPFS) that unzip reads back as the same tree, empty folders too', async () => {
+    const item = page.locator('#received li.received-tree').last();
+    const [download] = await Promise.all([page.waitForEvent('download'), item.locator('.zip-tree').click()]);
+    expect(download.suggestedFilename()).to.equal('tree.zip');
+    const zip = path.join(work, 'tree.zip');
+    await download.saveAs(zip);
+    const out = path.join(work, 'unzipped');
+    await new Promise<void>((resolve, reject) => execFile('unzip', ['-q', zip, '-d', out], (err, _o, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve())));
+    expect(await treeOf(out)).to.deep.equal((await treeOf(src)).filter((e) => e.startsWith('tree/')));
   });
 
   const hostile: Array<[string, { files: Array<{ name: string; size: number }>; dirs: string[] }, RegExp]> = [

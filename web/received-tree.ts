@@ -10,6 +10,7 @@ import type { Manifest } from '../peer/link/control-messages.js';
 import { numberedName } from '../peer/files/safe-names.js';
 import { printable } from '../shared/printable.js';
 import { newFileSink, PREFIX, type FileSink } from './received-files.js';
+import { zipTree } from './tree-zip.js';
 
 /** Whether an offer is a folder tree rather than loose files: some name has a folder, or it names folders. */
 export function isTree(m: Pick<Manifest, 'files' | 'dirs'>): boolean {
@@ -157,6 +158,27 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
       }
     })());
     li.append(b);
+  }
+  if (root) {
+    const z = document.createElement('button');
+    z.type = 'button';
+    z.className = 'zip-tree';
+    z.textContent = 'Download as zip';
+    z.addEventListener('click', () => void (async () => {
+      try {
+        say('making the zip…');
+        const zip = await zipTree(tree.files, empty);
+        if (!zip) return;
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(zip);
+        a.download = `${tops.length === 1 ? tops[0] : 'sealdrop-received'}.zip`;
+        a.click();
+        say(`the zip of ${tree.files.length} file(s) is downloading`);
+      } catch (err) {
+        fail(err);
+      }
+    })());
+    li.append(z);
   }
   const list = document.createElement('ul');
   for (const f of tree.files) {
