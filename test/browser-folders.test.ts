@@ -17,6 +17,12 @@ import { listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
+const SCREENS = '/work/notes/screens';
+async function shot(page: Page, name: string): Promise<void> {
+  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
+  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
+}
+
 const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
 
 /** Every folder (`x/`) and file (`x sha256`) under `dir`, relative, sorted. */
@@ -137,6 +143,7 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
       for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: box.x + 20, y: box.y + 10, data });
       await cdp.detach();
       await page.waitForFunction(() => document.getElementById('drop-zone')!.dataset.count === '7');
+      await shot(page, '11-folder-dropped');
       expect(await page.locator('#dropped li').allTextContents()).to.include.members(['tree/empty/ (empty folder)', 'tree/sub/empty2/ (empty folder)', 'loose.txt (11 bytes)']);
     });
     expect(await treeOf(inbox)).to.deep.equal(await treeOf(src));
@@ -151,6 +158,7 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     const lines = await page.locator('#offer-files li').allTextContents();
     expect(lines[0]).to.equal('folder tree/: 4 file(s), 2 empty folder(s), 428.0 KiB');
     expect(lines).to.include('  tree/sub/b.bin (300.0 KiB)').and.include('  tree/empty/ (empty folder)');
+    await shot(page, '12-folder-offer');
     await page.click('#offer-accept');
     expect(await sender.exit, sender.stderr()).to.equal(0);
     await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'));
@@ -168,6 +176,7 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     await item.locator('.save-tree').click();
     await page.waitForSelector('#received li.received-tree[data-saved="4"]');
     expect(await text(page, '#status')).to.equal('saved 4 file(s) into chosen-by-test');
+    await shot(page, '13-folder-received');
     expect(await opfsTreeOf(page, 'chosen-by-test')).to.deep.equal(expected);
   });
 
@@ -180,6 +189,19 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     const out = path.join(work, 'unzipped');
     await new Promise<void>((resolve, reject) => execFile('unzip', ['-q', zip, '-d', out], (err, _o, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve())));
     expect(await treeOf(out)).to.deep.equal((await treeOf(src)).filter((e) => e.startsWith('tree/')));
+  });
+
+  it('takes a lone empty folder from `sealdrop send empty/` (an empty data stream) and makes it in OPFS', async () => {
+    const lone = path.join(work, 'lonely');
+    await fs.mkdir(lone);
+    const sender = world.peer('alice', ['send', lone, '--to', 'webby', '--relay']);
+    await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+    expect((await page.locator('#offer-files li').allTextContents())[0]).to.equal('folder lonely/: 0 file(s), 1 empty folder(s), 0 bytes');
+    await page.click('#offer-accept');
+    expect(await sender.exit, sender.stderr()).to.equal(0);
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received 0 file(s)'));
+    const folder = (await page.locator('#received li.received-tree').last().getAttribute('data-opfs'))!;
+    expect(await opfsTreeOf(page, folder)).to.deep.equal(['lonely/']);
   });
 
   const hostile: Array<[string, { files: Array<{ name: string; size: number }>; dirs: string[] }, RegExp]> = [

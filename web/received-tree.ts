@@ -41,11 +41,12 @@ export function treeOfferLines(m: Pick<Manifest, 'files' | 'dirs'>): string[] {
     return e;
   };
   for (const f of m.files) { const e = entry(f.name, f.name.includes('/')); e.files++; e.bytes += f.size; }
-  for (const d of m.dirs) entry(d, true).emptyDirs++;
+  for (const d of m.dirs) if (!m.files.some((f) => f.name.startsWith(`${d}/`))) entry(d, true).emptyDirs++;
   const lines = [...top].map(([name, e]) => e.folder
     ? `folder ${printable(name)}/: ${e.files} file(s)${e.emptyDirs ? `, ${e.emptyDirs} empty folder(s)` : ''}, ${sizeWords(e.bytes)}`
     : `file ${printable(name)} (${sizeWords(e.bytes)})`);
-  const paths = [...m.files.map((f) => `${printable(f.name)} (${sizeWords(f.size)})`), ...m.dirs.map((d) => `${printable(d)}/ (empty folder)`)];
+  const empty = m.dirs.filter((d) => !m.files.some((f) => f.name.startsWith(`${d}/`)));
+  const paths = [...m.files.map((f) => `${printable(f.name)} (${sizeWords(f.size)})`), ...empty.map((d) => `${printable(d)}/ (empty folder)`)];
   for (const p of paths.slice(0, LISTED)) lines.push(`  ${p}`);
   if (paths.length > LISTED) lines.push(`  … and ${paths.length - LISTED} more`);
   return lines;
