@@ -247,6 +247,27 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     }
   });
 
+  it('lists a large tree offer in a bounded number of lines: totals, each top-level name, the first 20 paths', async () => {
+    const files = [...Array.from({ length: 25 }, (_, i) => ({ name: `one/f${String(i).padStart(2, '0')}.txt`, size: 1024 })), { name: 'two/deep/x.bin', size: 5 }];
+    const h = await hostileOpen(world, 'alice', 'webby', { mode: 'relay' });
+    try {
+      await h.send({ t: 'manifest', files, dirs: ['two/void', 'one'] });
+      await page.waitForSelector('#offer:not([hidden])');
+      const lines = await page.locator('#offer-files li').allTextContents();
+      expect(lines.slice(0, 3)).to.deep.equal([
+        '26 file(s), 1 empty folder(s), 25.0 KiB in all:',
+        'folder one/: 25 file(s), 25.0 KiB',
+        'folder two/: 1 file(s), 1 empty folder(s), 5 bytes',
+      ]);
+      expect(lines.slice(3)).to.have.length(21);
+      expect(lines.at(-1)).to.equal('  … and 7 more');
+      await page.click('#offer-decline');
+      expect(await h.next()).to.include({ t: 'reject', code: 'ERR_REJECTED' });
+    } finally {
+      h.close();
+    }
+  });
+
   it('refuses to send a name a sealdrop receiver would refuse, in words, before offering anything', async () => {
     await page.fill('#send-to', 'alice');
     await page.setInputFiles('#send-files', [{ name: 'con.txt', mimeType: 'text/plain', buffer: Buffer.from('x') }]);

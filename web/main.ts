@@ -12,7 +12,7 @@ import { loadIdentity, PagePins } from './key-store.js';
 import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-link.js';
 import { messageFile, receiveFiles, sendFiles, type Received } from './page-transfer.js';
 import { clearEarlierFiles } from './received-files.js';
-import { combine, DropBasket, pickedFiles, pickedFolder, vetOutgoing, type OutgoingSet } from './dropped-files.js';
+import { combine, DropBasket, pickedFiles, pickedFolder, vetOutgoing } from './dropped-files.js';
 import { isTree, treeElement, treeOfferLines } from './received-tree.js';
 import { identityKey, webSuite } from './web-crypto.js';
 

@@ -23,6 +23,13 @@ export function sizeWords(n: number): string {
   return n < 1024 ** 3 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
+/** The folders of `dirs` with no file under them (linear in the names: an offer may hold 100 000 of each). */
+export function emptyFolders(files: ReadonlyArray<{ name: string }>, dirs: readonly string[]): string[] {
+  const parents = new Set<string>();
+  for (const f of files) for (let at = f.name.indexOf('/'); at !== -1; at = f.name.indexOf('/', at + 1)) parents.add(f.name.slice(0, at));
+  return dirs.filter((d) => !parents.has(d));
+}
+
 /** Names listed one by one in an offer; past this, a count. */
 const LISTED = 20;
 
@@ -41,14 +48,20 @@ export function treeOfferLines(m: Pick<Manifest, 'files' | 'dirs'>): string[] {
     return e;
   };
   for (const f of m.files) { const e = entry(f.name, f.name.includes('/')); e.files++; e.bytes += f.size; }
-  for (const d of m.dirs) if (!m.files.some((f) => f.name.startsWith(`${d}/`))) entry(d, true).emptyDirs++;
-  const lines = [...top].map(([name, e]) => e.folder
-    ? `folder ${printable(name)}/: ${e.files} file(s)${e.emptyDirs ? `, ${e.emptyDirs} empty folder(s)` : ''}, ${sizeWords(e.bytes)}`
-    : `file ${printable(name)} (${sizeWords(e.bytes)})`);
-  const empty = m.dirs.filter((d) => !m.files.some((f) => f.name.startsWith(`${d}/`)));
-  const paths = [...m.files.map((f) => `${printable(f.name)} (${sizeWords(f.size)})`), ...empty.map((d) => `${printable(d)}/ (empty folder)`)];
-  for (const p of paths.slice(0, LISTED)) lines.push(`  ${p}`);
-  if (paths.length > LISTED) lines.push(`  … and ${paths.length - LISTED} more`);
+  const empty = emptyFolders(m.files, m.dirs);
+  for (const d of empty) entry(d, true).emptyDirs++;
+  const lines: string[] = [];
+  if (top.size > 1) lines.push(`${m.files.length} file(s)${empty.length ? `, ${empty.length} empty folder(s)` : ''}, ${sizeWords(m.files.reduce((n, f) => n + f.size, 0))} in all:`);
+  for (const [name, e] of [...top].slice(0, LISTED)) {
+    lines.push(e.folder
+      ? `folder ${printable(name)}/: ${e.files} file(s)${e.emptyDirs ? `, ${e.emptyDirs} empty folder(s)` : ''}, ${sizeWords(e.bytes)}`
+      : `file ${printable(name)} (${sizeWords(e.bytes)})`);
+  }
+  if (top.size > LISTED) lines.push(`… and ${top.size - LISTED} more at the top`);
+  const paths = m.files.length + empty.length;
+  for (const f of m.files.slice(0, LISTED)) lines.push(`  ${printable(f.name)} (${sizeWords(f.size)})`);
+  for (const d of empty.slice(0, Math.max(0, LISTED - m.files.length))) lines.push(`  ${printable(d)}/ (empty folder)`);
+  if (paths > LISTED) lines.push(`  … and ${paths - LISTED} more`);
   return lines;
 }
 
@@ -136,7 +149,7 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
   li.className = 'received-tree';
   if (tree.store.folder) li.dataset.opfs = tree.store.folder;
   const bytes = tree.files.reduce((n, f) => n + f.size, 0);
-  const empty = tree.dirs.filter((d) => !tree.files.some((f) => f.name.startsWith(`${d}/`)));
+  const empty = emptyFolders(tree.files, tree.dirs);
   const tops = [...new Set([...tree.files.map((f) => f.name), ...tree.dirs].map((n) => n.split('/')[0]!))];
   li.append(document.createTextNode(`${tops.map((t) => printable(t)).join(', ')} from ${printable(from)}: ${tree.files.length} file(s)${empty.length ? `, ${empty.length} empty folder(s)` : ''}, ${sizeWords(bytes)}, each verified by SHA-256 `));
   const picker = () => (window as unknown as { showDirectoryPicker?: SaveFolderPicker }).showDirectoryPicker;
