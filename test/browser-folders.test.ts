@@ -152,6 +152,20 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     await fs.rm(inbox, { recursive: true, force: true });
   });
 
+  it('sends a drop that carries plain files and no entries (as a script or some apps give) by their own names', async () => {
+    const { inbox, done } = await sendFromPage(async () => {
+      await page.evaluate(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(['made in the page\n'], 'made.txt', { type: 'text/plain' }));
+        document.getElementById('drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      });
+      await page.waitForFunction(() => document.getElementById('drop-zone')!.dataset.count === '1');
+    });
+    expect(done.files.map((f: { name: string }) => f.name)).to.deep.equal(['made.txt']);
+    expect(await fs.readFile(path.join(inbox, 'made.txt'), 'utf8')).to.equal('made in the page\n');
+    await fs.rm(inbox, { recursive: true, force: true });
+  });
+
   it('takes a tree from `sealdrop send tree/` after listing it sanely, keeps it in OPFS under its paths (empty folders too), and saves it as one folder', async () => {
     const sender = world.peer('alice', ['send', path.join(src, 'tree'), '--to', 'webby', '--relay']);
     await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
