@@ -13,7 +13,8 @@ import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-li
 import { messageFile, receiveFiles, sendFiles, type Received } from './page-transfer.js';
 import { clearEarlierFiles } from './received-files.js';
 import { combine, DropBasket, pickedFiles, pickedFolder, vetOutgoing } from './dropped-files.js';
-import { isTree, treeElement, treeOfferLines } from './received-tree.js';
+import { isTree } from './received-tree.js';
+import { treeElement, treeOfferLines } from './tree-view.js';
 import { identityKey, webSuite } from './web-crypto.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
