@@ -5,12 +5,16 @@
  */
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { fingerprintOf } from '../shared/key-exchange.js';
+import { printable } from '../shared/printable.js';
 import { RendezvousSession, type SessionRequestEvent } from '../peer/session/rendezvous-session.js';
 import type { HandshakeAuth } from '../shared/schemas.js';
 import { loadIdentity, PagePins } from './key-store.js';
 import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-link.js';
 import { messageFile, receiveFiles, sendFiles, type Received } from './page-transfer.js';
 import { clearEarlierFiles } from './received-files.js';
+import { combine, DropBasket, pickedFiles, pickedFolder, vetOutgoing } from './dropped-files.js';
+import { isTree } from './received-tree.js';
+import { treeElement, treeOfferLines } from './tree-view.js';
 import { identityKey, webSuite } from './web-crypto.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -158,11 +162,13 @@ async function send(ev: SubmitEvent): Promise<void> {
   $('error').textContent = '';
   const to = $<HTMLInputElement>('send-to').value.trim();
   const typed = $<HTMLTextAreaElement>('send-text').value;
-  let files = [...($<HTMLInputElement>('send-files').files ?? [])];
+  const dropped = basket.dropped;
+  let files = combine({ files: pickedFiles($<HTMLInputElement>('send-files').files), dirs: [] }, { files: pickedFolder($<HTMLInputElement>('send-folder').files), dirs: [] }, dropped);
   try {
-    if (typed !== '' && files.length > 0) throw new SealdropError('ERR_BAD_INPUT', 'send either files or a message, not both at once');
-    if (typed !== '') files = [messageFile(typed)];
-    if (files.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'choose at least one file, or type a message');
+    if (typed !== '' && files.files.length + files.dirs.length > 0) throw new SealdropError('ERR_BAD_INPUT', 'send either files or a message, not both at once');
+    if (typed !== '') files = { files: [{ name: 'message.txt', file: messageFile(typed) }], dirs: [] };
+    if (files.files.length + files.dirs.length === 0) throw new SealdropError('ERR_BAD_INPUT', 'choose at least one file or folder, drop some here, or type a message');
+    vetOutgoing(files);
   } catch (err) {
     return fail(err);
   }
@@ -177,7 +183,8 @@ async function send(ev: SubmitEvent): Promise<void> {
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
     await link.close();
-    say(`sent ${typed !== '' ? 'the message' : `${files.length} file(s)`} to ${to}, verified by SHA-256 (${link.transport})`);
+    if (typed === '' && basket.dropped === dropped) basket.clear(); // what was dropped is sent; a later drop stays
+    say(`sent ${typed !== '' ? 'the message' : `${files.files.length} file(s)${files.dirs.length ? ` and ${files.dirs.length} empty folder(s)` : ''}`} to ${to}, verified by SHA-256 (${link.transport})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -198,9 +205,9 @@ async function offered(req: SessionRequestEvent): Promise<void> {
     link = await acceptLink({ session: state.session, ...state.link }, req.sid, req.from);
     const l = link;
     const progress = showTransfer(`Receiving from ${req.from}`, link);
-    const got = await receiveFiles(link, (manifest) => ask(l, manifest.files), progress);
+    const got = await receiveFiles(link, (manifest) => ask(l, manifest.files, isTree(manifest) ? treeOfferLines(manifest) : undefined), progress);
     await link.close();
-    showReceived(req.from, got);
+    if (got.tree) { $('received-section').hidden = false; $('received').append(treeElement(req.from, got.tree, say, fail)); } else showReceived(req.from, got);
     say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${link.transport})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
@@ -211,11 +218,11 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   }
 }
 
-function ask(link: PageLink, files: Array<{ name: string; size: number; text?: boolean }>): Promise<boolean> {
+function ask(link: PageLink, files: Array<{ name: string; size: number; text?: boolean }>, lines?: string[]): Promise<boolean> {
   $('offer').hidden = false;
   $('offer-from').textContent = link.peer;
   $('offer-sas').textContent = link.sas;
-  $('offer-files').replaceChildren(...files.map((f) => Object.assign(document.createElement('li'), { textContent: `${f.text ? 'a message' : f.name} (${mib(f.size)})` })));
+  $('offer-files').replaceChildren(...(lines ?? files.map((f) => `${f.text ? 'a message' : printable(f.name)} (${mib(f.size)})`)).map((line) => Object.assign(document.createElement('li'), { textContent: line })));
   say(`${link.peer} offers ${files.length} file(s); compare the verification code, then accept or decline`);
   return new Promise((resolve) => {
     const answer = (yes: boolean) => () => { $('offer').hidden = true; resolve(yes); };
@@ -234,7 +241,7 @@ function showReceived(from: string, got: Received[]): void {
       const a = document.createElement('a');
       a.href = URL.createObjectURL(r.file);
       a.download = r.name.split('/').pop() || 'file';
-      a.textContent = r.name;
+      a.textContent = printable(r.name);
       a.dataset.sha256 = r.sha256;
       li.append(a, document.createTextNode(` (${mib(r.size)}, from ${from}, SHA-256 ${r.sha256.slice(0, 16)}…)`));
     }
@@ -245,4 +252,6 @@ function showReceived(from: string, got: Received[]): void {
 $<HTMLFormElement>('login-form').addEventListener('submit', (ev) => void login(ev));
 $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => void send(ev));
 $('peers-refresh').addEventListener('click', () => void refreshPeers());
+const basket = new DropBasket($('drop-zone'), $('dropped'), fail);
+$('dropped-clear').addEventListener('click', () => basket.clear());
 document.body.dataset.ready = '1';

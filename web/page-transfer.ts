@@ -14,6 +14,9 @@ import { CreditWindow } from '../peer/transfer/credit-window.js';
 import type { PageLink } from './page-link.js';
 import { newFileSink, type FileSink } from './received-files.js';
 import { streamHash } from './stream-hash.js';
+import type { OutgoingSet } from './dropped-files.js';
+import { vetOfferNames } from '../peer/files/offer-names.js';
+import { isTree, openTreeStore, type ReceivedTree, type TreeStore } from './received-tree.js';
 
 const READ_BLOCK = 1024 * 1024;
 /** How long the side with the files waits for `credit` and `complete` (the CLI's figure). */
@@ -36,12 +39,13 @@ export function messageFile(text: string): File {
 const isMessage = (f: File) => (f as File & { isMessage?: boolean }).isMessage === true;
 
 /** Push: manifest, the person's answer, the data stream, hashes, and the receiver's `complete` checked. */
-export async function sendFiles(link: PageLink, files: File[], progress: Progress): Promise<{ sha256: string[] }> {
+export async function sendFiles(link: PageLink, set: OutgoingSet, progress: Progress): Promise<{ sha256: string[] }> {
   const ch = link.channel;
+  const files = set.files.map((o) => o.file);
   await ch.sendControl({
     t: 'manifest',
-    files: files.map((f) => ({ name: f.name, size: f.size, mtime: Math.max(0, Math.floor(f.lastModified)), ...(isMessage(f) ? { text: true } : {}) })),
-    dirs: [],
+    files: set.files.map(({ name, file: f }) => ({ name, size: f.size, mtime: Math.max(0, Math.floor(f.lastModified)), ...(isMessage(f) ? { text: true } : {}) })),
+    dirs: set.dirs,
   });
   const answer = await ch.nextControl({ timeoutMs: ANSWER_TIMEOUT_MS });
   if (answer.t === 'reject') throw new SealdropError(answer.code, `${link.peer} declined: ${answer.message}`);
@@ -102,7 +106,7 @@ export async function sendFiles(link: PageLink, files: File[], progress: Progres
   for (const [i, f] of files.entries()) {
     const got = complete!.files[i];
     if (!got || got.bytes !== f.size || got.sha256 !== sha256[i]) {
-      throw new SealdropError('ERR_INTEGRITY', `${link.peer} reports ${f.name} differently from what was sent`);
+      throw new SealdropError('ERR_INTEGRITY', `${link.peer} reports ${set.files[i]!.name} differently from what was sent`);
     }
   }
   return { sha256 };
@@ -112,7 +116,7 @@ export async function sendFiles(link: PageLink, files: File[], progress: Progres
 export type AskConsent = (manifest: Manifest) => Promise<boolean>;
 
 /** Take a push: ask, accept, split the data stream into files by their sizes, check every SHA-256, say `complete`. */
-export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Progress): Promise<Received[]> {
+export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Progress): Promise<Received[] & { tree?: ReceivedTree }> {
   const ch = link.channel;
   const first = await ch.nextControl();
   if (first.t !== 'manifest') {
@@ -120,6 +124,8 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     throw new SealdropError('ERR_PROTOCOL', `${link.peer} asked for ${first.t}, which this page does not answer yet`);
   }
   const manifest = first;
+  // A tree's names become paths in OPFS: vetted before the person is asked or anything is written.
+  const vetted = isTree(manifest) ? await vetTree(link, manifest) : [];
   if (!await ask(manifest)) {
     await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
@@ -129,6 +135,9 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   const out: Received[] = [];
   const sinks: FileSink[] = [];
+  // A tree goes under its relative paths in a folder of its own; loose files as before.
+  const tree: TreeStore | undefined = isTree(manifest) ? await openTreeStore() : undefined;
+  const nextSink = () => (tree ? tree.sink(vetted[file]!) : newFileSink());
   let file = 0, inFile = 0, taken = 0, creditedAt = 0;
   let sink: FileSink | undefined;
   let h = streamHash();
@@ -136,13 +145,14 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   const closeFinished = async () => {
     while (file < manifest.files.length && inFile === manifest.files[file]!.size) {
       const f = manifest.files[file]!;
-      sink ??= await newFileSink();
+      sink ??= await nextSink();
       out.push({ name: f.name, size: f.size, sha256: await h.digest(), file: await sink.finish() });
       sinks.push(sink);
       file++; inFile = 0; sink = undefined; h = streamHash();
     }
   };
   try {
+    await tree?.makeDirs(manifest.dirs.map((d) => d.split('/')));
     await closeFinished();
     for (;;) {
       const item = await ch.next();
@@ -155,7 +165,7 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
         const need = manifest.files[file]!.size - inFile;
         const piece = data.subarray(0, need);
         await h.update(piece);
-        sink ??= await newFileSink();
+        sink ??= await nextSink();
         await sink.write(piece);
         inFile += piece.length; taken += piece.length;
         data = data.subarray(piece.length);
@@ -171,12 +181,29 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     // Nothing unverified is kept: a failed transfer leaves no file behind.
     await sink?.discard();
     for (const s of sinks) await s.discard();
+    await tree?.discard();
     throw err;
   }
   for (const [i, r] of out.entries()) if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.file.text();
   await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
   await ch.ended(5_000);
-  return out;
+  return tree ? Object.assign(out, { tree: { store: tree, files: out, dirs: manifest.dirs } }) : out;
+}
+
+/**
+ * Every name of a tree offer by the CLI receiver's own rules (peer/files/offer-names.ts); one bad
+ * name refuses the whole offer, told to the sender. Loose files are kept under names of our own
+ * (received-files.ts): theirs are only shown, and printable.
+ */
+async function vetTree(link: PageLink, manifest: Manifest): Promise<string[][]> {
+  try {
+    return vetOfferNames(manifest);
+  } catch (err) {
+    // The words quote only the sender's names.
+    const e = toSealdropError(err, 'ERR_BAD_INPUT');
+    await link.channel.sendControl({ t: 'reject', code: e.code, message: e.message }).catch(() => {});
+    throw new SealdropError(e.code, `refused the offer from ${link.peer}, nothing was stored: ${e.message}`);
+  }
 }
 
 async function checkHashes(link: PageLink, out: Received[]): Promise<void> {

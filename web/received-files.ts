@@ -6,7 +6,7 @@
  * also pages to disk past its memory budget). Files of an earlier visit are removed at
  * the next login: their download links died with that page.
  */
-const PREFIX = 'sealdrop-received-';
+export const PREFIX = 'sealdrop-received-';
 const BATCH = 1024 * 1024;
 
 export interface FileSink {
@@ -32,11 +32,12 @@ export async function clearEarlierFiles(): Promise<void> {
   if (!root) return;
   const names: string[] = [];
   for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(PREFIX)) names.push(name);
-  for (const name of names) await root.removeEntry(name).catch(() => {});
+  for (const name of names) await root.removeEntry(name, { recursive: true }).catch(() => {}); // a received folder too
 }
 
-export async function newFileSink(): Promise<FileSink> {
-  const root = await opfs();
+/** `at`: a place of the caller's (a received folder's tree, web/received-tree.ts) instead of a name of our own at the top. */
+export async function newFileSink(at?: { dir: FileSystemDirectoryHandle; name: string }): Promise<FileSink> {
+  const root = at?.dir ?? await opfs();
   let parts: Uint8Array[] = [];
   let batched = 0;
   if (!root) {
@@ -46,7 +47,7 @@ export async function newFileSink(): Promise<FileSink> {
       async discard() { parts = []; },
     };
   }
-  const name = `${PREFIX}${Date.now()}-${seq++}`;
+  const name = at?.name ?? `${PREFIX}${Date.now()}-${seq++}`;
   const handle = await root.getFileHandle(name, { create: true });
   const out = await handle.createWritable();
   // Bytes, not Blobs: a Blob lives in the browser process until its wrapper is collected, and

@@ -14,6 +14,7 @@ import { ensureFolders, PartialFile } from '../files/partial-file.js';
 import { ReceiveFolder } from '../files/receive-folder.js';
 import type { ProgressListener } from '../terminal/progress.js';
 import { vetReceivedPath } from '../files/safe-names.js';
+import { vetOfferNames } from '../files/offer-names.js';
 import type { SecureChannel } from '../link/secure-channel.js';
 import { totalBytes } from './source-files.js';
 
@@ -245,24 +246,7 @@ function partialKey(peerId: string, f: Manifest['files'][number]): string {
 /** Vets every file and folder name before anything is written; one bad name refuses the whole offer. */
 function vetManifest(m: Manifest): string[][] {
   try {
-    const keyOf = (parts: string[]) => parts.join('/').normalize('NFC').toLowerCase();
-    /** Every folder the offer needs: its folders, and every file's parents. */
-    const folders = new Set<string>();
-    const addFolders = (parts: string[], upTo: number) => { for (let i = 1; i <= upTo; i++) folders.add(keyOf(parts.slice(0, i))); };
-    for (const dir of m.dirs) { const parts = vetReceivedPath(dir); addFolders(parts, parts.length); }
-    const seen = new Set<string>();
-    const vetted = m.files.map((f) => {
-      const parts = vetReceivedPath(f.name);
-      const key = keyOf(parts);
-      if (seen.has(key)) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(f.name)} twice`);
-      seen.add(key);
-      addFolders(parts, parts.length - 1);
-      return parts;
-    });
-    // A name cannot be a file and a folder at once ("a" and "a/b"): refused before anything is written.
-    const both = m.files.find((f, i) => folders.has(keyOf(vetted[i]!)));
-    if (both) throw new SealdropError('ERR_BAD_INPUT', `the file list names ${JSON.stringify(both.name)} as a file and as a folder`);
-    return vetted;
+    return vetOfferNames(m);
   } catch (err) {
     // These words quote only the sender's own names: the sender may read them.
     const e = toSealdropError(err, 'ERR_BAD_INPUT');
