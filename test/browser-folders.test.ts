@@ -223,6 +223,8 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     ['.. inside a tree', { files: [{ name: 'tree/ok.txt', size: 1 }, { name: 'tree/../../x', size: 1 }], dirs: [] }, /"\." and "\.\." are not accepted/],
     ['an ESC (terminal control) in a folder name', { files: [{ name: 'tree/a\u001b[31mred/x.txt', size: 1 }], dirs: [] }, /tree\/a\\u\{001B\}\[31mred\/x\.txt.*U\+001B ESCAPE/],
     ['a bidi override in an empty folder', { files: [{ name: 'tree/ok.txt', size: 1 }], dirs: ['tree/\u202egnp.exe'] }, /U\+202E RIGHT-TO-LEFT OVERRIDE/],
+    ['an ESC and a bidi override in a loose file\'s name', { files: [{ name: 'a\u001b[2J\u202eb.txt', size: 1 }], dirs: [] }, /a\\u\{001B\}\[2J.*U\+001B ESCAPE/],
+    ['a loose file\'s name with markup', { files: [{ name: '<b>bold</b>.txt', size: 1 }], dirs: [] }, /not allowed in file names/],
     ['an absolute folder', { files: [], dirs: ['/etc/cron.d'] }, /absolute paths are not accepted/],
     ['a name both a file and a folder', { files: [{ name: 'tree/a', size: 1 }, { name: 'tree/A/b', size: 1 }], dirs: [] }, /names "tree\/a" as a file and as a folder/],
   ];
@@ -247,19 +249,6 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
       expect(await opfsTop(page)).to.deep.equal(before);
     });
   }
-
-  it('shows a loose file\'s name with a control character made printable in the offer (it is kept under a name of the page\'s own)', async () => {
-    const h = await hostileOpen(world, 'alice', 'webby', { mode: 'relay' });
-    try {
-      await h.send({ t: 'manifest', files: [{ name: 'a\u001b[2J\u202eb.txt', size: 1 }], dirs: [] });
-      await page.waitForSelector('#offer:not([hidden])');
-      expect(await text(page, '#offer-files')).to.equal('a\\u{001B}[2J\\u{202E}b.txt (1 bytes)');
-      await page.click('#offer-decline');
-      expect(await h.next()).to.include({ t: 'reject', code: 'ERR_REJECTED' });
-    } finally {
-      h.close();
-    }
-  });
 
   it('lists a large tree offer in a bounded number of lines: totals, each top-level name, the first 20 paths', async () => {
     const files = [...Array.from({ length: 25 }, (_, i) => ({ name: `one/f${String(i).padStart(2, '0')}.txt`, size: 1024 })), { name: 'two/deep/x.bin', size: 5 }];

@@ -348,16 +348,13 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await page.waitForFunction(() => [...document.querySelectorAll('#received .text-message')].some((e) => e.textContent === 'still there?'));
   });
 
-  it('a decline in the page stops `sealdrop send` with words, and nothing is received; a name with markup is shown as characters', async () => {
-    const name = '<img src=x onerror="document.title=2">unwanted.txt';
-    const src = path.join(work, name);
+  it('a decline in the page stops `sealdrop send` with words, and nothing is received', async () => {
+    const src = path.join(work, 'unwanted.txt');
     await fs.writeFile(src, 'no thanks');
     const before = await page.locator('#received li').count();
     const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
     await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
-    expect(await text(page, '#offer-files')).to.equal(`${name} (9 bytes)`);
-    expect(await page.locator('#offer-files li').evaluate((li) => li.children.length)).to.equal(0);
-    expect(await page.title()).to.equal('sealdrop');
+    expect(await text(page, '#offer-files')).to.equal('unwanted.txt (9 bytes)');
     await page.click('#offer-decline');
     expect(await sender.exit).to.not.equal(0);
     const err = sender.events.find((e) => e.type === 'error')!;
@@ -365,4 +362,23 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     await page.waitForFunction(() => document.getElementById('error')!.textContent!.includes('declined'));
     expect(await page.locator('#received li').count()).to.equal(before);
   });
+
+  it('refuses a file name `sealdrop receive` would refuse, before asking: markup in it is shown as characters', async () => {
+    const name = '<img src=x onerror="document.title=2">unwanted.txt';
+    const src = path.join(work, name);
+    await fs.writeFile(src, 'no thanks');
+    const before = await page.locator('#received li').count();
+    const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
+    expect(await sender.exit).to.not.equal(0);
+    const err = sender.events.find((e) => e.type === 'error')!;
+    expect(err.code, sender.stdout()).to.equal('ERR_BAD_INPUT');
+    expect(err.message).to.include('<img');
+    await page.waitForFunction(() => document.getElementById('error')!.textContent!.includes('nothing was stored'));
+    expect(await text(page, '#error')).to.include(name);
+    expect(await page.locator('#error img').count()).to.equal(0);
+    expect(await page.title()).to.equal('sealdrop');
+    expect(await page.locator('#offer:not([hidden])').count(), 'the person is never asked').to.equal(0);
+    expect(await page.locator('#received li').count()).to.equal(before);
+  });
+
 });

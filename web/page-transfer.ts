@@ -124,8 +124,9 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     throw new SealdropError('ERR_PROTOCOL', `${link.peer} asked for ${first.t}, which this page does not answer yet`);
   }
   const manifest = first;
-  // A tree's names become paths in OPFS: vetted before the person is asked or anything is written.
-  const vetted = isTree(manifest) ? await vetTree(link, manifest) : [];
+  // Every name by the CLI receiver's rules, before the person is asked or anything is written:
+  // a tree's names become paths in OPFS, a loose file's name the download's.
+  const vetted = await vetNames(link, manifest);
   if (!await ask(manifest)) {
     await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
@@ -191,11 +192,11 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
 }
 
 /**
- * Every name of a tree offer by the CLI receiver's own rules (peer/files/offer-names.ts); one bad
- * name refuses the whole offer, told to the sender. Loose files are kept under names of our own
- * (received-files.ts): theirs are only shown, and printable.
+ * Every name of an offer by the CLI receiver's own rules (peer/files/offer-names.ts); one bad
+ * name refuses the whole offer, told to the sender. So the page takes exactly the names a
+ * `sealdrop receive` takes, whether they become paths in a tree or a download's name.
  */
-async function vetTree(link: PageLink, manifest: Manifest): Promise<string[][]> {
+async function vetNames(link: PageLink, manifest: Manifest): Promise<string[][]> {
   try {
     return vetOfferNames(manifest);
   } catch (err) {
