@@ -355,6 +355,9 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
     await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
     expect(await text(page, '#offer-files')).to.equal('unwanted.txt (9 bytes)');
+    // Earlier transfers ended at 100 %: a new one starts from nothing.
+    expect(await text(page, '#transfer-rate')).to.equal('waiting for the first bytes…');
+    expect(await page.locator('#transfer-progress').evaluate((bar) => bar.hasAttribute('value'))).to.equal(false);
     await page.click('#offer-decline');
     expect(await sender.exit).to.not.equal(0);
     const err = sender.events.find((e) => e.type === 'error')!;

@@ -145,6 +145,9 @@ function showTransfer(title: string, link: PageLink): (done: number, total: numb
   $('transfer-sas').textContent = link.sas;
   $('transfer-path').textContent = link.transport;
   const bar = $<HTMLProgressElement>('transfer-progress');
+  // A new transfer starts from nothing: not at the last one's 100 %.
+  bar.removeAttribute('value');
+  $('transfer-rate').textContent = 'waiting for the first bytes…';
   const started = performance.now();
   return (done, total) => {
     bar.max = Math.max(1, total);
