@@ -12,6 +12,7 @@ import { acceptLink, openLink, type LinkOptions, type PageLink } from './page-li
 import { messageFile, receiveFiles, sendFiles, type Received } from './page-transfer.js';
 import { clearEarlierFiles } from './received-files.js';
 import { identityKey, webSuite } from './web-crypto.js';
+import { confirmInPage, rememberVerifySetting, verifySetting } from './verify-prompt.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const say = (text: string) => { $('status').textContent = text; };
@@ -172,7 +173,7 @@ async function send(ev: SubmitEvent): Promise<void> {
   try {
     say(`asking ${to}…`);
     const direct = !$<HTMLInputElement>('send-relay').checked;
-    link = await openLink({ session: state.session, ...state.link, direct, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
+    link = await openLink({ session: state.session, ...state.link, direct, verify: verifySetting(), confirmCode: confirmInPage, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
     say(`secured with ${to} (${link.transport}); waiting for them to accept…`);
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
@@ -195,7 +196,7 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`${req.from} is connecting…`);
-    link = await acceptLink({ session: state.session, ...state.link }, req.sid, req.from);
+    link = await acceptLink({ session: state.session, ...state.link, verify: verifySetting(), confirmCode: confirmInPage, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, req.sid, req.from);
     const l = link;
     const progress = showTransfer(`Receiving from ${req.from}`, link);
     const got = await receiveFiles(link, (manifest) => ask(l, manifest.files), progress);
@@ -245,4 +246,5 @@ function showReceived(from: string, got: Received[]): void {
 $<HTMLFormElement>('login-form').addEventListener('submit', (ev) => void login(ev));
 $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => void send(ev));
 $('peers-refresh').addEventListener('click', () => void refreshPeers());
+rememberVerifySetting();
 document.body.dataset.ready = '1';

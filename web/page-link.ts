@@ -7,12 +7,13 @@
  * the handshake, else the relay.
  */
 import type { Role } from '../shared/crypto-suite.js';
-import { SealdropError } from '../shared/errors.js';
+import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import { exchangeKeys, type KeyExchangeResult } from '../shared/key-exchange.js';
 import { DirectTransport } from '../peer/link/direct-transport.js';
 import { RelayTransport } from '../peer/link/relay-transport.js';
 import type { Transport, TransportKind } from '../peer/link/transport.js';
 import { SecureChannel } from '../peer/link/secure-channel.js';
+import { verifyCodes, type ConfirmCode } from '../peer/link/verification.js';
 import type { RendezvousSession } from '../peer/session/rendezvous-session.js';
 import { SignalInbox } from '../peer/session/signal-inbox.js';
 import { MAX_DIRECT_TIMEOUT_MS } from '../shared/constants.js';
@@ -41,6 +42,9 @@ export interface LinkOptions {
   direct?: boolean;
   /** Told as soon as the keys are agreed, before anything is sent on the channel. */
   onKeys?: (k: { sas: string; peerFingerprint: string; pin: string }) => void;
+  /** `--verify`: this side's person confirms the code before anything moves (it is asked too when the peer verifies). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
 }
 
 /** Opener: asks the rendezvous for a session with `to` and secures it over the relay. */
@@ -91,7 +95,17 @@ async function establish(o: LinkOptions, role: Role, sid: string, peer: string):
     if (chosen !== relay) relay?.close();
     if (chosen !== direct) direct?.close();
     const channel = new SecureChannel(chosen, webFrameCipher(r.keys, Buffer.from(sid, 'hex')));
-    await channel.agree(false);
+    try {
+      const theirs = await channel.agree(o.verify ?? false);
+      await verifyCodes(channel, { sas: r.sas, peer, mine: o.verify ?? false, theirs: theirs.verify, confirm: o.confirmCode, alsoWhenTheyVerify: true });
+    } catch (err) {
+      // As the CLI (transfer-link.ts): the other side is told why (it may be waiting for our answer), then the channel goes.
+      const e = toSealdropError(err);
+      await channel.sendControl({ t: 'abort', code: e.code, message: messageForPeer(e) }).catch(() => {});
+      await channel.ended(1_000);
+      channel.close();
+      throw e;
+    }
     return { sid, peer, transport: mode, channel, sas: r.sas, peerFingerprint: r.peerFingerprint, peerIdentity: r.peerIdentity, pin: r.pin, close };
   } catch (err) {
     const e = err instanceof SealdropError ? err : new SealdropError('ERR_INTERNAL', String((err as Error)?.message ?? err));
