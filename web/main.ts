@@ -13,6 +13,7 @@ import { messageFile, receiveFiles, sendFiles, type Received } from './page-tran
 import { clearEarlierFiles } from './received-files.js';
 import { identityKey, webSuite } from './web-crypto.js';
 import { confirmInPage, rememberVerifySetting, verifySetting } from './verify-prompt.js';
+import { movesShown, pathMoved, pathStarted, pathsUsed } from './path-status.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const say = (text: string) => { $('status').textContent = text; };
@@ -140,7 +141,6 @@ function showTransfer(title: string, link: PageLink): (done: number, total: numb
   $('transfer').hidden = false;
   $('transfer-title').textContent = title;
   $('transfer-sas').textContent = link.sas;
-  $('transfer-path').textContent = link.transport;
   const bar = $<HTMLProgressElement>('transfer-progress');
   const started = performance.now();
   return (done, total) => {
@@ -172,13 +172,13 @@ async function send(ev: SubmitEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`asking ${to}…`);
-    const direct = !$<HTMLInputElement>('send-relay').checked;
-    link = await openLink({ session: state.session, ...state.link, direct, verify: verifySetting(), confirmCode: confirmInPage, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
-    say(`secured with ${to} (${link.transport}); waiting for them to accept…`);
+    const mode = $<HTMLInputElement>('send-relay').checked ? 'relay' : $<HTMLInputElement>('send-direct-only').checked ? 'direct-only' : 'auto';
+    link = await openLink({ session: state.session, ...state.link, mode, verify: verifySetting(), confirmCode: confirmInPage, onMove: pathMoved, onKeys: (k) => { $('transfer-sas').textContent = k.sas; pathStarted(k.transport); } }, to);
+    say(`secured with ${to} (${link.channel.transport.kind}); waiting for them to accept…`);
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
     await link.close();
-    say(`sent ${typed !== '' ? 'the message' : `${files.length} file(s)`} to ${to}, verified by SHA-256 (${link.transport})`);
+    say(`sent ${typed !== '' ? 'the message' : `${files.length} file(s)`} to ${to}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -196,13 +196,13 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`${req.from} is connecting…`);
-    link = await acceptLink({ session: state.session, ...state.link, verify: verifySetting(), confirmCode: confirmInPage, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, req.sid, req.from);
+    link = await acceptLink({ session: state.session, ...state.link, verify: verifySetting(), confirmCode: confirmInPage, onMove: pathMoved, onKeys: (k) => { $('transfer-sas').textContent = k.sas; pathStarted(k.transport); } }, req.sid, req.from);
     const l = link;
     const progress = showTransfer(`Receiving from ${req.from}`, link);
     const got = await receiveFiles(link, (manifest) => ask(l, manifest.files), progress);
     await link.close();
     showReceived(req.from, got);
-    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${link.transport})`);
+    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
