@@ -101,7 +101,10 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       lowOrderX25519: 'ERR_PROTOCOL', frame: nodeFrame.toString('hex'), reopened: '{"t":"list"}', refused: 'ERR_DECRYPT', misplaced: 'ERR_INTEGRITY',
       channel: await channelCheck(nodeFrameCipher),
     });
-    expect(got.channel).to.deep.equal({ agreed: { verify: false }, inOrder: true, reordered: 'ERR_INTEGRITY', tampered: 'ERR_DECRYPT', frames: [14 + 47 + 16, 131102, 14 + 4 + 16] });
+    expect(got.channel).to.deep.equal({
+      agreed: { verify: false }, inOrder: true, reordered: 'ERR_INTEGRITY', tampered: 'ERR_DECRYPT', frames: [14 + 47 + 16, 131102, 14 + 4 + 16],
+      move: { position: { data: 2, control: 1 }, keptAfterDetach: true, opened: { t: 'move', transport: 'direct', data: 0, control: 1 }, copy: 'ERR_INTEGRITY', replayed: 'ERR_INTEGRITY' },
+    });
     await p.close();
   });
 

@@ -23,8 +23,8 @@ import { enroll, startWorld, type World } from './helpers/world.js';
 
 const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
 const MiB = 1024 * 1024;
-/** The relay's rate: slow enough that the transfer is still on it when the direct path opens. */
-const RELAY_RATE = 2 * MiB;
+/** The relay's rate: slow enough that the transfer is still on it when the direct path opens (24 s of relay for the whole file). */
+const RELAY_RATE = 1 * MiB;
 const MOVE_SIZE = 24 * MiB + 5;
 
 const tc = (...args: string[]) => execFileSync('tc', args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -154,7 +154,7 @@ export class SecureChannel {
     if (!(opened instanceof Promise)) return this.takeMove(opened);
     return opened.then((o) => {
       // Another copy of the same move opened meanwhile: this one is a replay.
-      if (this.receiveMoveSeq !== index) throw new SealdropError('ERR_PROTOCOL', 'a move message that was already read');
+      if (this.receiveMoveSeq !== index) throw new SealdropError('ERR_INTEGRITY', 'a move message that was already read (duplicated in transit)');
       return this.takeMove(o);
     });
   }
