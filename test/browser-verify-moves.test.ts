@@ -8,7 +8,10 @@
  * Path moves: the page runs the CLI's PathMover. With loopback held back for everything but
  * the rendezvous's port (tc, in the suite's own network namespace) the direct attempt cannot finish, so the transfer starts on
  * a slow relay (--relay-rate); once the relay carries bytes the road opens, the data channel
- * opens during the transfer, and the transfer moves to it and finishes there, verified.
+ * opens during the transfer, and the transfer moves to it and finishes there, verified. And
+ * the other way: on a rendezvous without relay start the transfer begins direct; the CLI is
+ * held (SIGSTOP) while loopback is held back, so the direct path stalls for certain, and the
+ * opener moves the transfer to the relay, where it finishes, verified.
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
@@ -267,6 +270,96 @@ describe('browser peer: verification code confirmed, and path moves', function (
       expect(await page.locator('#received a').last().getAttribute('data-sha256')).to.equal(sent);
       expect(await text(page, '#transfer-path')).to.equal('direct');
       expect(await text(page, '#status')).to.include('(relay, then direct)');
+      await fs.rm(src);
+    });
+  });
+  describe('a direct path that stalls', () => {
+    let direct: World;
+    let p: Page;
+    const port = () => Number(new URL(direct.url).port);
+    before(async function () {
+      const why = world ? await holdMissing(Number(new URL(world.url).port)) : 'no world';
+      if (why) { console.log(`SKIP browser stalled direct path: ${why}`); this.skip(); }
+      direct = await startWorld(['alice'], ['--no-relay-start']);
+      direct.secrets.webby = await enroll(direct.dataDir, 'webby');
+      p = await chrome.context.newPage();
+      p.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
+      await p.goto(`${direct.url}/`);
+      await p.waitForSelector('body[data-ready="1"]');
+      await p.fill('#login-id', 'webby');
+      await p.fill('#login-code', totpCode(direct.secrets.webby, Date.now()));
+      await p.click('#login-button');
+      await p.waitForSelector('#home:not([hidden])');
+    });
+    after(async () => {
+      releasePaths();
+      await p?.close().catch(() => {});
+      await direct?.stop();
+    });
+    afterEach(() => releasePaths());
+
+    /** Holds `cli` while loopback is held back: when it goes on, the direct path carries nothing, for certain. */
+    async function stallDirect(cli: Run): Promise<void> {
+      cli.child.kill('SIGSTOP');
+      try {
+        await holdPaths(port());
+      } finally {
+        cli.child.kill('SIGCONT');
+      }
+    }
+
+    it('page → `sealdrop receive`, direct first: the page sees the data channel stall and moves the transfer to the relay, where it finishes, verified', async () => {
+      const src = path.join(work, 'stalling-up.bin');
+      const sent = await randomFile(src, MOVE_SIZE);
+      const inbox = await tempDir();
+      const receiver = direct.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
+      await receiver.waitFor('ready');
+      await p.fill('#send-to', 'alice');
+      await p.setInputFiles('#send-files', src);
+      await p.click('#send-button');
+      expect((await receiver.waitFor('secured', 30_000)).transport, 'direct first').to.equal('direct');
+      await until('the direct path to carry bytes', () => progressed(receiver));
+      await stallDirect(receiver);
+      await p.waitForFunction(() => document.getElementById('transfer-moves')!.textContent!.includes('now on the relay'), undefined, { timeout: 30_000 });
+      expect(await text(p, '#transfer-moves')).to.match(/started on the direct path.*now on the relay \(through the rendezvous, still end to end encrypted\): the direct path stalled/s);
+      expect(await receiver.exit, `${receiver.stderr()} page: ${await text(p, '#error')}`).to.equal(0);
+      expect((await receiver.waitFor('path')).transport).to.equal('relay');
+      const done = receiver.events.find((e) => e.type === 'done')!;
+      expect(done.transport, 'loopback is still held back: no way back to the direct path').to.equal('relay');
+      expect(done.paths.direct).to.be.above(0);
+      expect(done.paths.relay).to.be.above(0);
+      console.log(`      page → CLI stalled: direct ${(done.paths.direct / MiB).toFixed(1)} MiB, then relay ${(done.paths.relay / MiB).toFixed(1)} MiB`);
+      expect(await sha256File(path.join(inbox, 'stalling-up.bin'))).to.equal(sent);
+      await p.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
+      expect(await text(p, '#status')).to.include('(direct, then relay)');
+      await fs.rm(inbox, { recursive: true, force: true });
+      await fs.rm(src);
+    });
+
+    it('`sealdrop send` → page, direct first: the CLI moves the stalled transfer to the relay, the page follows and keeps the verified file', async () => {
+      const src = path.join(work, 'stalling-down.bin');
+      const sent = await randomFile(src, MOVE_SIZE);
+      const before = await p.locator('#received a').count();
+      const sender = direct.peer('alice', ['send', src, '--to', 'webby']);
+      await p.waitForSelector('#offer:not([hidden])', { timeout: 30_000 });
+      expect((await sender.waitFor('secured')).transport, 'direct first').to.equal('direct');
+      await p.click('#offer-accept');
+      // Bytes arrived here over the direct path (what the sender counts for it is only what was credited).
+      await p.waitForFunction(() => (document.getElementById('transfer-progress') as HTMLProgressElement).value > 0, undefined, { timeout: 30_000 });
+      expect(await text(p, '#transfer-path')).to.equal('direct');
+      await stallDirect(sender);
+      expect((await sender.waitFor('path', 30_000)).transport).to.equal('relay');
+      await p.waitForFunction(() => document.getElementById('transfer-moves')!.textContent!.includes('now on the relay'), undefined, { timeout: 30_000 });
+      expect(await text(p, '#transfer-moves')).to.include('the other peer lost the direct path');
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      const done = sender.events.find((e) => e.type === 'done')!;
+      expect(done.transport).to.equal('relay');
+      expect(done.paths.relay).to.be.above(0);
+      expect(done.paths.direct + done.paths.relay).to.equal(MOVE_SIZE);
+      console.log(`      CLI → page stalled: direct ${(done.paths.direct / MiB).toFixed(1)} MiB, then relay ${(done.paths.relay / MiB).toFixed(1)} MiB`);
+      await p.waitForFunction((n) => document.querySelectorAll('#received a').length === n + 1, before, { timeout: 30_000 });
+      expect(await p.locator('#received a').last().getAttribute('data-sha256')).to.equal(sent);
+      expect(await text(p, '#status')).to.include('(direct, then relay)');
       await fs.rm(src);
     });
   });
