@@ -185,6 +185,25 @@ describe('browser peer: verification code confirmed, and path moves', function (
     await fs.rm(inbox, { recursive: true, force: true });
   });
 
+  it('the page says no though only the CLI verifies: `sealdrop --verify receive` stops at once, before its person answers, with words; nothing written', async () => {
+    const inbox = await tempDir();
+    await page.setChecked('#verify-codes', false);
+    const receiver = world.peer('alice', ['--verify', 'receive', '--dir', inbox, '--yes', '--once'], {}, { stdin: true });
+    await receiver.waitFor('ready');
+    await sendFromPage('alice');
+    const [cli, asked] = await Promise.all([receiver.waitFor('verify'), pageAsked()]);
+    expect(asked.code).to.equal(cli.code);
+    await page.click('#verify-no');
+    // The CLI's person never answers: the page's "no" alone ends its question.
+    expect(await receiver.exit).to.not.equal(0);
+    const err = receiver.events.find((e) => e.type === 'error')!;
+    expect(err.code).to.equal('ERR_REJECTED');
+    expect(err.message).to.match(/the other person did not confirm that both sides show the same verification code/);
+    expect(await listTree(inbox)).to.deep.equal([]);
+    await page.waitForFunction(() => document.getElementById('error')!.textContent!.includes('ERR_REJECTED'));
+    await fs.rm(inbox, { recursive: true, force: true });
+  });
+
   it('the CLI says no: the page shows words and stores nothing', async () => {
     await page.setChecked('#verify-codes', true);
     const before = await page.locator('#received li').count();
