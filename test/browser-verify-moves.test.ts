@@ -25,6 +25,12 @@ import { listTree, randomFile, sha256File, tempDir, type Run } from './helpers/c
 import { enroll, startWorld, type World } from './helpers/world.js';
 
 const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
+/** Screenshots for the issue's note (not the repository), as test/browser-peer.test.ts takes them. */
+const SCREENS = '/work/notes/screens';
+async function shot(page: Page, name: string): Promise<void> {
+  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
+  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
+}
 const MiB = 1024 * 1024;
 /** The relay's rate: slow enough that the transfer is still on it when the direct path opens (24 s of relay for the whole file). */
 const RELAY_RATE = 1 * MiB;
@@ -137,6 +143,7 @@ describe('browser peer: verification code confirmed, and path moves', function (
     expect(cli.code).to.match(/^\d{3} \d{3}$/).and.equal(asked.code);
     expect(asked.peer).to.equal('alice');
     expect(cli.peer).to.equal('webby');
+    await shot(page, '20-verify-question');
     // Nothing moved while they were asked.
     expect(receiver.events.map((e) => e.type)).to.not.include('offer');
     expect(await listTree(inbox)).to.deep.equal([]);
@@ -259,6 +266,7 @@ describe('browser peer: verification code confirmed, and path moves', function (
       expect(await sha256File(path.join(inbox, 'moving-up.bin'))).to.equal(sent);
       await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
       expect(await text(page, '#status')).to.include('(relay, then direct)');
+      await shot(page, '21-moved-to-direct');
       await fs.rm(inbox, { recursive: true, force: true });
       await fs.rm(src);
     });
@@ -351,6 +359,7 @@ describe('browser peer: verification code confirmed, and path moves', function (
       expect(await sha256File(path.join(inbox, 'stalling-up.bin'))).to.equal(sent);
       await p.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'));
       expect(await text(p, '#status')).to.include('(direct, then relay)');
+      await shot(p, '22-stalled-to-relay');
       await fs.rm(inbox, { recursive: true, force: true });
       await fs.rm(src);
     });
