@@ -101,7 +101,10 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       lowOrderX25519: 'ERR_PROTOCOL', frame: nodeFrame.toString('hex'), reopened: '{"t":"list"}', refused: 'ERR_DECRYPT', misplaced: 'ERR_INTEGRITY',
       channel: await channelCheck(nodeFrameCipher),
     });
-    expect(got.channel).to.deep.equal({ agreed: { verify: false }, inOrder: true, reordered: 'ERR_INTEGRITY', tampered: 'ERR_DECRYPT', frames: [14 + 47 + 16, 131102, 14 + 4 + 16] });
+    expect(got.channel).to.deep.equal({
+      agreed: { verify: false }, inOrder: true, reordered: 'ERR_INTEGRITY', tampered: 'ERR_DECRYPT', frames: [14 + 47 + 16, 131102, 14 + 4 + 16],
+      move: { position: { data: 2, control: 1 }, keptAfterDetach: true, opened: { t: 'move', transport: 'direct', data: 0, control: 1 }, copy: 'ERR_INTEGRITY', replayed: 'ERR_INTEGRITY' },
+    });
     await p.close();
   });
 
@@ -160,7 +163,8 @@ describe('browser peer (headless Chromium) with the CLI', function () {
     it(`receives a file from \`sealdrop send\` over the ${via} path after the person accepts; same code on both sides; SHA-256 checked`, async () => {
       const src = path.join(work, `from-cli-${via}.bin`);
       const sha = await randomFile(src, 24 * MiB + 123);
-      const sender = world.peer('alice', ['send', src, '--to', 'webby', ...(via === 'relay' ? ['--relay'] : [])]);
+      // One path named for the whole transfer (no relay start, no move): test/browser-verify-moves.test.ts moves.
+      const sender = world.peer('alice', ['send', src, '--to', 'webby', via === 'relay' ? '--relay' : '--direct-only']);
       await page.waitForSelector('#offer:not([hidden])', { timeout: 30_000 }).catch(async (err) => {
         throw new Error(`${err.message}; sender: ${sender.stderr()}; page: ${await text(page, '#error')} / ${await text(page, '#status')}`);
       });
@@ -198,6 +202,7 @@ describe('browser peer (headless Chromium) with the CLI', function () {
       await receiver.waitFor('ready');
       await page.fill('#send-to', 'alice');
       await page.setChecked('#send-relay', via === 'relay');
+      await page.setChecked('#send-direct-only', via === 'direct');
       await page.setInputFiles('#send-files', src);
       const started = performance.now();
       await page.click('#send-button');

@@ -16,6 +16,8 @@ import { combine, DropBasket, pickedFiles, pickedFolder, vetOutgoing } from './d
 import { isTree } from './received-tree.js';
 import { treeElement, treeOfferLines } from './tree-view.js';
 import { identityKey, webSuite } from './web-crypto.js';
+import { confirmInPage, rememberVerifySetting, verifySetting } from './verify-prompt.js';
+import { movesShown, pathMoved, pathStarted, pathsUsed } from './path-status.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const say = (text: string) => { $('status').textContent = text; };
@@ -143,7 +145,6 @@ function showTransfer(title: string, link: PageLink): (done: number, total: numb
   $('transfer').hidden = false;
   $('transfer-title').textContent = title;
   $('transfer-sas').textContent = link.sas;
-  $('transfer-path').textContent = link.transport;
   const bar = $<HTMLProgressElement>('transfer-progress');
   // A new transfer starts from nothing: not at the last one's 100 %.
   bar.removeAttribute('value');
@@ -180,14 +181,14 @@ async function send(ev: SubmitEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`asking ${to}…`);
-    const direct = !$<HTMLInputElement>('send-relay').checked;
-    link = await openLink({ session: state.session, ...state.link, direct, onKeys: (k) => { $('transfer-sas').textContent = k.sas; } }, to);
-    say(`secured with ${to} (${link.transport}); waiting for them to accept…`);
+    const mode = $<HTMLInputElement>('send-relay').checked ? 'relay' : $<HTMLInputElement>('send-direct-only').checked ? 'direct-only' : 'auto';
+    link = await openLink({ session: state.session, ...state.link, mode, verify: verifySetting(), confirmCode: confirmInPage, onMove: pathMoved, onKeys: (k) => { $('transfer-sas').textContent = k.sas; pathStarted(k.transport); } }, to);
+    say(`secured with ${to} (${link.channel.transport.kind}); waiting for them to accept…`);
     const progress = showTransfer(`Sending to ${to}`, link);
     await sendFiles(link, files, progress);
     await link.close();
     if (typed === '' && basket.dropped === dropped) basket.clear(); // what was dropped is sent; a later drop stays
-    say(`sent ${typed !== '' ? 'the message' : `${files.files.length} file(s)${files.dirs.length ? ` and ${files.dirs.length} empty folder(s)` : ''}`} to ${to}, verified by SHA-256 (${link.transport})`);
+    say(`sent ${typed !== '' ? 'the message' : `${files.files.length} file(s)${files.dirs.length ? ` and ${files.dirs.length} empty folder(s)` : ''}`} to ${to}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -205,13 +206,13 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   let link: PageLink | undefined;
   try {
     say(`${req.from} is connecting…`);
-    link = await acceptLink({ session: state.session, ...state.link }, req.sid, req.from);
+    link = await acceptLink({ session: state.session, ...state.link, verify: verifySetting(), confirmCode: confirmInPage, onMove: pathMoved, onKeys: (k) => { $('transfer-sas').textContent = k.sas; pathStarted(k.transport); } }, req.sid, req.from);
     const l = link;
     const progress = showTransfer(`Receiving from ${req.from}`, link);
     const got = await receiveFiles(link, (manifest) => ask(l, manifest.files, isTree(manifest) ? treeOfferLines(manifest) : undefined), progress);
     await link.close();
     if (got.tree) { $('received-section').hidden = false; $('received').append(treeElement(req.from, got.tree, say, fail)); } else showReceived(req.from, got);
-    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${link.transport})`);
+    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -257,4 +258,5 @@ $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => void send(ev)
 $('peers-refresh').addEventListener('click', () => void refreshPeers());
 const basket = new DropBasket($('drop-zone'), $('dropped'), fail);
 $('dropped-clear').addEventListener('click', () => basket.clear());
+rememberVerifySetting();
 document.body.dataset.ready = '1';

@@ -1,32 +1,28 @@
 /**
- * One session of the page with a CLI peer, up to a secure channel: the same SignalInbox,
- * key exchange (shared/key-exchange.ts), DirectTransport (simple-peer on the browser's
- * WebRTC), RelayTransport and SecureChannel as the CLI, with WebCrypto. The page says it
- * moves nothing (no `moves` signal), so the opener picks one path for the whole session
- * as a CLI without moves does: direct if the data channel opens within DIRECT_WAIT_MS of
- * the handshake, else the relay.
+ * One session of the page with a CLI peer, up to a secure channel: the CLI's own link
+ * setup (peer/link/secure-link.ts: the same SignalInbox, key exchange, DirectTransport on
+ * the browser's WebRTC, RelayTransport, SecureChannel, PathMover, the accepter's watch of
+ * the unused path, `path` agreement and `--verify` confirmation), with WebCrypto for the
+ * key exchange and the frames. Like the CLI, the page says it moves (`moves`): as opener
+ * it starts on the relay at once and moves to the direct path when it opens, and back to
+ * the relay if the direct path stalls; as accepter it follows the opener's moves.
  */
 import type { Role } from '../shared/crypto-suite.js';
-import { SealdropError } from '../shared/errors.js';
+import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { exchangeKeys, type KeyExchangeResult } from '../shared/key-exchange.js';
-import { DirectTransport } from '../peer/link/direct-transport.js';
-import { RelayTransport } from '../peer/link/relay-transport.js';
-import type { Transport, TransportKind } from '../peer/link/transport.js';
-import { SecureChannel } from '../peer/link/secure-channel.js';
+import type { PathMove } from '../peer/link/path-mover.js';
+import { secureLink, type LinkCrypto, type TransportMode } from '../peer/link/secure-link.js';
+import type { TransportKind } from '../peer/link/transport.js';
+import type { SecureChannel } from '../peer/link/secure-channel.js';
+import type { ConfirmCode } from '../peer/link/verification.js';
 import type { RendezvousSession } from '../peer/session/rendezvous-session.js';
-import { SignalInbox } from '../peer/session/signal-inbox.js';
-import { MAX_DIRECT_TIMEOUT_MS } from '../shared/constants.js';
 import type { PagePins } from './key-store.js';
 import { identityKey, webFrameCipher, webSuite } from './web-crypto.js';
 
-/** How long the page as opener waits for the data channel after the handshake (the CLI's default --timeout). */
-const DIRECT_WAIT_MS = 5_000;
-/** How long the accepter waits for the data channel once told `direct`. */
-const DIRECT_OPEN_MS = 15_000;
-
-export interface PageLink extends Omit<KeyExchangeResult, 'keys'> {
+export interface PageLink extends Omit<KeyExchangeResult, 'keys' | 'peerIdentity'> {
   sid: string;
   peer: string;
+  /** The path the session started on; `channel.transport.kind` is the one it is on now. */
   transport: TransportKind;
   channel: SecureChannel;
   /** Closes the channel and the session (reason "done", or "failed: CODE"). */
@@ -37,13 +33,18 @@ export interface LinkOptions {
   session: RendezvousSession;
   identity: CryptoKeyPair;
   pins: PagePins;
-  /** Try the direct path (default true); false: relay only, like `send --relay`. */
-  direct?: boolean;
+  /** Opener: 'auto' (default: the relay at once, the direct path when it opens), 'relay' (`send --relay`), 'direct-only' (`send --direct-only`). */
+  mode?: TransportMode;
   /** Told as soon as the keys are agreed, before anything is sent on the channel. */
-  onKeys?: (k: { sas: string; peerFingerprint: string; pin: string }) => void;
+  onKeys?: (k: { sas: string; peerFingerprint: string; transport: TransportKind }) => void;
+  /** A move between the paths in the middle of the transfer. */
+  onMove?: (m: PathMove) => void;
+  /** `--verify`: this side's person confirms the code before anything moves (it is asked too when the peer verifies). */
+  verify?: boolean;
+  confirmCode?: ConfirmCode;
 }
 
-/** Opener: asks the rendezvous for a session with `to` and secures it over the relay. */
+/** Opener: asks the rendezvous for a session with `to` and secures it. */
 export async function openLink(o: LinkOptions, to: string): Promise<PageLink> {
   const sid = await o.session.open(to);
   return establish(o, 'sender', sid, to);
@@ -54,56 +55,35 @@ export function acceptLink(o: LinkOptions, sid: string, from: string): Promise<P
   return establish(o, 'receiver', sid, from);
 }
 
-async function establish(o: LinkOptions, role: Role, sid: string, peer: string): Promise<PageLink> {
-  const inbox = new SignalInbox(o.session, sid, peer);
-  // The accepter takes relay frames from the moment it accepted (the opener's first one can follow its transport signal at once).
-  let relay: RelayTransport | undefined = role === 'receiver' ? new RelayTransport(o.session, sid, inbox) : undefined;
-  // As the CLI: the opener starts the WebRTC initiator with the session, so ICE runs beside the hellos.
-  const direct = o.direct === false ? undefined : new DirectTransport({
-    initiator: role === 'sender',
-    iceServers: o.session.welcome.iceServers,
-    signalOut: (data) => { o.session.signal(sid, { type: 'webrtc', data }).catch(() => {}); },
-  });
-  if (direct) inbox.onWebrtc((data) => direct.signal(data));
-  let chosen: Transport | undefined;
-  const close = async (err?: SealdropError) => {
-    if (chosen !== relay) relay?.close();
-    if (chosen !== direct) direct?.close();
-    chosen?.close();
-    inbox.dispose();
-    o.session.close(sid, err ? `failed: ${err.code}` : 'done');
+/** WebCrypto's key exchange and frame cipher: the two things the page does differently from the CLI. */
+function webLinkCrypto(o: LinkOptions): LinkCrypto {
+  return {
+    handshake: async ({ session, inbox, role }) => {
+      const r = await exchangeKeys({ session, inbox, pins: o.pins, role, identity: await identityKey(o.identity), suite: webSuite, strict: false });
+      return { keys: r.keys, sas: r.sas, peerFingerprint: r.peerFingerprint, pin: r.pin };
+    },
+    cipher: (keys, transferId) => webFrameCipher(keys, transferId),
   };
-  try {
-    const r = await exchangeKeys({ session: o.session, inbox, pins: o.pins, role, identity: await identityKey(o.identity), suite: webSuite, strict: false });
-    o.onKeys?.({ sas: r.sas, peerFingerprint: r.peerFingerprint, pin: r.pin });
-    let mode: TransportKind;
-    if (role === 'sender') {
-      mode = direct && await opens(direct, DIRECT_WAIT_MS) ? 'direct' : 'relay';
-      if (mode === 'relay') relay = new RelayTransport(o.session, sid, inbox); // before the signal: the accepter's `path` follows it at once
-      await o.session.signal(sid, { type: 'transport', mode });
-    } else {
-      mode = await inbox.nextTransport(MAX_DIRECT_TIMEOUT_MS + 10_000);
-      if (mode === 'direct' && !(direct && await opens(direct, DIRECT_OPEN_MS))) {
-        throw new SealdropError('ERR_NO_DIRECT', `${peer} chose the direct path, and its data channel did not open here`);
-      }
-    }
-    chosen = mode === 'direct' ? direct! : relay!;
-    if (chosen !== relay) relay?.close();
-    if (chosen !== direct) direct?.close();
-    const channel = new SecureChannel(chosen, webFrameCipher(r.keys, Buffer.from(sid, 'hex')));
-    await channel.agree(false);
-    return { sid, peer, transport: mode, channel, sas: r.sas, peerFingerprint: r.peerFingerprint, peerIdentity: r.peerIdentity, pin: r.pin, close };
-  } catch (err) {
-    const e = err instanceof SealdropError ? err : new SealdropError('ERR_INTERNAL', String((err as Error)?.message ?? err));
-    await close(e);
-    throw e;
-  }
 }
 
-function opens(direct: DirectTransport, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    direct.connected.then(() => true, () => false),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
-  ]).finally(() => clearTimeout(timer));
+async function establish(o: LinkOptions, role: Role, sid: string, peer: string): Promise<PageLink> {
+  try {
+    const link = await secureLink({
+      crypto: webLinkCrypto(o), session: o.session, sid, peerId: peer, role,
+      mode: o.mode ?? 'auto',
+      onSecured: (s) => o.onKeys?.({ sas: s.sas, peerFingerprint: s.peerFingerprint, transport: s.transport }),
+      onMove: o.onMove, verify: o.verify, confirmCode: o.confirmCode, alsoWhenTheyVerify: true,
+    });
+    const close = async (err?: SealdropError) => {
+      link.mover?.close();
+      link.channel.close();
+      link.inbox.dispose();
+      o.session.close(sid, err ? `failed: ${err.code}` : 'done');
+    };
+    return { sid, peer, transport: link.transport, channel: link.channel, sas: link.sas, peerFingerprint: link.peerFingerprint, pin: link.pin, close };
+  } catch (err) {
+    const e = toSealdropError(err);
+    o.session.close(sid, `failed: ${e.code}`);
+    throw e;
+  }
 }

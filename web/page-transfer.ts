@@ -60,7 +60,11 @@ export async function sendFiles(link: PageLink, set: OutgoingSet, progress: Prog
   const replies = (async () => {
     for (;;) {
       const msg = await ch.nextControl({ timeoutMs: SENDER_SILENCE_MS });
-      if (msg.t === 'credit') { window.credit(msg.bytes); continue; }
+      if (msg.t === 'credit') {
+        window.credit(msg.bytes);
+        ch.acknowledged(Math.floor(msg.bytes / CHUNK_SIZE)); // as the CLI's engine: credited chunks need not be kept for a path move
+        continue;
+      }
       if (msg.t === 'complete') { complete = msg; return; }
       throw new SealdropError('ERR_PROTOCOL', `${link.peer} sent ${msg.t} during the transfer`);
     }

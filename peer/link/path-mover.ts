@@ -12,9 +12,9 @@
  *   opener:   [the frames the accepter lacks] ─► … and the transfer goes on
  */
 import { FLOW_WINDOW } from '../../shared/constants.js';
-import type { Role } from '../../shared/crypto.js';
+import type { Role } from '../../shared/crypto-suite.js';
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
-import { decodeHeader, FrameType, MOVE_STREAM } from '../../shared/framing.js';
+import { decodeHeader, FrameType, MOVE_STREAM } from '../../shared/frame-layout.js';
 import type { MoveMessage } from './control-messages.js';
 import { DirectTransport, type DirectOptions } from './direct-transport.js';
 import { RelayTransport } from './relay-transport.js';
@@ -80,7 +80,7 @@ export class PathMover {
     this.channel.movesWith({ lost: (t, err) => this.lost(t, err), moveFrame: (f, t) => this.moveFrameOnPath(f, t) });
     if (o.role === 'sender') {
       this.watchdog = setInterval(() => this.watch(), WATCH_MS);
-      this.watchdog.unref();
+      this.watchdog.unref?.(); // (a number in the page)
       if (this.direct && this.current !== 'direct') this.tryDirect(this.direct);
     } else {
       if (o.watched?.kind === 'relay') this.relayCandidate = o.watched as RelayTransport;
@@ -160,7 +160,7 @@ export class PathMover {
       this.direct = new DirectTransport(this.o.directOptions());
       this.tryDirect(this.direct);
     }, DIRECT_RETRY_MS);
-    this.retry.unref();
+    this.retry.unref?.();
   }
 
   /**
@@ -184,7 +184,8 @@ export class PathMover {
         this.awaitingMoved = (m) => { clearTimeout(timer); resolve(m); };
       });
       this.channel.attach(next);
-      await next.send(this.channel.sealMove({ t: 'move', transport: kind, ...position }));
+      const sealed = this.channel.sealMove({ t: 'move', transport: kind, ...position });
+      await next.send(sealed instanceof Promise ? await sealed : sealed);
       const answer = await moved;
       if (answer.t !== 'moved' || answer.transport !== kind) throw new SealdropError('ERR_PROTOCOL', 'the other peer answered a move with something else');
       await this.channel.resend(answer);
@@ -217,7 +218,7 @@ export class PathMover {
     if (this.o.inbox.closed && (t.kind === 'direct' || !this.directOpen)) return this.channel.detach().settle(why);
     const { position, settle } = this.channel.detach();
     const timer = setTimeout(() => this.giveUp(), MOVE_WAIT_MS);
-    timer.unref();
+    timer.unref?.();
     this.held = { position, settle: (e) => { clearTimeout(timer); this.held = undefined; settle(e); }, timer };
     this.heldWhy = why;
   }
@@ -227,7 +228,7 @@ export class PathMover {
   private awaitDirect(d: DirectTransport, why: SealdropError): void {
     const detached = this.channel.detach();
     const timer = setTimeout(() => detached.settle(why), DIRECT_WAIT_MS);
-    timer.unref();
+    timer.unref?.();
     d.connected.then(() => {
       clearTimeout(timer);
       void this.moveTo('direct', `the relay path ended (${why.message})`, detached);
@@ -245,12 +246,18 @@ export class PathMover {
   /** A move-stream frame on the path that carries the channel: for the opener, the `moved` it waits for. */
   private moveFrameOnPath(frame: Buffer, t: Transport): void {
     if (this.o.role === 'receiver') return this.candidateFrame(frame, t);
-    try {
-      const msg = this.channel.openMove(frame);
+    const failed = (err: unknown) => this.channel.detach().settle(toSealdropError(err, 'ERR_PROTOCOL'));
+    const take = (msg: MoveMessage) => {
       if (!this.awaitingMoved || msg.t !== 'moved') throw new SealdropError('ERR_PROTOCOL', `the other peer sent ${msg.t} when no move was under way`);
       this.awaitingMoved(msg);
+    };
+    try {
+      const msg = this.channel.openMove(frame);
+      // The page's cipher answers with a promise; Node's at once.
+      if (msg instanceof Promise) msg.then(take).catch(failed);
+      else take(msg);
     } catch (err) {
-      this.channel.detach().settle(toSealdropError(err, 'ERR_PROTOCOL'));
+      failed(err);
     }
   }
 
@@ -276,7 +283,7 @@ export class PathMover {
    */
   candidateFrame(frame: Buffer, t: Transport): void {
     if (this.closed || this.channel.failed || t === this.channel.transport) return;
-    let msg: MoveMessage;
+    let msg: MoveMessage | Promise<MoveMessage>;
     try {
       const h = decodeHeader(frame);
       if (h.type !== FrameType.Control || h.stream !== MOVE_STREAM) return;
@@ -284,6 +291,13 @@ export class PathMover {
     } catch {
       return;
     }
+    // The page's cipher answers with a promise (a frame that does not open is dropped all the same); Node's at once.
+    if (msg instanceof Promise) msg.then((m) => this.candidateMove(m, t), () => {});
+    else this.candidateMove(msg, t);
+  }
+
+  private candidateMove(msg: MoveMessage, t: Transport): void {
+    if (this.closed || this.channel.failed || t === this.channel.transport) return;
     if (msg.t !== 'move' || msg.transport !== t.kind) {
       this.channel.detach().settle(new SealdropError('ERR_PROTOCOL', `the other peer's move to the ${msg.t === 'move' ? msg.transport : '?'} path arrived over the ${t.kind} path: someone changed it on the way; stopped`));
       return;
@@ -301,7 +315,8 @@ export class PathMover {
       if (t === this.relayCandidate) this.relayCandidate = undefined;
       old.close();
       this.channel.attach(next);
-      await next.send(this.channel.sealMove({ t: 'moved', transport: msg.transport, ...position }));
+      const sealed = this.channel.sealMove({ t: 'moved', transport: msg.transport, ...position });
+      await next.send(sealed instanceof Promise ? await sealed : sealed);
       await this.channel.resend(msg);
       settle();
       this.o.onMove?.({ transport: msg.transport, why: msg.transport === 'relay' ? 'the other peer lost the direct path' : 'the direct path opened' });

@@ -77,6 +77,9 @@ export class SecureChannel {
   /** Inbound frames still being opened by an asynchronous cipher: later ones wait their turn. */
   private opening?: Promise<void>;
   private openingBytes = 0;
+  /** Data and control frames that arrived and are still being opened: read from their path, so part of a move's position. */
+  private inflightData = 0;
+  private inflightControl = 0;
 
   /** `resend`: keep what is sent for a path move (PROTOCOL.md "Path moves"). */
   constructor(transport: Transport, private readonly cipher: FrameCipher, o: { resend?: boolean } = {}) {
@@ -123,7 +126,8 @@ export class SecureChannel {
     });
     moving.catch(() => {});
     this.moving ??= moving;
-    return { position: { data: this.dataReceived, control: this.receiveControlSeq }, settle };
+    // With an asynchronous cipher, frames that arrived before this and are still being opened count as read.
+    return { position: { data: this.dataReceived + this.inflightData, control: this.receiveControlSeq + this.inflightControl }, settle };
   }
 
   /** Makes `t` the path: its frames are read from now on (a move frame first). */
@@ -133,19 +137,29 @@ export class SecureChannel {
     this.listen(t);
   }
 
-  /** Seals a move-stream message; the mover sends it on the path it names. */
-  sealMove(msg: MoveMessage): Buffer {
-    return atOnce(this.cipher.seal({ type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8')));
+  /** Seals a move-stream message; the mover sends it on the path it names. A promise with an asynchronous cipher (the page's). */
+  sealMove(msg: MoveMessage): Buffer | Promise<Buffer> {
+    return this.cipher.seal({ type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8'));
   }
 
   /**
    * Opens a move-stream frame, which must be the next one expected: a replayed or forged
    * move fails here (and the caller drops it). Only a frame that opens moves the counter.
    */
-  openMove(frame: Buffer): MoveMessage {
+  openMove(frame: Buffer): MoveMessage | Promise<MoveMessage> {
     const h = decodeHeader(frame);
     if (h.type !== FrameType.Control || h.stream !== MOVE_STREAM) throw new SealdropError('ERR_PROTOCOL', 'not a move frame');
-    const { plaintext, last } = atOnce(this.cipher.open(frame, { type: FrameType.Control, stream: MOVE_STREAM, index: this.receiveMoveSeq }));
+    const index = this.receiveMoveSeq;
+    const opened = this.cipher.open(frame, { type: FrameType.Control, stream: MOVE_STREAM, index });
+    if (!(opened instanceof Promise)) return this.takeMove(opened);
+    return opened.then((o) => {
+      // Another copy of the same move opened meanwhile: this one is a replay.
+      if (this.receiveMoveSeq !== index) throw new SealdropError('ERR_INTEGRITY', 'a move message that was already read (duplicated in transit)');
+      return this.takeMove(o);
+    });
+  }
+
+  private takeMove({ plaintext, last }: OpenedFrame): MoveMessage {
     let json: unknown;
     try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a move message is not JSON'); }
     const parsed = MoveMessage.safeParse(json);
@@ -345,7 +359,8 @@ export class SecureChannel {
         this.current.close();
         return;
       }
-      const after = this.opening.then(() => { this.openingBytes -= frame.length; return this.acceptNow(frame, from); });
+      const counted = this.countInflight(frame);
+      const after = this.opening.then(() => { this.openingBytes -= frame.length; return this.acceptNow(frame, from, counted); });
       this.opening = after;
       void after.then(() => { if (this.opening === after) this.opening = undefined; });
       return;
@@ -357,9 +372,26 @@ export class SecureChannel {
     }
   }
 
+  /** A frame waiting to be opened is counted as read (detach); its count goes when it is opened, in the same step. */
+  private countInflight(frame: Buffer): 'data' | 'control' | undefined {
+    if (frame.length < FRAME_HEADER_SIZE) return undefined;
+    let h: FrameHeader;
+    try { h = decodeHeader(frame); } catch { return undefined; }
+    if (h.type === FrameType.Chunk) { this.inflightData++; return 'data'; }
+    if (h.type === FrameType.Control && h.stream === CONTROL_STREAM) { this.inflightControl++; return 'control'; }
+    return undefined;
+  }
+
+  private uncount(counted: 'data' | 'control' | undefined): void {
+    if (counted === 'data') this.inflightData--;
+    else if (counted === 'control') this.inflightControl--;
+  }
+
   /** Opens and delivers one frame; a promise (that never rejects) while an asynchronous cipher works. */
-  private acceptNow(frame: Buffer, from: Transport): Promise<void> | undefined {
-    if (this.failure) return undefined;
+  private acceptNow(frame: Buffer, from: Transport, inflight?: 'data' | 'control'): Promise<void> | undefined {
+    let counted = inflight;
+    const uncounted = () => { this.uncount(counted); counted = undefined; };
+    if (this.failure) { uncounted(); return undefined; }
     const failed = (err: unknown) => {
       this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
       this.current.close();
@@ -373,11 +405,13 @@ export class SecureChannel {
     };
     try {
       const header = decodeHeader(frame);
-      if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) return void this.pathEvents.moveFrame(frame, from);
+      if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) { uncounted(); return void this.pathEvents.moveFrame(frame, from); }
       const item = this.open(frame, header);
-      if (!(item instanceof Promise)) return void took(item);
-      return item.then((it) => { if (!this.failure) took(it); }).catch(failed);
+      if (!(item instanceof Promise)) { uncounted(); return void took(item); }
+      counted ??= this.countInflight(frame);
+      return item.then((it) => { uncounted(); if (!this.failure) took(it); }, (err) => { uncounted(); throw err; }).catch(failed);
     } catch (err) {
+      uncounted();
       failed(err);
       return undefined;
     }
@@ -449,8 +483,3 @@ export class SecureChannel {
   }
 }
 
-/** Path moves seal and open in line with the mover's own steps: only a cipher that answers at once can move. */
-function atOnce<T>(value: T | Promise<T>): T {
-  if (value instanceof Promise) throw new SealdropError('ERR_INTERNAL', 'path moves need a cipher that answers at once');
-  return value;
-}

@@ -19,6 +19,12 @@ export interface VerifyOptions {
   mine: boolean;
   /** The other side said its person will be asked. */
   theirs: boolean;
+  /**
+   * This side did not announce `verify`, but its person is asked too when the other side's is
+   * (the page does): a "no" ends the session (the caller's `abort` says why), a "yes" sends
+   * nothing (none was announced) and waits for their answer.
+   */
+  alsoWhenTheyVerify?: boolean;
   confirm?: ConfirmCode;
   /** How long this side's person has to answer (default CONSENT_TIMEOUT_MS). */
   timeoutMs?: number;
@@ -34,15 +40,21 @@ export async function verifyCodes(channel: SecureChannel, o: VerifyOptions): Pro
   const theirAnswer = o.theirs ? awaitTheirs(channel, o.theirTimeoutMs ?? PEER_VERIFY_TIMEOUT_MS) : Promise.resolve();
   // A "no" from them ends our question at once.
   theirAnswer.catch(() => asking.abort());
+  const asked = o.mine || (o.theirs && o.alsoWhenTheyVerify === true);
+  // While only this side asks, the other waits for our answer and sends nothing, but it may stop
+  // (its person said no on a page that asks all the same, or it failed): that ends our question.
+  const watching = new AbortController();
+  const theirStop = asked && !o.theirs ? stopWhileAsking(channel, watching.signal, timeoutMs + 10_000) : undefined;
   try {
-    if (o.mine) {
+    if (asked) {
       if (!o.confirm) throw new SealdropError('ERR_CONFIG', '--verify needs a person to ask (a terminal, or --json with answers on stdin)');
       const ok = await Promise.race([
+        ...(theirStop ? [theirStop] : []),
         o.confirm(o.sas, asking.signal, o.peer).catch((err) => { if (asking.signal.aborted) return false; throw err; }),
         theirAnswer.then(() => new Promise<never>(() => {})), // their "yes" does not answer for us
         new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
-      ]);
-      await channel.sendControl({ t: 'verified', ok }).catch(() => {});
+      ]).finally(() => watching.abort()); // what comes after our answer is for the next reader
+      if (o.mine) await channel.sendControl({ t: 'verified', ok }).catch(() => {});
       if (!ok) {
         throw new SealdropError('ERR_REJECTED', 'the verification codes were not confirmed, so the session was ended; nothing was sent or written',
           { peerMessage: 'the other person did not confirm that both sides show the same verification code' });
@@ -51,8 +63,19 @@ export async function verifyCodes(channel: SecureChannel, o: VerifyOptions): Pro
     await theirAnswer;
   } finally {
     clearTimeout(timer);
+    watching.abort();
     asking.abort();
   }
+}
+
+/** Rejects with what the other side said or did instead of waiting (an `abort`, a failed channel); never resolves. */
+function stopWhileAsking(channel: SecureChannel, signal: AbortSignal, timeoutMs: number): Promise<never> {
+  const stop = channel.nextControl({ signal, timeoutMs }).then(
+    (msg): never => { throw new SealdropError('ERR_PROTOCOL', `the other peer sent ${msg.t} while this side's person was asked to confirm the code`); },
+    (err: unknown) => (signal.aborted ? new Promise<never>(() => {}) : Promise.reject(err)),
+  );
+  stop.catch(() => {});
+  return stop;
 }
 
 async function awaitTheirs(channel: SecureChannel, timeoutMs: number): Promise<void> {

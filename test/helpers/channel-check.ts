@@ -1,8 +1,10 @@
 /**
  * One scenario for the shared SecureChannel, run with Node's cipher (in the test) and with
  * WebCrypto's (bundled into the page by web/self-test.ts): frames in order arrive whole, a
- * swapped pair fails the order check, an altered frame fails its tag. Both builds must give
- * the same answers.
+ * swapped pair fails the order check, an altered frame fails its tag; for a path move, frames
+ * that arrived before a detach count in its position even while an asynchronous cipher still
+ * opens them, and a move frame opens once (a copy, even one opened at the same time, is
+ * refused). Both builds must give the same answers.
  */
 import { SecureChannel } from '../../peer/link/secure-channel.js';
 import type { Transport } from '../../peer/link/transport.js';
@@ -63,5 +65,25 @@ export async function channelCheck(make: MakeCipher): Promise<Record<string, unk
   altered.into.deliver(bad);
   const tampered = await errorCode(altered.receiver.agreed(5_000, 'relay'));
 
-  return { agreed, inOrder, reordered, tampered, frames: ok.out.sent.map((f) => f.length) };
+  // A path move's position: taken at once after the frames arrived (WebCrypto still opening them).
+  const moving = pair();
+  await send(moving.sender);
+  moving.receiver.expectData();
+  for (const f of moving.out.sent) moving.into.deliver(f);
+  const detached = moving.receiver.detach();
+  detached.settle();
+  await moving.receiver.agreed(5_000, 'relay');
+  const m0 = await moving.receiver.next(), m1 = await moving.receiver.next();
+  const keptAfterDetach = m0.kind === 'chunk' && m1.kind === 'chunk' && m1.last;
+  const sealedMove = moving.sender.sealMove({ t: 'move', transport: 'direct', data: 0, control: 1 });
+  const moveFrame = sealedMove instanceof Promise ? await sealedMove : sealedMove;
+  const open = (f: Buffer) => Promise.resolve().then(() => moving.receiver.openMove(f));
+  // Two copies opened at the same time, then one more later: only the first is the move.
+  const [first, copy] = await Promise.all([open(moveFrame), errorCode(open(Buffer.from(moveFrame)))]);
+  const replayed = await errorCode(open(moveFrame));
+
+  return {
+    agreed, inOrder, reordered, tampered, frames: ok.out.sent.map((f) => f.length),
+    move: { position: detached.position, keptAfterDetach, opened: first, copy, replayed },
+  };
 }
