@@ -108,14 +108,18 @@ describe('path moves against a hostile rendezvous', function () {
       mitm.victim = 'bob';
     });
 
-    it('a genuine move delivered twice moves once; the transfer finishes on the relay, verified', async () => {
+    it('a genuine move delivered twice moves once; the transfer finishes verified', async () => {
       mitm.mode = 'duplicate-move';
       const inbox = await tempDir();
       const { alice, bob } = await stallThenMove(inbox);
       expect(await alice.exit, alice.stderr() + alice.stdout()).to.equal(0);
       expect(await bob.exit, bob.stderr() + bob.stdout()).to.equal(0);
       expect(mitm.tampered, 'the move was delivered twice').to.be.at.least(1);
-      expect(bob.events.filter((e) => e.type === 'path').map((e) => e.transport)).to.deep.equal(['relay']);
+      // Once, then never twice in a row: on a slow machine the transfer may outlast the mover's
+      // retry of the direct path (which recovered once bob ran again) and rightly move back.
+      const moves = bob.events.filter((e) => e.type === 'path').map((e) => e.transport);
+      expect(moves[0], moves.join(',')).to.equal('relay');
+      for (let i = 1; i < moves.length; i++) expect(moves[i], `no move to the path it is on: ${moves.join(',')}`).to.not.equal(moves[i - 1]);
       const done = bob.events.find((e) => e.type === 'done')!;
       expect(done.paths.direct).to.be.above(0);
       expect(done.paths.relay).to.be.above(0);
