@@ -12,18 +12,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { totpCode } from '../shared/totp.js';
-import { browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
+import { browserMissing, shot, startBrowser, text, type TestBrowser } from './helpers/browser.js';
 import { listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
-const SCREENS = '/work/notes/screens';
-async function shot(page: Page, name: string): Promise<void> {
-  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
-}
-
-const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
 
 /** Every folder (`x/`) and file (`x sha256`) under `dir`, relative, sorted. */
 async function treeOf(dir: string): Promise<string[]> {

@@ -16,19 +16,11 @@ import { deriveTransferKeys, ephemeralFromSeed, fingerprint, identityFromSeed, s
 import { CONTROL_STREAM, FrameType, nodeFrameCipher, sealFrame } from '../shared/framing.js';
 import { channelCheck } from './helpers/channel-check.js';
 import { totpCode } from '../shared/totp.js';
-import { browserAnonBytes, browserMemory, browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
+import { browserAnonBytes, browserMemory, browserMissing, shot, startBrowser, text, type TestBrowser } from './helpers/browser.js';
 import { PEER_CLI, randomFile, sha256File, spawnCli, tempDir } from './helpers/cli.js';
 import { enroll, startServer, startWorld, type World } from './helpers/world.js';
 
-const SCREENS = '/work/notes/screens';
 const MiB = 1024 * 1024;
-
-async function shot(page: Page, name: string): Promise<void> {
-  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
-}
-
-const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
 
 describe('browser peer (headless Chromium) with the CLI', function () {
   this.timeout(120_000);

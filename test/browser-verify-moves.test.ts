@@ -20,17 +20,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { totpCode } from '../shared/totp.js';
-import { browserMissing, startBrowser, type TestBrowser } from './helpers/browser.js';
+import { browserMissing, shot, startBrowser, text, type TestBrowser } from './helpers/browser.js';
 import { listTree, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
-const text = (page: Page, sel: string) => page.locator(sel).textContent().then((t) => t ?? '');
 /** Screenshots for the issue's note (not the repository), as test/browser-peer.test.ts takes them. */
-const SCREENS = '/work/notes/screens';
-async function shot(page: Page, name: string): Promise<void> {
-  await fs.mkdir(SCREENS, { recursive: true }).catch(() => {});
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => {});
-}
 const MiB = 1024 * 1024;
 /** The relay's rate: slow enough that the transfer is still on it when the direct path opens (24 s of relay for the whole file). */
 const RELAY_RATE = 1 * MiB;

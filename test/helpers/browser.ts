@@ -8,7 +8,8 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.SEALDROP_CHROMIUM ?? '/usr/lib/chromium/chromium';
 
@@ -99,4 +100,18 @@ export function browserMemory(): ProcessMemory[] {
 /** What the browser's processes hold themselves (RssAnon), all together. */
 export function browserAnonBytes(): number {
   return browserMemory().reduce((n, p) => n + p.anon, 0);
+}
+
+/** An element's text, '' when it has none. */
+export const text = (page: Page, sel: string): Promise<string> => page.locator(sel).textContent().then((t) => t ?? '');
+
+/**
+ * A screenshot of the page for a person to look at, only when SEALDROP_SCREENS names a folder
+ * (the screens go in a session's note, not the repo); a failed screenshot fails no test.
+ */
+export async function shot(page: Page, name: string): Promise<void> {
+  const folder = process.env.SEALDROP_SCREENS;
+  if (!folder) return;
+  await mkdir(folder, { recursive: true }).catch(() => {});
+  await page.screenshot({ path: join(folder, `${name}.png`), fullPage: true }).catch(() => {});
 }
