@@ -77,7 +77,9 @@ describe('resume after a transfer dies', function () {
   it('continues when the receiver was killed with SIGKILL, over the relay', async () => {
     const { inbox, sender } = await interrupted('receiver');
     expect(await sender.exit).to.not.equal(0);
-    expect(['ERR_PEER_GONE', 'ERR_CONNECT']).to.include(sender.events.find((e) => e.type === 'error')?.code);
+    // The rendezvous says the receiver went (PEER_GONE, CONNECT); once the transfer moved to the
+    // direct path (on a loaded machine it can before 16 MiB), only the channel's silence does: TIMEOUT.
+    expect(['ERR_PEER_GONE', 'ERR_CONNECT', 'ERR_TIMEOUT']).to.include(sender.events.find((e) => e.type === 'error')?.code);
 
     const { done } = await finishAgain(inbox, ['--relay']);
     expect(done.transport).to.equal('relay');
