@@ -7,20 +7,15 @@
  * FrameCipher, which answers at once on Node and with a promise in WebCrypto; with
  * the latter, frames are still opened and delivered strictly in arrival order.
  */
-import { CHUNK_SIZE, FLOW_WINDOW, FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, MAX_QUEUED_CONTROL, PEER_STALL_MS } from '../../shared/constants.js';
+import { CHUNK_SIZE, FRAME_HEADER_SIZE, GCM_TAG_SIZE, MAX_CONTROL_SIZE, MAX_FRAME_SIZE, PEER_STALL_MS } from '../../shared/constants.js';
 import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import { CONTROL_STREAM, DATA_STREAM, FrameType, MOVE_STREAM, decodeHeader, type FrameCipher, type FrameHeader, type OpenedFrame } from '../../shared/frame-layout.js';
-import { describeIssues } from '../../shared/schemas.js';
-import { ControlMessage, MoveMessage, type ControlInput } from './control-messages.js';
+import { MoveMessage, type ControlInput, type ControlMessage } from './control-messages.js';
+import { ControlReassembly, InboundQueue, MAX_QUEUED, type Inbound } from './inbound.js';
 import { ResendBuffer, type HeldFrame, type Position } from './resend-buffer.js';
 import type { Transport, TransportKind } from './transport.js';
 
-export type Inbound =
-  | { kind: 'control'; msg: ControlMessage; size: number }
-  | { kind: 'chunk'; index: number; last: boolean; data: Buffer };
-
-/** Decrypted data waiting for the engine may not exceed this: the peer ignored flow control. */
-const MAX_QUEUED = 2 * FLOW_WINDOW;
+export type { Inbound } from './inbound.js';
 /** Header and tag: a frame's length less its plaintext. */
 const FRAME_OVERHEAD = FRAME_HEADER_SIZE + GCM_TAG_SIZE;
 
@@ -61,17 +56,13 @@ export class SecureChannel {
   lastInbound = performance.now();
   private sendControlSeq = 0;
   private receiveControlSeq = 0;
-  private readonly queue: Inbound[] = [];
-  private queuedBytes = 0;
-  private queuedControl = 0;
-  private queuedControlBytes = 0;
+  private readonly queue = new InboundQueue();
   private waiter?: { resolve: (m: Inbound) => void; reject: (e: SealdropError) => void };
   private failure?: SealdropError;
   /** Index of the next data chunk, or undefined when no data is expected. */
   private dataNext?: number;
   private endWaiters: Array<() => void> = [];
-  private controlPieces: Buffer[] = [];
-  private controlBytes = 0;
+  private readonly control = new ControlReassembly();
   /** Where chunks are sealed when the transport copies frames (see sendChunk). */
   private chunkFrame?: Buffer;
   /** Inbound frames still being opened by an asynchronous cipher: later ones wait their turn. */
@@ -295,11 +286,7 @@ export class SecureChannel {
   /** The next inbound message; rejects once the channel failed, or with ERR_TIMEOUT when the peer stays silent. */
   next(o: WaitOptions = {}): Promise<Inbound> {
     const item = this.queue.shift();
-    if (item) {
-      if (item.kind === 'chunk') this.queuedBytes -= item.data.length;
-      else { this.queuedControl--; this.queuedControlBytes -= item.size; }
-      return Promise.resolve(item);
-    }
+    if (item) return Promise.resolve(item);
     if (this.failure) return Promise.reject(this.failure);
     if (this.waiter) return Promise.reject(new SealdropError('ERR_INTERNAL', 'two readers on one secure channel'));
     const timeoutMs = o.timeoutMs ?? PEER_STALL_MS;
@@ -354,7 +341,7 @@ export class SecureChannel {
     if (this.opening) {
       // Frames waiting to be opened count as held too: a peer that ignores flow control is stopped here as well.
       this.openingBytes += frame.length;
-      if (this.openingBytes + this.queuedBytes > MAX_QUEUED) {
+      if (this.openingBytes + this.queue.bytes > MAX_QUEUED) {
         this.fail(new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window'));
         this.current.close();
         return;
@@ -436,18 +423,7 @@ export class SecureChannel {
 
   private takeControl({ plaintext, last }: OpenedFrame): Inbound | undefined {
     this.receiveControlSeq++;
-    this.controlPieces.push(plaintext);
-    this.controlBytes += plaintext.length;
-    if (this.controlBytes > MAX_CONTROL_SIZE) throw new SealdropError('ERR_PROTOCOL', `a control message from the peer exceeds ${MAX_CONTROL_SIZE} bytes`);
-    if (!last) return undefined;
-    const text = Buffer.concat(this.controlPieces).toString('utf8');
-    this.controlPieces = [];
-    this.controlBytes = 0;
-    let json: unknown;
-    try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_PROTOCOL', 'a control message is not JSON'); }
-    const parsed = ControlMessage.safeParse(json);
-    if (!parsed.success) throw new SealdropError('ERR_PROTOCOL', `bad control message from peer: ${describeIssues(parsed.error)}`);
-    return { kind: 'control', msg: parsed.data, size: text.length };
+    return this.control.take(plaintext, last);
   }
 
   private deliver(item: Inbound): void {
@@ -456,17 +432,6 @@ export class SecureChannel {
       this.waiter = undefined;
       resolve(item);
       return;
-    }
-    if (item.kind === 'chunk') {
-      this.queuedBytes += item.data.length;
-      if (this.queuedBytes > MAX_QUEUED) throw new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window');
-    } else {
-      // Each control message is bounded (MAX_CONTROL_SIZE); so are how many, and how many bytes, may wait unread.
-      this.queuedControl++;
-      this.queuedControlBytes += item.size;
-      if (this.queuedControl > MAX_QUEUED_CONTROL || this.queuedControlBytes > MAX_CONTROL_SIZE) {
-        throw new SealdropError('ERR_PROTOCOL', 'the peer sent messages nobody asked for, more than a receiver holds');
-      }
     }
     this.queue.push(item);
   }
