@@ -67,11 +67,7 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
   const picker = () => (window as unknown as { showDirectoryPicker?: SaveFolderPicker }).showDirectoryPicker;
   const root = tree.store.root;
   if (picker() && root) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'save-tree';
-    b.textContent = 'Save folder…';
-    b.addEventListener('click', () => void (async () => {
+    li.append(actionButton('save-tree', 'Save folder…', async () => {
       try {
         const to = await picker()!.call(window, { mode: 'readwrite', id: 'sealdrop-save' });
         say('saving the folder…');
@@ -82,15 +78,10 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
         if ((err as DOMException)?.name === 'AbortError') return say('not saved: no folder was chosen');
         fail(err);
       }
-    })());
-    li.append(b);
+    }));
   }
   if (root) {
-    const z = document.createElement('button');
-    z.type = 'button';
-    z.className = 'zip-tree';
-    z.textContent = 'Download as zip';
-    z.addEventListener('click', () => void (async () => {
+    li.append(actionButton('zip-tree', 'Download as zip', async () => {
       try {
         say('making the zip…');
         const zip = await zipTree(tree.files, empty);
@@ -103,8 +94,7 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
       } catch (err) {
         fail(err);
       }
-    })());
-    li.append(z);
+    }));
   }
   const list = document.createElement('ul');
   for (const f of tree.files) {
@@ -120,4 +110,14 @@ export function treeElement(from: string, tree: ReceivedTree, say: (text: string
   for (const d of empty) list.append(Object.assign(document.createElement('li'), { textContent: `${printable(d)}/ (empty folder)` }));
   li.append(list);
   return li;
+}
+
+/** A button that runs `run` on each click; `run` reports its own failures. */
+function actionButton(className: string, label: string, run: () => Promise<void>): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = label;
+  b.addEventListener('click', () => void run());
+  return b;
 }
