@@ -40,6 +40,8 @@ export interface TransferOptions {
   nodeArgs?: string[];
   /** Sees each process as it starts (e.g. to watch its threads). */
   onSpawn?: (role: Role, proc: Proc) => void;
+  /** Sees each phase of the end-to-end time, in ms from the sender's spawn (bench/versus.ts). */
+  phases?: (name: string, ms: number) => void;
 }
 
 /**
@@ -91,6 +93,16 @@ export async function measureTransfer(o: TransferOptions): Promise<TransferResul
     const first = progress[0];
     const last = progress.find((e) => e.bytes === o.bytes);
     if (!first || !last) throw new Error('the receiver reported no progress');
+    if (o.phases) {
+      const at = (e: { t: number } | undefined) => (e ? e.t - sender.spawnedAt : NaN);
+      const ev = (type: string) => sender.events.find((e) => e.type === type);
+      for (const type of ['secured', 'accepted']) o.phases(`sender ${type}`, at(ev(type)));
+      o.phases('receiver first chunk written', at(first));
+      o.phases('receiver last chunk written', at(last));
+      o.phases('sender done', at(ev('done')));
+      o.phases('receiver done', at(receiver.events.find((e) => e.type === 'done')));
+      o.phases('both exited', exitedAt - sender.spawnedAt);
+    }
     await stop(rv.proc);
     // The first event comes after one chunk is written: that chunk is not in the span.
     const streamed = o.bytes - Math.min(o.bytes, Number(first.bytes));
