@@ -1,12 +1,12 @@
 /**
  * Enrolls many accounts at once by writing the rendezvous store file in its
- * documented format (rendezvous/accounts.ts). AccountStore.enroll rewrites the
+ * documented format (rendezvous/store/accounts.ts). AccountStore.enroll rewrites the
  * whole file per account, which is quadratic for 10,000 accounts.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { STORE_FILE } from '../rendezvous/accounts.js';
+import { STORE_FILE } from '../rendezvous/store/accounts.js';
 import { secretFromBytes } from '../shared/totp.js';
 
 export async function writeAccounts(dataDir: string, ids: string[]): Promise<Record<string, string>> {

@@ -11,11 +11,11 @@ import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/constants.js';
 import { SealdropError, toSealdropError } from '../shared/errors.js';
 import { describeIssues, IceServers } from '../shared/schemas.js';
 import { otpauthUri } from '../shared/totp.js';
-import { AccountStore, defaultDataDir } from './accounts.js';
-import { AccountSeal } from './account-seal.js';
+import { AccountStore, defaultDataDir } from './store/accounts.js';
+import { AccountSeal } from './cluster/account-seal.js';
 import { createLogger, silentLogger } from './log.js';
-import { RedisAccountStore } from './redis-accounts.js';
-import { RedisLink } from './redis-link.js';
+import { RedisAccountStore } from './cluster/redis-accounts.js';
+import { RedisLink } from './cluster/redis-link.js';
 import { applyConfigFile, type ConfigType } from './serve-config.js';
 
 const PROGRAM = 'sealdrop-rendezvous';

@@ -6,11 +6,11 @@
  * address, code or token is ever a label. The names and meanings are in docs/OPERATING.md.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AdmissionStats } from './admission.js';
-import { LIMITED_EVENTS, type LimitedEvent } from './event-limits.js';
-import type { RelayStats } from './relay.js';
+import type { AdmissionStats } from './admission/admission.js';
+import { LIMITED_EVENTS, type LimitedEvent } from './admission/event-limits.js';
+import type { RelayStats } from './sessions/relay.js';
 import { AUTH_RESULTS, type AuthResult, LIMIT_SCOPES, type LimitScope, type RedisOp, type Telemetry } from './telemetry.js';
-import type { BlockedCounts } from './throttle.js';
+import type { BlockedCounts } from './login/throttle.js';
 
 /** What the scrape reads from the running services. */
 export interface MetricSources {

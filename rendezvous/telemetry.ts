@@ -3,7 +3,7 @@
  * so no service imports prom-client. Every label is from a fixed small set here, never
  * an account ID, address, code or token (a client chooses those).
  */
-import type { LimitedEvent } from './event-limits.js';
+import type { LimitedEvent } from './admission/event-limits.js';
 
 /** How a login ended. */
 export const AUTH_RESULTS = [

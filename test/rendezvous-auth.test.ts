@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AccountStore } from '../rendezvous/accounts.js';
+import { AccountStore } from '../rendezvous/store/accounts.js';
 import { silentLogger } from '../rendezvous/log.js';
 import { createRendezvous } from '../rendezvous/server.js';
-import { LOCK_AFTER, LOCK_MS, THROTTLE_AFTER } from '../rendezvous/throttle.js';
+import { LOCK_AFTER, LOCK_MS, THROTTLE_AFTER } from '../rendezvous/login/throttle.js';
 import { matchStep, stepAt, totpCode } from '../shared/totp.js';
 import { connect, next, refusal, startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
 

@@ -8,12 +8,12 @@
 import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { totpCode } from '../shared/totp.js';
-import { AccountSeal } from '../rendezvous/account-seal.js';
+import { AccountSeal } from '../rendezvous/cluster/account-seal.js';
 import { createLogger, silentLogger } from '../rendezvous/log.js';
-import { RedisAccountStore } from '../rendezvous/redis-accounts.js';
-import { RedisLink } from '../rendezvous/redis-link.js';
+import { RedisAccountStore } from '../rendezvous/cluster/redis-accounts.js';
+import { RedisLink } from '../rendezvous/cluster/redis-link.js';
 import { createRendezvous, type Rendezvous, type RendezvousOptions } from '../rendezvous/server.js';
-import { blockFor, LOCK_AFTER, THROTTLE_AFTER } from '../rendezvous/throttle.js';
+import { blockFor, LOCK_AFTER, THROTTLE_AFTER } from '../rendezvous/login/throttle.js';
 import { type Client, connect, next, refusal, runRendezvousCli as cli, startRendezvous, startServe, T0, TestClock, tempDir } from './helpers/rendezvous.js';
 import { redisAvailable, TestRedis } from './helpers/redis.js';
 

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { io as ioClient } from 'socket.io-client';
-import { LOCK_AFTER } from '../rendezvous/throttle.js';
+import { LOCK_AFTER } from '../rendezvous/login/throttle.js';
 import { totpCode } from '../shared/totp.js';
 import { type Refused, runRendezvousCli as cli, startRendezvous, startServe, tempDir, type TestRendezvous } from './helpers/rendezvous.js';
 

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AccountStore } from '../rendezvous/accounts.js';
+import { AccountStore } from '../rendezvous/store/accounts.js';
 import { totpCode } from '../shared/totp.js';
 import { connect, next, refusal, runRendezvousCli as cli, startRendezvous, startServe, tempDir } from './helpers/rendezvous.js';
 
-const STORE_LOCK = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/rendezvous/store-lock.js');
+const STORE_LOCK = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/rendezvous/store/store-lock.js');
 const ids = (data: string) => Object.keys(JSON.parse(readFileSync(join(data, 'accounts.json'), 'utf8')).accounts).sort();
 
 /** Resolves once `pred` holds, checking every 20 ms for at most `ms`. */

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../rendezvous/log.js';
 import { createRendezvous } from '../rendezvous/server.js';
-import { SpentSteps } from '../rendezvous/spent-steps.js';
+import { SpentSteps } from '../rendezvous/login/spent-steps.js';
 import { stepAt, totpCode } from '../shared/totp.js';
 import { connect, refusal, runRendezvousCli, startRendezvous, startServe, tempDir, type TestRendezvous } from './helpers/rendezvous.js';
 

@@ -22,7 +22,7 @@ import type { Transport } from '../peer/link/transport.js';
 import { identityFromSeed } from '../shared/crypto.js';
 import { decodeHeader, openFrame } from '../shared/framing.js';
 import { randomFile, tempDir } from './helpers/cli.js';
-import { DEFAULT_EVENT_LIMITS } from '../rendezvous/event-limits.js';
+import { DEFAULT_EVENT_LIMITS } from '../rendezvous/admission/event-limits.js';
 import { startRendezvous, type TestRendezvous } from './helpers/rendezvous.js';
 
 const TRANSFERS = 100;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io as ioClient, type Socket } from 'socket.io-client';
-import { AccountStore } from '../../rendezvous/accounts.js';
+import { AccountStore } from '../../rendezvous/store/accounts.js';
 import { createLogger } from '../../rendezvous/log.js';
 import { createRendezvous, type Rendezvous, type RendezvousOptions } from '../../rendezvous/server.js';
 import type { ClientToServer, ServerToClient, Welcome } from '../../shared/schemas.js';

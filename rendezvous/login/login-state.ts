@@ -11,8 +11,8 @@
  * and record" is one atomic step of the store, never a read followed by a write, so
  * the same code raced at two nodes is accepted once.
  */
-import type { Account } from './accounts.js';
-import type { AccountsChange } from './live-accounts.js';
+import type { Account } from '../store/accounts.js';
+import type { AccountsChange } from '../store/live-accounts.js';
 import type { AuthThrottle, Refusal } from './throttle.js';
 import type { IssuedToken } from './tokens.js';
 

@@ -7,10 +7,10 @@
  * that does not parse, or that names another account or enrollment, is no token.
  */
 import { randomBytes } from 'node:crypto';
-import type { Account } from './accounts.js';
-import type { TokenBook } from './login-state.js';
+import type { Account } from '../store/accounts.js';
+import type { TokenBook } from '../login/login-state.js';
 import { KEY_PREFIX, type RedisLink } from './redis-link.js';
-import { bindingOf, digest, type IssuedToken, TOKEN_BYTES, TOKEN_TTL_MS, TokenRecord } from './tokens.js';
+import { bindingOf, digest, type IssuedToken, TOKEN_BYTES, TOKEN_TTL_MS, TokenRecord } from '../login/tokens.js';
 
 /** Live tokens kept per account; the oldest go first. */
 const MAX_TOKENS_PER_ACCOUNT = 32;

@@ -32,16 +32,16 @@
  * gives up on an ack after ackTimeoutMs.
  */
 import { z } from 'zod';
-import { MAX_FRAME_SIZE } from '../shared/constants.js';
-import { SealdropError } from '../shared/errors.js';
-import { MAX_RELAY_BATCH, splitBatch } from '../shared/relay-batch.js';
-import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../shared/schemas.js';
+import { MAX_FRAME_SIZE } from '../../shared/constants.js';
+import { SealdropError } from '../../shared/errors.js';
+import { MAX_RELAY_BATCH, splitBatch } from '../../shared/relay-batch.js';
+import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../../shared/schemas.js';
 import { awaitAnswer, emitForgettable, errorReply, type ReplyFn } from './acks.js';
-import { remoteOf } from './remote-member.js';
-import { strike } from './event-limits.js';
-import type { Logger } from './log.js';
-import type { PeerSocket } from './types.js';
-import { handle } from './validate.js';
+import { remoteOf } from '../cluster/remote-member.js';
+import { strike } from '../admission/event-limits.js';
+import type { Logger } from '../log.js';
+import type { PeerSocket } from '../types.js';
+import { handle } from '../admission/validate.js';
 
 export interface RelayLimits {
   /** Unacked bytes per session and direction. */

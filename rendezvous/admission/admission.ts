@@ -18,8 +18,8 @@
  * After the login: a binary packet may announce at most one attachment (a relay frame).
  */
 import type { IncomingMessage } from 'node:http';
-import { MAX_SOCKET_MESSAGE } from '../shared/constants.js';
-import type { Logger } from './log.js';
+import { MAX_SOCKET_MESSAGE } from '../../shared/constants.js';
+import type { Logger } from '../log.js';
 
 export interface AdmissionLimits {
   /** Connections (logged in or not) from one client address. */

@@ -9,10 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { SealdropError } from '../shared/errors.js';
-import { AccountId } from '../shared/schemas.js';
-import { isBase32Secret, secretFromBytes } from '../shared/totp.js';
-import type { Account, AccountSummary } from './accounts.js';
+import { SealdropError } from '../../shared/errors.js';
+import { AccountId } from '../../shared/schemas.js';
+import { isBase32Secret, secretFromBytes } from '../../shared/totp.js';
+import type { Account, AccountSummary } from '../store/accounts.js';
 import type { AccountSeal } from './account-seal.js';
 import { corruptReply, KEY_PREFIX, type RedisLink } from './redis-link.js';
 

@@ -9,7 +9,7 @@
  * its quota by what those nodes relay in FLUSH_MS, and no more. While Redis is away the
  * node counts on by itself and adds it all once Redis is back.
  */
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import { KEY_PREFIX, type RedisLink } from './redis-link.js';
 
 export const FLUSH_MS = 1_000;

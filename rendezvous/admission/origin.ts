@@ -5,7 +5,7 @@
  * Origin and are always let through; a browser origin must be listed
  * (`serve --allow-origin`). Origins compare as URL origins: scheme, host, port.
  */
-import { SealdropError } from '../shared/errors.js';
+import { SealdropError } from '../../shared/errors.js';
 
 /** `https://Example.org:443/` → `https://example.org`; throws ERR_CONFIG for anything that is not an http(s) origin. */
 export function normalizeOrigin(value: string): string {

@@ -9,12 +9,12 @@
  * Account buckets outlive the socket (until they have refilled), so reconnecting
  * does not reset them.
  */
-import type { ErrorReply } from '../shared/schemas.js';
-import { errorReply } from './acks.js';
+import type { ErrorReply } from '../../shared/schemas.js';
+import { errorReply } from '../sessions/acks.js';
 import { BucketTable, type Rate, TokenBucket } from './buckets.js';
-import type { Logger } from './log.js';
-import { NO_TELEMETRY, type LimitScope, type Telemetry } from './telemetry.js';
-import type { PeerSocket } from './types.js';
+import type { Logger } from '../log.js';
+import { NO_TELEMETRY, type LimitScope, type Telemetry } from '../telemetry.js';
+import type { PeerSocket } from '../types.js';
 
 export const LIMITED_EVENTS = ['any', 'session:open', 'signal', 'peers'] as const;
 export type LimitedEvent = (typeof LIMITED_EVENTS)[number];

@@ -12,10 +12,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { AccountId } from '../shared/schemas.js';
-import type { Account } from './accounts.js';
-import { writeFileAtomic } from './atomic-file.js';
-import { silentLogger, type Logger } from './log.js';
+import { AccountId } from '../../shared/schemas.js';
+import type { Account } from '../store/accounts.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
+import { silentLogger, type Logger } from '../log.js';
 
 export const TOKEN_TTL_MS = 60 * 60_000;
 export const TOKENS_FILE = 'session-tokens.json';

@@ -16,9 +16,9 @@ import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { SealdropError } from '../shared/errors.js';
-import { AccountId, describeIssues } from '../shared/schemas.js';
-import { isBase32Secret, secretFromBytes } from '../shared/totp.js';
+import { SealdropError } from '../../shared/errors.js';
+import { AccountId, describeIssues } from '../../shared/schemas.js';
+import { isBase32Secret, secretFromBytes } from '../../shared/totp.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { LOCK_WAIT_MS, withStoreLock } from './store-lock.js';
 

@@ -9,10 +9,10 @@
  * node that session's other member is on (node-routes.ts).
  */
 import { z } from 'zod';
-import { MAX_SOCKET_MESSAGE } from '../shared/constants.js';
-import { MAX_RELAY_BATCH } from '../shared/relay-batch.js';
-import { AccountId, ErrorReply, OkReply, SessionId, SignalData } from '../shared/schemas.js';
-import { ERROR_CODES } from '../shared/errors.js';
+import { MAX_SOCKET_MESSAGE } from '../../shared/constants.js';
+import { MAX_RELAY_BATCH } from '../../shared/relay-batch.js';
+import { AccountId, ErrorReply, OkReply, SessionId, SignalData } from '../../shared/schemas.js';
+import { ERROR_CODES } from '../../shared/errors.js';
 
 /** A node's ID: 16 hex digits, fresh at every start. */
 export const NODE_ID_PATTERN = /^[0-9a-f]{16}$/;

@@ -5,7 +5,7 @@
  * Only what sessions.ts and relay.ts send to a member is carried; the rest is dropped.
  */
 import type { NodeBus } from './node-bus.js';
-import type { PeerSocket, SocketData } from './types.js';
+import type { PeerSocket, SocketData } from '../types.js';
 
 export class RemoteMember {
   /** Unique among sockets and remote members (the session table counts sessions by this). */

@@ -2,9 +2,9 @@
  * Acknowledgements: replies that fire at most once, and server→client requests
  * with a timeout whose timer never keeps the process alive.
  */
-import type { ErrorCode } from '../shared/errors.js';
-import type { ErrorReply } from '../shared/schemas.js';
-import type { PeerSocket } from './types.js';
+import type { ErrorCode } from '../../shared/errors.js';
+import type { ErrorReply } from '../../shared/schemas.js';
+import type { PeerSocket } from '../types.js';
 
 export type ReplyFn = (res: object) => void;
 

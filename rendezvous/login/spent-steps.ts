@@ -13,11 +13,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { SealdropError } from '../shared/errors.js';
-import { AccountId } from '../shared/schemas.js';
-import { stepAt } from '../shared/totp.js';
-import { writeFileAtomic, writeFileAtomicAsync } from './atomic-file.js';
-import type { Logger } from './log.js';
+import { SealdropError } from '../../shared/errors.js';
+import { AccountId } from '../../shared/schemas.js';
+import { stepAt } from '../../shared/totp.js';
+import { writeFileAtomic, writeFileAtomicAsync } from '../store/atomic-file.js';
+import type { Logger } from '../log.js';
 
 export const SPENT_STEPS_FILE = 'spent-steps.json';
 /** Entries older than this many steps (a day) are dropped; far beyond any skew or clock fix. */

@@ -5,12 +5,12 @@
  * client sends can throw out of a handler and take the server down.
  */
 import type { z } from 'zod';
-import { type ClientToServer, describeIssues } from '../shared/schemas.js';
-import { errorReply, type ReplyFn, replyOnce } from './acks.js';
+import { type ClientToServer, describeIssues } from '../../shared/schemas.js';
+import { errorReply, type ReplyFn, replyOnce } from '../sessions/acks.js';
 import { admitEvent, strike } from './event-limits.js';
-import { printable } from '../shared/printable.js';
-import type { Logger } from './log.js';
-import type { PeerSocket } from './types.js';
+import { printable } from '../../shared/printable.js';
+import type { Logger } from '../log.js';
+import type { PeerSocket } from '../types.js';
 
 type AckFn = (res: object) => void;
 const MAX_LOGGED_NAME = 64;

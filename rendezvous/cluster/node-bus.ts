@@ -9,8 +9,8 @@
  * an ack is taken only from the node it was expected from.
  */
 import { randomBytes } from 'node:crypto';
-import { errorReply } from './acks.js';
-import type { Logger } from './log.js';
+import { errorReply } from '../sessions/acks.js';
+import type { Logger } from '../log.js';
 import { decodeNodeMessage, encodeNodeMessage, type NodeMessage, type Received } from './node-messages.js';
 import { KEY_PREFIX, type RedisLink } from './redis-link.js';
 

@@ -18,9 +18,9 @@
  *
  * Every reply is untrusted: entries that are not an account ID and a number are left out.
  */
-import { ACCOUNT_ID_PATTERN } from '../shared/constants.js';
-import type { Logger } from './log.js';
-import type { Presence } from './presence.js';
+import { ACCOUNT_ID_PATTERN } from '../../shared/constants.js';
+import type { Logger } from '../log.js';
+import type { Presence } from '../sessions/presence.js';
 import { KEY_PREFIX, type RedisLink } from './redis-link.js';
 
 export const HEARTBEAT_MS = 1_000;

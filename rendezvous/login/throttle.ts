@@ -16,7 +16,7 @@
  * reset when a lock expires, so every further failure locks again: an attacker gets one
  * guess per lock period, not lockAfter.
  */
-import type { ErrorCode } from '../shared/errors.js';
+import type { ErrorCode } from '../../shared/errors.js';
 
 export interface LockoutPolicy {
   /** Failures before attempts are spaced out (1 s, 2 s, 4 s … up to maxThrottleMs). */

@@ -17,17 +17,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { CloseRequest, type ErrorReply, OpenRequest, SessionAnswer, SignalRequest } from '../shared/schemas.js';
+import { CloseRequest, type ErrorReply, OpenRequest, SessionAnswer, SignalRequest } from '../../shared/schemas.js';
 import { errorReply, type ReplyFn, requestAnswer } from './acks.js';
-import type { ClusterPresence } from './cluster-presence.js';
-import { admitPair } from './event-limits.js';
-import type { Logger } from './log.js';
-import type { NodeBus } from './node-bus.js';
-import type { NodeMessage } from './node-messages.js';
+import type { ClusterPresence } from '../cluster/cluster-presence.js';
+import { admitPair } from '../admission/event-limits.js';
+import type { Logger } from '../log.js';
+import type { NodeBus } from '../cluster/node-bus.js';
+import type { NodeMessage } from '../cluster/node-messages.js';
 import type { Presence } from './presence.js';
-import { RemoteMember, remoteOf } from './remote-member.js';
-import type { PeerSocket } from './types.js';
-import { handle } from './validate.js';
+import { RemoteMember, remoteOf } from '../cluster/remote-member.js';
+import type { PeerSocket } from '../types.js';
+import { handle } from '../admission/validate.js';
 
 export const SESSION_REQUEST_TIMEOUT_MS = 30_000;
 export const MAX_SESSIONS_PER_SOCKET = 16;

@@ -8,11 +8,11 @@
  * `receive` per account" holds across nodes (a --replace tells the other node).
  */
 import { z } from 'zod';
-import { type PeerInfo, PeersRequest } from '../shared/schemas.js';
-import type { Logger } from './log.js';
-import type { ClusterPresence } from './cluster-presence.js';
-import type { PeerSocket } from './types.js';
-import { handle } from './validate.js';
+import { type PeerInfo, PeersRequest } from '../../shared/schemas.js';
+import type { Logger } from '../log.js';
+import type { ClusterPresence } from '../cluster/cluster-presence.js';
+import type { PeerSocket } from '../types.js';
+import { handle } from '../admission/validate.js';
 
 /** What presence needs of the cluster: where else an account is, and telling a node to drop its receiver. */
 export interface PresenceCluster {

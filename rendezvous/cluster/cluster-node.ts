@@ -4,10 +4,10 @@
  * together. server.ts wires what the messages from other nodes reach.
  */
 import { ClusterPresence } from './cluster-presence.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import { NodeBus } from './node-bus.js';
 import type { Received } from './node-messages.js';
-import type { Presence } from './presence.js';
+import type { Presence } from '../sessions/presence.js';
 import type { RedisLink } from './redis-link.js';
 import { RedisRelayUsage } from './redis-relay-usage.js';
 

@@ -17,9 +17,9 @@
  * not a number makes the script fail: the login is refused, never let through.
  */
 import { z } from 'zod';
-import type { GuessBudget } from './login-state.js';
+import type { GuessBudget } from '../login/login-state.js';
 import { corruptReply, KEY_PREFIX, type RedisLink } from './redis-link.js';
-import { accountRefusal, addressRefusal, type LockoutPolicy, type Refusal } from './throttle.js';
+import { accountRefusal, addressRefusal, type LockoutPolicy, type Refusal } from '../login/throttle.js';
 
 const ACCOUNT_KEEP_MS = 24 * 60 * 60_000;
 

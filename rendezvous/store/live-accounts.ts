@@ -13,9 +13,9 @@
  * file is good again. Only a store that was never read cannot answer (ERR_STORE).
  */
 import { watch } from 'node:fs';
-import type { SealdropError } from '../shared/errors.js';
+import type { SealdropError } from '../../shared/errors.js';
 import { type Account, type AccountStore, STORE_FILE } from './accounts.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** The folder watch can miss events (some file systems); this poll bounds the delay. */
 export const POLL_MS = 1_000;

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { corruptReply, KEY_PREFIX, type RedisLink } from './redis-link.js';
-import type { StepLedger } from './login-state.js';
+import type { StepLedger } from '../login/login-state.js';
 
 const KEEP_MS = 24 * 60 * 60_000;
 

@@ -12,8 +12,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SealdropError } from '../shared/errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { SealdropError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 
 export const ACCOUNT_KEY_FILE = 'account-key';
 const KEY_BYTES = 32;

@@ -16,10 +16,10 @@
  *   force stays and an error is logged, so connected peers stay while the operator
  *   restores it. Logins read Redis and fail until then.
  */
-import type { Account } from './accounts.js';
-import { accountsChange, type AccountsChange } from './live-accounts.js';
-import type { AccountsInForce } from './login-state.js';
-import type { Logger } from './log.js';
+import type { Account } from '../store/accounts.js';
+import { accountsChange, type AccountsChange } from '../store/live-accounts.js';
+import type { AccountsInForce } from '../login/login-state.js';
+import type { Logger } from '../log.js';
 import { ACCOUNTS_CHANNEL, type RedisAccountStore } from './redis-accounts.js';
 import type { RedisLink } from './redis-link.js';
 

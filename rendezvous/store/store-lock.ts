@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { SealdropError } from '../shared/errors.js';
+import { SealdropError } from '../../shared/errors.js';
 
 /** How long an operator command waits for the lock by default. */
 export const LOCK_WAIT_MS = 10_000;

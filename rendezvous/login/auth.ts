@@ -23,19 +23,19 @@
  * A refusal reaches the client as `connect_error` with a message a person can act
  * on and `err.data = { code, retryAfter? }`.
  */
-import { TOTP_STEP_SECONDS } from '../shared/constants.js';
-import { AccountId, describeIssues, HandshakeAuth } from '../shared/schemas.js';
-import { matchStep } from '../shared/totp.js';
-import type { Account } from './accounts.js';
-import { addressKey, clientAddress } from './client-address.js';
+import { TOTP_STEP_SECONDS } from '../../shared/constants.js';
+import { AccountId, describeIssues, HandshakeAuth } from '../../shared/schemas.js';
+import { matchStep } from '../../shared/totp.js';
+import type { Account } from '../store/accounts.js';
+import { addressKey, clientAddress } from '../admission/client-address.js';
 import type { AccountsInForce, GuessBudget, StepLedger, TokenBook } from './login-state.js';
-import type { Logger } from './log.js';
-import type { OriginPolicy } from './origin.js';
+import type { Logger } from '../log.js';
+import type { OriginPolicy } from '../admission/origin.js';
 import type { Refusal } from './throttle.js';
 import type { IssuedToken } from './tokens.js';
-import { SealdropError } from '../shared/errors.js';
-import { NO_TELEMETRY, type AuthResult, type Telemetry } from './telemetry.js';
-import type { PeerSocket } from './types.js';
+import { SealdropError } from '../../shared/errors.js';
+import { NO_TELEMETRY, type AuthResult, type Telemetry } from '../telemetry.js';
+import type { PeerSocket } from '../types.js';
 
 export interface GatekeeperOptions {
   accounts: AccountsInForce;

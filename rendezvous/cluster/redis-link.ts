@@ -10,9 +10,9 @@
  * The URL may carry a password: only host and port are ever logged or shown.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { SealdropError } from '../shared/errors.js';
-import type { Logger } from './log.js';
-import { NO_TELEMETRY, type RedisOp, type Telemetry } from './telemetry.js';
+import { SealdropError } from '../../shared/errors.js';
+import type { Logger } from '../log.js';
+import { NO_TELEMETRY, type RedisOp, type Telemetry } from '../telemetry.js';
 
 /** Longest wait between reconnection attempts. */
 export const REDIS_RETRY_MAX_MS = 1_000;
