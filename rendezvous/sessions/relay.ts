@@ -27,7 +27,7 @@
  *
  * Across nodes (cluster mode) the sender's node keeps all of the above (window, frames
  * in flight, quota, rate, slots, watchdog) and sends each message to the receiver's node
- * (a RemoteMember), which hands it to its socket and sends the ack back (fromNode). That
+ * (a RemoteMember), which hands it to its socket and sends the ack back (relay-delivery.ts). That
  * node bounds what it holds for a session too (the same window and frame count) and
  * gives up on an ack after ackTimeoutMs.
  */
@@ -36,8 +36,8 @@ import { MAX_FRAME_SIZE } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
 import { MAX_RELAY_BATCH, splitBatch } from '../../shared/relay-batch.js';
 import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../../shared/schemas.js';
-import { awaitAnswer, emitForgettable, errorReply, type ReplyFn } from './acks.js';
-import { remoteOf } from '../cluster/remote-member.js';
+import { errorReply, type ReplyFn } from './acks.js';
+import { deliver, MAX_FRAMES_IN_FLIGHT, NodeInbound, parseReply, TAKEN } from './relay-delivery.js';
 import { strike } from '../admission/event-limits.js';
 import type { Logger } from '../log.js';
 import type { PeerSocket } from '../types.js';
@@ -73,8 +73,7 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
 export interface RelayStats { frames: number; bytes: number; activeSessions: number; refused: number }
 
 const DAY_MS = 86_400_000;
-/** Frames per session and direction waiting for the receiver, so tiny frames cannot pile up acks and timers. */
-export const MAX_FRAMES_IN_FLIGHT = 1024;
+export { MAX_FRAMES_IN_FLIGHT };
 const Frame = z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a frame must be binary')
   .refine((b) => b.length > 0 && b.length <= MAX_FRAME_SIZE, `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`);
 const RelayFrameArgs = z.tuple([SessionId, Frame]);
@@ -133,9 +132,6 @@ export interface RelayOptions {
   ackNode?: (node: string, ack: number, res: z.infer<typeof OkReply>) => void;
 }
 
-/** Relay bytes from another node, waiting for the member here to take them. */
-interface Inbound { bytes: number; frames: number; waiting: Set<() => void> }
-
 export class FrameRelay {
   readonly stats: RelayStats = { frames: 0, bytes: 0, activeSessions: 0, refused: 0 };
   readonly limits: RelayLimits;
@@ -147,14 +143,15 @@ export class FrameRelay {
   /** Sessions whose other peer has heard `relay:refused` already: once is enough. */
   private readonly told = new Set<string>();
   private readonly monotonic: () => number;
-  /** sid → what other nodes sent for the member here and it has not acked yet. */
-  private readonly inbound = new Map<string, Inbound>();
+  /** Cluster mode: what other nodes sent for the members here. */
+  private readonly fromNodes: NodeInbound;
 
   constructor(private readonly opts: RelayOptions) {
     const given = Object.fromEntries(Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined)) as Partial<RelayLimits>;
     const perAccount = Math.max(1, Math.floor((given.maxSessions ?? DEFAULT_RELAY_LIMITS.maxSessions) / 8));
     this.limits = { ...DEFAULT_RELAY_LIMITS, maxSessionsPerAccount: perAccount, ...given };
     this.monotonic = opts.monotonic ?? (() => performance.now());
+    this.fromNodes = new NodeInbound({ limits: this.limits, localOf: opts.localOf, ackNode: opts.ackNode });
   }
 
   attach(socket: PeerSocket): void {
@@ -175,8 +172,7 @@ export class FrameRelay {
   /** The session ended: settle its frames in flight and report what went through. */
   end(sid: string): void {
     this.told.delete(sid);
-    const inbound = this.inbound.get(sid);
-    if (inbound) for (const give of [...inbound.waiting]) give();
+    this.fromNodes.end(sid);
     const flow = this.flows.get(sid);
     if (!flow) return;
     this.flows.delete(sid);
@@ -271,7 +267,7 @@ export class FrameRelay {
       },
     };
     dir.pending.add(pending);
-    pending.forget = this.deliver(to, sid, message, frames, (res: unknown) => {
+    pending.forget = deliver(to, sid, message, frames, (res: unknown) => {
       if (!dir.pending.has(pending)) return;
       const result = isOkReply(res) ? TAKEN : parseReply(res);
       pending.taken = result;
@@ -287,71 +283,9 @@ export class FrameRelay {
     });
   }
 
-  /**
-   * Hands one relay message to `to`; `onAnswer` runs once with its answer. A batch goes as
-   * it is to a peer that logged in with `relayBatch`, and frame by frame to one that did not
-   * (its answer: the first refusal, or ok once every frame was taken). Returns what removes
-   * the unanswered acks from `to`'s table.
-   */
-  private deliver(to: PeerSocket, sid: string, message: Buffer, frames: Buffer[], onAnswer: (res: unknown) => void): () => void {
-    const remote = remoteOf(to);
-    if (remote) return remote.relay(message, message !== frames[0], onAnswer);
-    if (message === frames[0]) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frame', sid, message, ack));
-    if (to.data.relayBatch) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frames', sid, message, ack));
-    let left = frames.length;
-    let answered = false;
-    const forgets = frames.map((frame) => emitForgettable(to, (res: unknown) => {
-      if (answered) return;
-      if (isOkReply(res) && --left > 0) return;
-      answered = true;
-      onAnswer(res);
-    }, (ack) => to.emit('relay:frame', sid, frame, ack)));
-    return () => { for (const forget of forgets) forget(); };
-  }
-
-  /**
-   * Relay bytes another node sent for the member here of session `sid` (cluster mode):
-   * handed to its socket, and its ack (or why not) sent back as `ack`.
-   */
+  /** Relay bytes another node sent for the member here of session `sid` (cluster mode; relay-delivery.ts). */
   fromNode(node: string, sid: string, ack: number, batch: boolean, bytes: Buffer): void {
-    const answer = (res: z.infer<typeof OkReply>) => this.opts.ackNode?.(node, ack, res);
-    const to = this.opts.localOf?.(node, sid);
-    if (!to) return answer(errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame'));
-    let frames: Buffer[];
-    if (batch) {
-      try {
-        frames = splitBatch(bytes);
-      } catch (err) {
-        return answer(errorReply('ERR_BAD_INPUT', (err as SealdropError).message));
-      }
-    } else {
-      if (bytes.length > MAX_FRAME_SIZE) return answer(errorReply('ERR_BAD_INPUT', `a frame must be 1 to ${MAX_FRAME_SIZE} bytes`));
-      frames = [bytes];
-    }
-    let inbound = this.inbound.get(sid);
-    if (!inbound) this.inbound.set(sid, inbound = { bytes: 0, frames: 0, waiting: new Set() });
-    const len = frames.reduce((n, f) => n + f.length, 0);
-    if (inbound.bytes + len > this.limits.windowBytes || inbound.frames + frames.length > MAX_FRAMES_IN_FLIGHT) {
-      return answer(errorReply('ERR_RELAY_LIMIT', `more than ${this.limits.windowBytes} relayed bytes would be waiting for the other peer`));
-    }
-    inbound.bytes += len;
-    inbound.frames += frames.length;
-    const held = inbound;
-    let forget = () => {};
-    const settle = (res: z.infer<typeof OkReply>) => {
-      if (!held.waiting.delete(give)) return;
-      held.bytes -= len;
-      held.frames -= frames.length;
-      if (held.waiting.size === 0 && this.inbound.get(sid) === held) this.inbound.delete(sid);
-      forget();
-      answer(res);
-    };
-    const give = () => { pending.cancel(); settle(errorReply('ERR_PEER_GONE', 'the session closed before the other peer took the frame')); };
-    held.waiting.add(give);
-    const pending = awaitAnswer<[unknown]>(this.limits.ackTimeoutMs, (res) => settle(isOkReply(res) ? TAKEN : parseReply(res)),
-      () => settle(errorReply('ERR_TIMEOUT', `the other peer did not take the frame within ${this.limits.ackTimeoutMs / 1000} s`)));
-    const message = batch ? bytes : frames[0]!;
-    forget = this.deliver(to, sid, message, frames, pending.ack);
+    this.fromNodes.take(node, sid, ack, batch, bytes);
   }
 
   /** Relaying sessions one account is a member of now (for tests and stats). */
@@ -395,11 +329,4 @@ export class FrameRelay {
     flow.tokensAt = t;
     return flow.tokens >= 0 ? 0 : (-flow.tokens / rate) * 1000;
   }
-}
-
-const TAKEN = { ok: true } as const;
-
-function parseReply(res: unknown): z.infer<typeof OkReply> {
-  const parsed = OkReply.safeParse(res);
-  return parsed.success ? parsed.data : errorReply('ERR_PROTOCOL', 'the other peer acknowledged the frame with a malformed reply');
 }
