@@ -86,7 +86,9 @@ describe('hostile peer: sessions', function () {
     const started = Date.now();
     const file = path.join(await tempDir(), 'note.txt');
     await fs.writeFile(file, 'hello bob\n');
-    const senders = await Promise.all(Array.from({ length: 5 }, () => world.peer('alice', ['send', file, '--to', 'bob', '--relay'])).map(async (run) => {
+    // Two senders from each of two accounts at once: the rendezvous lets a pair have two requests
+    // waiting (ERR_THROTTLED beyond), so every one of them reaches bob and hears bob's own answer.
+    const senders = await Promise.all(['alice', 'alice', 'mallory', 'mallory'].map((id) => world.peer(id, ['send', file, '--to', 'bob', '--relay'])).map(async (run) => {
       await run.exit;
       return run;
     }));

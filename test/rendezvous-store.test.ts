@@ -11,7 +11,7 @@ import { AccountStore } from '../rendezvous/store/accounts.js';
 import { totpCode } from '../shared/totp.js';
 import { connect, next, refusal, runRendezvousCli as cli, startRendezvous, startServe, tempDir } from './helpers/rendezvous.js';
 
-const STORE_LOCK = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/rendezvous/store/store-lock.js');
+const STORE_LOCK = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/shared/file-lock.js');
 const ids = (data: string) => Object.keys(JSON.parse(readFileSync(join(data, 'accounts.json'), 'utf8')).accounts).sort();
 
 /** Resolves once `pred` holds, checking every 20 ms for at most `ms`. */
@@ -62,7 +62,7 @@ describe('rendezvous store', function () {
     const lock = join(data, 'accounts.json.lock');
     // A process that takes the store's lock and hangs holding it, as a crashed command would.
     const holder = spawn(process.execPath, ['--input-type=module', '-e',
-      `const m = await import(${JSON.stringify(STORE_LOCK)}); m.withStoreLock(${JSON.stringify(lock)}, () => { process.stdout.write('held\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });`],
+      `const m = await import(${JSON.stringify(STORE_LOCK)}); m.withFileLock(${JSON.stringify(lock)}, () => { process.stdout.write('held\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });`],
     { stdio: ['ignore', 'pipe', 'inherit'] });
     await next(holder.stdout as never, 'data', 10_000);
     expect(JSON.parse(readFileSync(lock, 'utf8')).pid).to.equal(holder.pid);

@@ -3,12 +3,13 @@
  * pinned peer keys. Every file is written atomically with mode 0600.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { identityFromSeed, type KeyPair } from '../../shared/crypto.js';
 import { SealdropError } from '../../shared/errors.js';
+import { LOCK_WAIT_MS, withFileLock } from '../../shared/file-lock.js';
 import { AccountId } from '../../shared/schemas.js';
 
 export const Credentials = z.object({
@@ -55,7 +56,9 @@ export class Home {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       const seed = randomBytes(32);
-      await this.writeAtomic('identity.key', seed.toString('base64') + '\n', 'wx');
+      // Two first runs at once (a `receive` and a `send` started together) must end with one
+      // identity: the one whose file got there first. The loser reads it instead of its own.
+      if (!await this.createOnce('identity.key', seed.toString('base64') + '\n')) return this.identity();
       return identityFromSeed(seed);
     }
   }
@@ -82,29 +85,84 @@ export class Home {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new SealdropError('ERR_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
     }
-    let json: unknown;
-    try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_CONFIG', `${file} is not valid JSON; fix or remove it`); }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new SealdropError('ERR_CONFIG', `${file} is malformed: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return parseJson(file, text, schema);
+  }
+
+  /**
+   * Read-modify-write of one JSON file under its lock (shared/file-lock.ts), from a fresh read,
+   * written like writeAtomic: two processes changing it at once (a `receive` and a `send`, each
+   * pinning a peer) never lose a change, and never both decide on a value that is not yet there.
+   * `change` gets the current content and gives the next one and its result.
+   */
+  changeJson<T, R>(name: string, schema: z.ZodType<T>, change: (current: T | undefined) => { next: T; result: R }): R {
+    const file = this.file(name);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    return withFileLock(`${file}.lock`, () => {
+      let text: string | undefined;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SealdropError('ERR_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
+      }
+      const { next, result } = change(text === undefined ? undefined : parseJson(file, text, schema));
+      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      const fd = openSync(tmp, 'wx', 0o600);
+      try {
+        writeFileSync(fd, JSON.stringify(next, null, 2));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+      return result;
+    }, LOCK_WAIT_MS, `${file}`);
   }
 
   /** Write to a temporary file, fsync, rename: a crash never leaves a half-written file. */
-  async writeAtomic(name: string, content: string, flag: 'w' | 'wx' = 'w'): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = this.file(name);
-    if (flag === 'wx') {
-      const exists = await fs.stat(target).then(() => true, () => false);
-      if (exists) throw new SealdropError('ERR_EXISTS', `${target} already exists`);
+  async writeAtomic(name: string, content: string): Promise<void> {
+    const tmp = await this.writeTemporary(name, content);
+    await fs.rename(tmp, this.file(name));
+  }
+
+  /**
+   * Like writeAtomic, but only if `name` does not exist yet, decided atomically (a hard link
+   * fails when the name is taken, where a check before a rename would let both writers in).
+   * False: another writer's file is there, and stays.
+   */
+  async createOnce(name: string, content: string): Promise<boolean> {
+    const tmp = await this.writeTemporary(name, content);
+    try {
+      await fs.link(tmp, this.file(name));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
     }
-    const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  }
+
+  private async writeTemporary(name: string, content: string): Promise<string> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.file(name)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const handle = await fs.open(tmp, 'wx', 0o600);
     try {
       await handle.writeFile(content);
       await handle.sync();
-    } finally {
-      await handle.close();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await fs.rm(tmp, { force: true });
+      throw err;
     }
-    await fs.rename(tmp, target);
+    await handle.close();
+    return tmp;
   }
+}
+
+function parseJson<T>(file: string, text: string, schema: z.ZodType<T>): T {
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { throw new SealdropError('ERR_CONFIG', `${file} is not valid JSON; fix or remove it`); }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new SealdropError('ERR_CONFIG', `${file} is malformed: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
 }

@@ -31,29 +31,39 @@ export class PinnedKeys {
 
   /** Checks a peer's fingerprint against its pin; pins it if new (unless strict). */
   async check(id: string, fingerprint: string, opts: { strict: boolean }): Promise<PinResult> {
-    const peers = await this.all();
-    const pinned = peers[id];
+    const pinned = (await this.all())[id];
     if (pinned === fingerprint) return 'matched';
-    if (pinned) {
-      throw new SealdropError('ERR_KEY_CHANGED',
-        `the identity key of ${id} has CHANGED. pinned: ${pinned}  now: ${fingerprint}. ` +
-        `Someone may be in the middle, or ${id} uses a new device. Check the new fingerprint with ${id} ` +
-        `out of band, then run: sealdrop trust ${id} ${fingerprint}`);
-    }
+    if (pinned) throw keyChanged(id, pinned, fingerprint);
     if (opts.strict) {
       throw new SealdropError('ERR_UNTRUSTED',
         `${id} is not pinned yet (fingerprint ${fingerprint}) and --strict is on. ` +
         `Check it with ${id} out of band, then run: sealdrop trust ${id} ${fingerprint}`);
     }
-    await this.pin(id, fingerprint);
+    // First contact: pinned under the file's lock, from a fresh read. Another process (a
+    // `receive` beside this `send`) may have pinned this peer meanwhile: its pin stands.
+    const now = this.change((peers) => (peers[id] ??= fingerprint));
+    if (now !== fingerprint) throw keyChanged(id, now, fingerprint);
     return 'pinned-now';
   }
 
   /** Pins (or re-pins) a peer's key; the fingerprint is checked and normalized first. */
   async pin(id: string, fingerprint: string): Promise<void> {
     const normalized = normalizeFingerprint(fingerprint);
-    const peers = await this.all();
-    peers[id] = normalized;
-    await this.home.writeAtomic(FILE, JSON.stringify({ version: 1, peers }, null, 2));
+    this.change((peers) => { peers[id] = normalized; });
   }
+
+  private change<R>(fn: (peers: Record<string, string>) => R): R {
+    return this.home.changeJson(FILE, KnownPeers, (current) => {
+      const peers = { ...current?.peers };
+      const result = fn(peers);
+      return { next: { version: 1 as const, peers }, result };
+    });
+  }
+}
+
+function keyChanged(id: string, pinned: string, now: string): SealdropError {
+  return new SealdropError('ERR_KEY_CHANGED',
+    `the identity key of ${id} has CHANGED. pinned: ${pinned}  now: ${now}. ` +
+    `Someone may be in the middle, or ${id} uses a new device. Check the new fingerprint with ${id} ` +
+    `out of band, then run: sealdrop trust ${id} ${now}`);
 }

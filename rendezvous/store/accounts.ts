@@ -6,7 +6,7 @@
  * The operator CLI and the running server are separate processes sharing this file:
  * writes are atomic (temp file, fsync, rename), and readers re-read it whenever a cheap
  * stat says it changed, so `enroll` and `revoke` take effect without a restart.
- * Changes hold the store's lock (store-lock.ts) from the read to the rename, so
+ * Changes hold the store's lock (shared/file-lock.ts) from the read to the rename, so
  * concurrent operator commands never lose each other's updates.
  * A file that cannot be parsed is an error naming the file, never a silent reset.
  * The running server reads it through LiveAccounts (live-accounts.ts).
@@ -20,7 +20,7 @@ import { SealdropError } from '../../shared/errors.js';
 import { AccountId, describeIssues } from '../../shared/schemas.js';
 import { isBase32Secret, secretFromBytes } from '../../shared/totp.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { LOCK_WAIT_MS, withStoreLock } from './store-lock.js';
+import { LOCK_WAIT_MS, withFileLock } from '../../shared/file-lock.js';
 
 export const STORE_FILE = 'accounts.json';
 const SECRET_BYTES = 20;
@@ -126,7 +126,7 @@ export class AccountStore {
   /** Read-modify-write under the store's lock, always from a fresh read. */
   private change<T>(fn: () => T): T {
     this.ensureDir();
-    return withStoreLock(`${this.file}.lock`, () => {
+    return withFileLock(`${this.file}.lock`, () => {
       this.loaded = undefined; // never trust a cached copy inside the lock
       this.refresh();
       return fn();

@@ -1,25 +1,26 @@
 /**
- * An exclusive lock on the data folder for operator commands (enroll, revoke), so
- * concurrent read-modify-write cycles of accounts.json never lose an update.
+ * An exclusive lock on one file's read-modify-write cycles across processes, so concurrent
+ * changes never lose an update: the rendezvous' operator commands (enroll, revoke) on
+ * accounts.json, and a peer's pins in known_peers.json (a `receive` and a `send` may pin at once).
  *
- * The lock is a file, `accounts.json.lock`, holding {pid, host, nonce}. It is made
+ * The lock is a file, `<file>.lock`, holding {pid, host, nonce}. It is made
  * by writing a private temp file and hard-linking it to the lock name: link() fails
  * if the name exists, and the lock is never seen half-written.
  *
  * A lock survives crashes: it is stale when its pid is dead on this host (or when it
  * is older than STALE_MS, for pid reuse and other hosts). Breaking a stale lock is
- * itself serialized: a breaker first creates `accounts.json.lock.break-NONCE`
+ * itself serialized: a breaker first creates `<file>.lock.break-NONCE`
  * (O_EXCL), and only then checks that the lock still holds NONCE before removing it.
  * So two waiters that both saw the same dead lock cannot remove each other's fresh one.
  *
- * Synchronous on purpose: the CLI runs one command and exits.
+ * Synchronous on purpose: holders keep it for the milliseconds of one read and one write.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { SealdropError } from '../../shared/errors.js';
+import { SealdropError } from './errors.js';
 
-/** How long an operator command waits for the lock by default. */
+/** How long a change waits for the lock by default. */
 export const LOCK_WAIT_MS = 10_000;
 /** A lock older than this is stale whatever its pid (commands hold it for milliseconds). */
 export const STALE_MS = 60_000;
@@ -31,9 +32,12 @@ interface Holder { pid: number; host: string; nonce: string }
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
 
-/** Runs `fn` holding the lock at `lockPath`; waits at most `waitMs`, then fails with ERR_STORE. */
-export function withStoreLock<T>(lockPath: string, fn: () => T, waitMs = LOCK_WAIT_MS): T {
-  const release = acquire(lockPath, waitMs);
+/**
+ * Runs `fn` holding the lock at `lockPath`; waits at most `waitMs`, then fails with ERR_STORE.
+ * `what`: the thing locked, in the words of that failure.
+ */
+export function withFileLock<T>(lockPath: string, fn: () => T, waitMs = LOCK_WAIT_MS, what = 'the account store'): T {
+  const release = acquire(lockPath, waitMs, what);
   try {
     return fn();
   } finally {
@@ -41,7 +45,7 @@ export function withStoreLock<T>(lockPath: string, fn: () => T, waitMs = LOCK_WA
   }
 }
 
-function acquire(lockPath: string, waitMs: number): () => void {
+function acquire(lockPath: string, waitMs: number, what: string): () => void {
   const me: Holder = { pid: process.pid, host: hostname(), nonce: randomBytes(12).toString('hex') };
   const mine = `${lockPath}.${me.nonce}.tmp`;
   writeFileSync(mine, JSON.stringify(me), { mode: 0o600, flag: 'wx' });
@@ -62,7 +66,7 @@ function acquire(lockPath: string, waitMs: number): () => void {
       }
       if (Date.now() >= deadline) {
         const who = holder ? `process ${holder.pid} on ${holder.host}` : 'another process';
-        throw new SealdropError('ERR_STORE', `the account store is locked by ${who} (${lockPath}); try again, or remove the lock file if that process is gone`);
+        throw new SealdropError('ERR_STORE', `${what} is locked by ${who} (${lockPath}); try again, or remove the lock file if that process is gone`);
       }
       sleep(pause + Math.random() * pause);
       pause = Math.min(pause * 2, 50);
