@@ -12,6 +12,8 @@ import { SealdropError, toSealdropError } from '../../shared/errors.js';
 import { CONTROL_STREAM, DATA_STREAM, FrameType, MOVE_STREAM, decodeHeader, type FrameCipher, type FrameHeader, type OpenedFrame } from '../../shared/frame-layout.js';
 import { MoveMessage, type ControlInput, type ControlMessage } from './control-messages.js';
 import { ControlReassembly, InboundQueue, MAX_QUEUED, type Inbound } from './inbound.js';
+import { MoveStream } from './move-stream.js';
+import { OrderedOpening, type Counted } from './ordered-opening.js';
 import { ResendBuffer, type HeldFrame, type Position } from './resend-buffer.js';
 import type { Transport, TransportKind } from './transport.js';
 
@@ -46,8 +48,7 @@ export class SecureChannel {
   private pathEvents?: PathEvents;
   /** Sends wait while a move is agreed; it rejects if the move fails. */
   private moving?: Promise<void>;
-  private sendMoveSeq = 0;
-  private receiveMoveSeq = 0;
+  private readonly moves: MoveStream;
   /** Data chunks accepted so far: where the other side resends from after a move. */
   private dataReceived = 0;
   /** Data-stream plaintext bytes that went each way over each path (sent or received, never both). */
@@ -65,16 +66,21 @@ export class SecureChannel {
   private readonly control = new ControlReassembly();
   /** Where chunks are sealed when the transport copies frames (see sendChunk). */
   private chunkFrame?: Buffer;
-  /** Inbound frames still being opened by an asynchronous cipher: later ones wait their turn. */
-  private opening?: Promise<void>;
-  private openingBytes = 0;
-  /** Data and control frames that arrived and are still being opened: read from their path, so part of a move's position. */
-  private inflightData = 0;
-  private inflightControl = 0;
+  /** Inbound frames in arrival order, also while an asynchronous cipher opens one. */
+  private readonly order = new OrderedOpening<Transport>({
+    open: (frame, via, counted) => this.acceptNow(frame, via, counted),
+    // Frames waiting to be opened count as held too: a peer that ignores flow control is stopped here as well.
+    tooMuch: (waiting) => waiting + this.queue.bytes > MAX_QUEUED,
+    overflow: () => {
+      this.fail(new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window'));
+      this.current.close();
+    },
+  });
 
   /** `resend`: keep what is sent for a path move (PROTOCOL.md "Path moves"). */
   constructor(transport: Transport, private readonly cipher: FrameCipher, o: { resend?: boolean } = {}) {
     this.current = transport;
+    this.moves = new MoveStream(cipher);
     if (o.resend) this.held = new ResendBuffer();
     this.listen(transport);
   }
@@ -118,7 +124,8 @@ export class SecureChannel {
     moving.catch(() => {});
     this.moving ??= moving;
     // With an asynchronous cipher, frames that arrived before this and are still being opened count as read.
-    return { position: { data: this.dataReceived + this.inflightData, control: this.receiveControlSeq + this.inflightControl }, settle };
+    const unopened = this.order.unopened;
+    return { position: { data: this.dataReceived + unopened.data, control: this.receiveControlSeq + unopened.control }, settle };
   }
 
   /** Makes `t` the path: its frames are read from now on (a move frame first). */
@@ -128,35 +135,14 @@ export class SecureChannel {
     this.listen(t);
   }
 
-  /** Seals a move-stream message; the mover sends it on the path it names. A promise with an asynchronous cipher (the page's). */
+  /** Seals a move-stream message; the mover sends it on the path it names. */
   sealMove(msg: MoveMessage): Buffer | Promise<Buffer> {
-    return this.cipher.seal({ type: FrameType.Control, stream: MOVE_STREAM, index: this.sendMoveSeq++, last: true }, Buffer.from(JSON.stringify(msg), 'utf8'));
+    return this.moves.seal(msg);
   }
 
-  /**
-   * Opens a move-stream frame, which must be the next one expected: a replayed or forged
-   * move fails here (and the caller drops it). Only a frame that opens moves the counter.
-   */
+  /** Opens a move-stream frame, which must be the next one expected (move-stream.ts). */
   openMove(frame: Buffer): MoveMessage | Promise<MoveMessage> {
-    const h = decodeHeader(frame);
-    if (h.type !== FrameType.Control || h.stream !== MOVE_STREAM) throw new SealdropError('ERR_PROTOCOL', 'not a move frame');
-    const index = this.receiveMoveSeq;
-    const opened = this.cipher.open(frame, { type: FrameType.Control, stream: MOVE_STREAM, index });
-    if (!(opened instanceof Promise)) return this.takeMove(opened);
-    return opened.then((o) => {
-      // Another copy of the same move opened meanwhile: this one is a replay.
-      if (this.receiveMoveSeq !== index) throw new SealdropError('ERR_INTEGRITY', 'a move message that was already read (duplicated in transit)');
-      return this.takeMove(o);
-    });
-  }
-
-  private takeMove({ plaintext, last }: OpenedFrame): MoveMessage {
-    let json: unknown;
-    try { json = JSON.parse(plaintext.toString('utf8')); } catch { throw new SealdropError('ERR_PROTOCOL', 'a move message is not JSON'); }
-    const parsed = MoveMessage.safeParse(json);
-    if (!last || !parsed.success) throw new SealdropError('ERR_PROTOCOL', 'a bad move message');
-    this.receiveMoveSeq++;
-    return parsed.data;
+    return this.moves.open(frame);
   }
 
   /**
@@ -338,46 +324,13 @@ export class SecureChannel {
   private accept(frame: Buffer, from: Transport): void {
     if (this.failure) return;
     this.lastInbound = performance.now();
-    if (this.opening) {
-      // Frames waiting to be opened count as held too: a peer that ignores flow control is stopped here as well.
-      this.openingBytes += frame.length;
-      if (this.openingBytes + this.queue.bytes > MAX_QUEUED) {
-        this.fail(new SealdropError('ERR_PROTOCOL', 'the peer sent past the flow-control window'));
-        this.current.close();
-        return;
-      }
-      const counted = this.countInflight(frame);
-      const after = this.opening.then(() => { this.openingBytes -= frame.length; return this.acceptNow(frame, from, counted); });
-      this.opening = after;
-      void after.then(() => { if (this.opening === after) this.opening = undefined; });
-      return;
-    }
-    const pending = this.acceptNow(frame, from);
-    if (pending) {
-      this.opening = pending;
-      void pending.then(() => { if (this.opening === pending) this.opening = undefined; });
-    }
-  }
-
-  /** A frame waiting to be opened is counted as read (detach); its count goes when it is opened, in the same step. */
-  private countInflight(frame: Buffer): 'data' | 'control' | undefined {
-    if (frame.length < FRAME_HEADER_SIZE) return undefined;
-    let h: FrameHeader;
-    try { h = decodeHeader(frame); } catch { return undefined; }
-    if (h.type === FrameType.Chunk) { this.inflightData++; return 'data'; }
-    if (h.type === FrameType.Control && h.stream === CONTROL_STREAM) { this.inflightControl++; return 'control'; }
-    return undefined;
-  }
-
-  private uncount(counted: 'data' | 'control' | undefined): void {
-    if (counted === 'data') this.inflightData--;
-    else if (counted === 'control') this.inflightControl--;
+    this.order.accept(frame, from);
   }
 
   /** Opens and delivers one frame; a promise (that never rejects) while an asynchronous cipher works. */
-  private acceptNow(frame: Buffer, from: Transport, inflight?: 'data' | 'control'): Promise<void> | undefined {
+  private acceptNow(frame: Buffer, from: Transport, inflight: Counted): Promise<void> | undefined {
     let counted = inflight;
-    const uncounted = () => { this.uncount(counted); counted = undefined; };
+    const uncounted = () => { this.order.uncount(counted); counted = undefined; };
     if (this.failure) { uncounted(); return undefined; }
     const failed = (err: unknown) => {
       this.fail(toSealdropError(err, 'ERR_PROTOCOL'));
@@ -395,7 +348,7 @@ export class SecureChannel {
       if (header.type === FrameType.Control && header.stream === MOVE_STREAM && this.pathEvents) { uncounted(); return void this.pathEvents.moveFrame(frame, from); }
       const item = this.open(frame, header);
       if (!(item instanceof Promise)) { uncounted(); return void took(item); }
-      counted ??= this.countInflight(frame);
+      counted ??= this.order.count(frame);
       return item.then((it) => { uncounted(); if (!this.failure) took(it); }, (err) => { uncounted(); throw err; }).catch(failed);
     } catch (err) {
       uncounted();
