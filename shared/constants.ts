@@ -43,8 +43,13 @@ export const MAX_DIRECT_TIMEOUT_MS = 30_000;
 export const MAX_EARLY_BYTES = MAX_CONTROL_SIZE + 1024 * 1024;
 /** Control messages that may wait unread (e.g. credits in a burst); more is a protocol error, not a queue. */
 export const MAX_QUEUED_CONTROL = 64;
-/** The receiver reports progress (credit) each time this many more bytes are written. */
-export const CREDIT_EVERY = 512 * 1024;
+/**
+ * The receiver reports progress (credit) each time this many more bytes are written: a quarter
+ * of FLOW_WINDOW, so the sender never waits on a credit while one is due. Over the relay each
+ * credit is two more relay messages and an ack; at 2 MiB instead of 512 KiB the three processes
+ * of a relay transfer spent 12% less CPU per MB (bench/profile.js, 5 interleaved runs).
+ */
+export const CREDIT_EVERY = 2 * 1024 * 1024;
 
 export const TOTP_STEP_SECONDS = 30;
 export const TOTP_DIGITS = 6;
