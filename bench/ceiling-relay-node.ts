@@ -4,6 +4,7 @@
  * each frame to the receiver and acks the sender once the receiver acked, and the
  * sender keeps at most a window of bytes unacked. No auth, schemas, crypto or disk.
  */
+import { MAX_SOCKET_MESSAGE } from '../shared/constants.js';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +17,7 @@ const role = process.argv[2];
 
 if (role === 'server') {
   const http = createServer();
-  const server = new Server(http, { transports: ['websocket'], maxHttpBufferSize: 1e6, serveClient: false });
+  const server = new Server(http, { transports: ['websocket'], maxHttpBufferSize: MAX_SOCKET_MESSAGE, serveClient: false });
   let receiver: ServerSocket | undefined;
   server.on('connection', (socket) => {
     if (socket.handshake.auth.role === 'receiver') receiver = socket;

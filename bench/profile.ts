@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     { name: 'sealdrop-direct', run: sealdrop('direct') },
     // The shape that gives the raw relay its ceiling in the bench.
     { name: 'raw-relay', run: async (nodeArgs, onSpawn) => {
-      const shape = 'batches, 8 MiB window';
+      const shape = 'large batches, 8 MiB window';
       const r = await relayCeilingRun(bytes, [shape], { nodeArgs, onSpawn });
       return { mbps: r.byShape[shape]!, cpu: r.cpuByShape[shape]! };
     } },

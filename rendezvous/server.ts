@@ -9,6 +9,7 @@ import { Server } from 'socket.io';
 import { DEFAULT_HOST, MAX_SOCKET_MESSAGE } from '../shared/constants.js';
 import { SealdropError } from '../shared/errors.js';
 import { describeIssues, type IceServer, IceServers } from '../shared/schemas.js';
+import { LARGE_BATCH_FRAMES } from '../shared/relay-batch.js';
 import { AccountStore } from './store/accounts.js';
 import { AccountSeal } from './cluster/account-seal.js';
 import { SpentSteps } from './login/spent-steps.js';
@@ -279,7 +280,8 @@ export function createRendezvous(opts: RendezvousOptions): Rendezvous {
     });
     logger.info('connect', { id, socket: socket.id, receiving });
     const issued = gate.tokenOf(socket)!;
-    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers, relayBatch: true, ...(opts.relayStart === false ? { relayStart: false as const } : {}) });
+    socket.emit('welcome', { id, token: issued.token, tokenExpiresAt: issued.expiresAt, iceServers, relayBatch: true,
+      ...(socket.data.batchFrames === LARGE_BATCH_FRAMES ? { relayBatchFrames: LARGE_BATCH_FRAMES } : {}), ...(opts.relayStart === false ? { relayStart: false as const } : {}) });
   });
 
   /** Drops tokens and live connections of accounts the store lost or re-enrolled, however the change was noticed. */

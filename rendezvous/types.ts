@@ -10,6 +10,8 @@ export interface SocketData {
   receiving: boolean;
   /** Logged in with `relayBatch: true`: takes relay frames in batches (`relay:frames`). */
   relayBatch?: boolean;
+  /** Frames a batch from or to this peer may hold: 16 if it asked for large batches at login, else 4. */
+  batchFrames?: number;
 }
 
 type NoEvents = Record<string, never>;

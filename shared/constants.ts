@@ -58,8 +58,8 @@ export const TOTP_WINDOW = 1;
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 50000;
-/** Largest Socket.IO message the rendezvous accepts after a login: a relay batch (524,424 bytes, shared/relay-batch.ts) and room to spare. */
-export const MAX_SOCKET_MESSAGE = 576 * 1024;
+/** Largest Socket.IO message the rendezvous accepts after a login: a large relay batch (2,097,696 bytes, shared/relay-batch.ts) and room to spare. */
+export const MAX_SOCKET_MESSAGE = 2112 * 1024;
 /** Largest serialized signaling payload forwarded between peers. */
 export const MAX_SIGNAL_SIZE = 32 * 1024;
 

@@ -36,6 +36,11 @@ export const Welcome = z.object({
   iceServers: IceServers,
   /** The rendezvous takes `relay:frames` (batches) and delivers them, split for peers that did not ask for batches. */
   relayBatch: z.literal(true).optional(),
+  /**
+   * Only to a peer that asked (`batchFrames=16` in its login's query): batches of up to 16 frames
+   * are taken from it and handed to it; without it, 4 (shared/relay-batch.ts).
+   */
+  relayBatchFrames: z.literal(16).optional(),
   /** `serve --no-relay-start`: the relay only as a fallback; peers wait for the direct path before the first byte. */
   relayStart: z.literal(false).optional(),
 }).strict();
@@ -114,7 +119,7 @@ export interface ClientToServer {
   'session:close': (req: z.infer<typeof CloseRequest>) => void;
   /** Relay transport: one opaque frame; the ack comes back once the other peer has taken it. */
   'relay:frame': (sid: string, frame: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
-  /** Relay transport: 1 to 4 frames in one batch (shared/relay-batch.ts), acked as one. */
+  /** Relay transport: 1 to 4 frames in one batch, 16 where welcome said so (shared/relay-batch.ts), acked as one. */
   'relay:frames': (sid: string, batch: Buffer, ack: (res: z.infer<typeof OkReply>) => void) => void;
 }
 

@@ -4,8 +4,9 @@
  * we keep at most RELAY_WINDOW bytes unacknowledged, so no hop buffers more.
  *
  * Where the rendezvous takes batches (its `welcome` says `relayBatch`), data chunks
- * go four to a `relay:frames` message (shared/relay-batch.ts), grouped by position:
- * chunks 4k…4k+3 of the data stream share a batch, which goes once its last member
+ * go G to a `relay:frames` message (shared/relay-batch.ts; G is 16 where `welcome` says
+ * `relayBatchFrames`, else 4), grouped by position: chunks Gk…Gk+G−1 of the data
+ * stream share a batch, which goes once its last member
  * (or the stream's LAST chunk) is in. Not by timing: the reader pausing at a file
  * boundary must not show in how frames are grouped. A group starts only with room
  * in the window for all of it, so no wait splits one. A control frame goes alone, as
@@ -18,7 +19,7 @@
  */
 import { SealdropError } from '../../shared/errors.js';
 import { decodeHeader, FrameType } from '../../shared/frame-layout.js';
-import { MAX_BATCH_FRAMES, MAX_RELAY_BATCH, putFrame, splitBatch } from '../../shared/relay-batch.js';
+import { batchBytes, putFrame, splitBatch } from '../../shared/relay-batch.js';
 import { EarlyFrames } from './early-frames.js';
 import type { RendezvousSession, RendezvousSessionEvents } from '../session/rendezvous-session.js';
 import type { SignalInbox } from '../session/signal-inbox.js';
@@ -71,7 +72,7 @@ export class RelayTransport implements Transport {
       if (frameSid !== sid) return;
       let frames: Buffer[];
       try {
-        frames = splitBatch(batch);
+        frames = splitBatch(batch, this.session.relayBatchFrames);
       } catch (err) {
         return this.finish(new SealdropError('ERR_PROTOCOL', `the rendezvous relayed a malformed batch: ${(err as Error).message}`));
       }
@@ -93,7 +94,7 @@ export class RelayTransport implements Transport {
     if (!chunk) this.flush(); // a control frame goes after the data before it
     if (!chunk || this.batchFrames === 0) {
       // A group starts only with room for all of it, so no wait splits it.
-      const room = chunk ? MAX_RELAY_BATCH : frame.length;
+      const room = chunk ? batchBytes(this.session.relayBatchFrames) : frame.length;
       while (!this.closed && this.inFlight > 0 && this.inFlight + room > RELAY_WINDOW) {
         await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
@@ -106,12 +107,13 @@ export class RelayTransport implements Transport {
       this.session.relayFrame(this.sid, Buffer.from(frame), this.answered(frame.length));
       return;
     }
-    this.batch ??= Buffer.allocUnsafe(MAX_RELAY_BATCH);
+    this.batch ??= Buffer.allocUnsafe(batchBytes(this.session.relayBatchFrames));
     this.batchEnd = putFrame(this.batch, this.batchEnd, frame);
     this.batchFrames += 1;
     this.batchFrameBytes += frame.length;
     const { index, last } = decodeHeader(frame);
-    if (last || index % MAX_BATCH_FRAMES === MAX_BATCH_FRAMES - 1 || this.batchFrames === MAX_BATCH_FRAMES) this.flush();
+    const group = this.session.relayBatchFrames;
+    if (last || index % group === group - 1 || this.batchFrames === group) this.flush();
     else this.groupTimer ??= unref(setTimeout(() => this.flush(), GROUP_WAIT_MS));
   }
 

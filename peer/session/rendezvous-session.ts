@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import type { z } from 'zod';
 import { SealdropError, isErrorCode } from '../../shared/errors.js';
+import { LARGE_BATCH_FRAMES, MAX_BATCH_FRAMES } from '../../shared/relay-batch.js';
 import { connectFailure } from './connect-failure.js';
 import {
   ClosedEvent, OkReply, OpenReply, PeersReply, RelayRefusedEvent, SessionRequest, SignalEvent, Welcome,
@@ -117,8 +118,9 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   /** Connects and authenticates; resolves once the rendezvous has welcomed us. */
   static connect(url: string, auth: HandshakeAuth, timeoutMs = REQUEST_TIMEOUT_MS, tls: { ca?: string } = {}): Promise<RendezvousSession> {
     const socket: Socket<ServerToClient, ClientToServer> = io(url, {
-      // relayBatch: we take relay frames in batches (`relay:frames`) too.
-      auth: { ...auth, relayBatch: true }, transports: ['websocket'], reconnection: false, timeout: timeoutMs, ...(tls.ca ? { ca: tls.ca } : {}),
+      // relayBatch: we take relay frames in batches (`relay:frames`) too; batchFrames: large ones,
+      // in the query, which a server that predates them ignores (it refuses unknown auth keys).
+      auth: { ...auth, relayBatch: true }, query: { batchFrames: String(LARGE_BATCH_FRAMES) }, transports: ['websocket'], reconnection: false, timeout: timeoutMs, ...(tls.ca ? { ca: tls.ca } : {}),
     });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(connectFailure(url, new Error('timeout'), timeoutMs)), timeoutMs);
@@ -169,6 +171,11 @@ export class RendezvousSession extends EventEmitter<RendezvousSessionEvents> {
   /** Whether this rendezvous takes `relay:frames` (it said so in `welcome`). */
   get relayBatches(): boolean {
     return this.welcome.relayBatch === true;
+  }
+
+  /** Frames one batch may hold each way: 16 where the rendezvous agreed to large batches, else 4. */
+  get relayBatchFrames(): number {
+    return this.welcome.relayBatchFrames ?? MAX_BATCH_FRAMES;
   }
 
   /** Several frames in one batch (shared/relay-batch.ts), answered as one; only when `relayBatches`. */

@@ -34,6 +34,7 @@ import type { OriginPolicy } from '../admission/origin.js';
 import type { Refusal } from './throttle.js';
 import type { IssuedToken } from './tokens.js';
 import { SealdropError } from '../../shared/errors.js';
+import { LARGE_BATCH_FRAMES, MAX_BATCH_FRAMES } from '../../shared/relay-batch.js';
 import { NO_TELEMETRY, type AuthResult, type Telemetry } from '../telemetry.js';
 import type { PeerSocket } from '../types.js';
 
@@ -101,7 +102,7 @@ export class Gatekeeper {
       return next(err);
     }
     telemetry.authResult(result.via === 'code' ? 'ok_code' : 'ok_token');
-    socket.data = { id: result.account.id, receiving: result.receiving, relayBatch: result.relayBatch };
+    socket.data = { id: result.account.id, receiving: result.receiving, relayBatch: result.relayBatch, batchFrames: batchFramesOf(socket.handshake.query, result.relayBatch) };
     this.admitted.set(socket, result);
     this.opts.logger.info('auth.ok', { id: result.account.id, via: result.via, socket: socket.id, addr });
     next();
@@ -159,6 +160,15 @@ export class Gatekeeper {
     await guesses.passed(auth.id, where, now);
     return { account, receiving, relayBatch, issued: await tokens.issue(account, now), via: 'code' };
   }
+}
+
+/**
+ * Large batches are asked for in the login's query (`batchFrames=16`), not in `auth`: a server
+ * that predates them refuses unknown `auth` keys but ignores the query, so a new peer logs in
+ * to an old server alike.
+ */
+function batchFramesOf(query: Record<string, unknown>, relayBatch: boolean): number {
+  return relayBatch && query.batchFrames === String(LARGE_BATCH_FRAMES) ? LARGE_BATCH_FRAMES : MAX_BATCH_FRAMES;
 }
 
 /** What a client hears when the account file cannot be read (the operator's log has the details; Redis errors bring their own words). */

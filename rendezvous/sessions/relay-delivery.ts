@@ -10,7 +10,7 @@
 import type { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../../shared/constants.js';
 import type { SealdropError } from '../../shared/errors.js';
-import { splitBatch } from '../../shared/relay-batch.js';
+import { MAX_BATCH_FRAMES, splitBatch } from '../../shared/relay-batch.js';
 import { isOkReply, OkReply } from '../../shared/schemas.js';
 import { awaitAnswer, emitForgettable, errorReply } from './acks.js';
 import { remoteOf } from '../cluster/remote-member.js';
@@ -35,7 +35,8 @@ export function deliver(to: PeerSocket, sid: string, message: Buffer, frames: Bu
   const remote = remoteOf(to);
   if (remote) return remote.relay(message, message !== frames[0], onAnswer);
   if (message === frames[0]) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frame', sid, message, ack));
-  if (to.data.relayBatch) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frames', sid, message, ack));
+  // As it is to a peer that takes batches that large; frame by frame to any other.
+  if (to.data.relayBatch && frames.length <= (to.data.batchFrames ?? MAX_BATCH_FRAMES)) return emitForgettable(to, onAnswer, (ack) => to.emit('relay:frames', sid, message, ack));
   let left = frames.length;
   let answered = false;
   const forgets = frames.map((frame) => emitForgettable(to, (res: unknown) => {

@@ -34,7 +34,7 @@
 import { z } from 'zod';
 import { MAX_FRAME_SIZE } from '../../shared/constants.js';
 import { SealdropError } from '../../shared/errors.js';
-import { MAX_RELAY_BATCH, splitBatch } from '../../shared/relay-batch.js';
+import { MAX_BATCH_FRAMES, MAX_RELAY_BATCH, splitBatch } from '../../shared/relay-batch.js';
 import { isOkReply, OkReply, SESSION_ID_PATTERN, SessionId } from '../../shared/schemas.js';
 import { errorReply, type ReplyFn } from './acks.js';
 import { deliver, MAX_FRAMES_IN_FLIGHT, NodeInbound, parseReply, TAKEN } from './relay-delivery.js';
@@ -160,7 +160,7 @@ export class FrameRelay {
     handle(socket, 'relay:frames', RelayBatchArgs, ([sid, batch], reply) => {
       let frames: Buffer[];
       try {
-        frames = splitBatch(batch);
+        frames = splitBatch(batch, socket.data.batchFrames ?? MAX_BATCH_FRAMES);
       } catch (err) {
         const message = (err as SealdropError).message;
         return reply(strike(socket, message) ?? errorReply('ERR_BAD_INPUT', message));

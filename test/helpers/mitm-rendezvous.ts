@@ -32,6 +32,9 @@
  *                     in reverse order (a well-formed batch, frames out of order);
  * - no-batches:       a pure proxy whose `welcome` does not offer batches (an older
  *                     rendezvous): the peers must fall back to one frame per message.
+ * - four-frame-batches: a pure proxy that does not pass the peers' request for large batches
+ *                     on (the login's query), as a rendezvous that predates them: batches of
+ *                     at most four frames. Every other mode passes it on.
  * - replay-moves:     hellos untouched; it keeps (a bounded number of) the relay frames it
  *                     delivered to each peer, and `replay(account)` sends them to that peer
  *                     again, with forged move-stream frames (genuine frames re-labelled as
@@ -61,6 +64,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_SOCKET_MESSAGE } from '../../shared/constants.js';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import {
@@ -71,7 +75,7 @@ import { decodeHeader, MOVE_STREAM, openFrame, sealFrame, type FrameHeader } fro
 import { putFrame, splitBatch } from '../../shared/relay-batch.js';
 
 export type MitmMode = 'honest' | 'swap-keys' | 're-encrypt' | 'swap-ephemeral' | 'tamper-signature' | 'low-order' | 'flip-transport'
-  | 'break-batch' | 'reorder-batch' | 'no-batches' | 'replay-moves' | 'reorder-after-move' | 'duplicate-move';
+  | 'break-batch' | 'reorder-batch' | 'no-batches' | 'four-frame-batches' | 'replay-moves' | 'reorder-after-move' | 'duplicate-move';
 
 export interface ForwardedEvent {
   /** up: peer → real rendezvous; down: real rendezvous → peer. */
@@ -81,6 +85,8 @@ export interface ForwardedEvent {
   event: string;
   /** The arguments without the ack function (Buffers as received). */
   args: unknown[];
+  /** For a batch going up (`relay:frames`): how many frames it held. */
+  frames?: number;
 }
 
 /** A frame the MITM opened in re-encrypt mode. */
@@ -125,7 +131,7 @@ const REPLAYABLE = 8;
 
 export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 'honest'): Promise<MitmRendezvous> {
   const http = createServer((_req, res) => { res.writeHead(404).end(); });
-  const io = new Server(http, { transports: ['websocket'], maxHttpBufferSize: 1024 * 1024, serveClient: false });
+  const io = new Server(http, { transports: ['websocket'], maxHttpBufferSize: MAX_SOCKET_MESSAGE, serveClient: false });
   const identity = identityFromSeed(randomBytes(32));
   const upstreams = new Set<ClientSocket>();
   /** `${sid}/${author}` → the ephemeral key the MITM shows in place of the author's. */
@@ -207,7 +213,7 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   /** Rewrites a commit, hello or transport signal on its way down to `to`, according to the mode. */
   const rewrite = (ev: SignalDown, to: string): SignalDown => {
     // These modes leave every signal alone (what they change is relay batches or the welcome).
-    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches' || state.mode === 'replay-moves'
+    if (state.mode === 'honest' || state.mode === 'break-batch' || state.mode === 'reorder-batch' || state.mode === 'no-batches' || state.mode === 'four-frame-batches' || state.mode === 'replay-moves'
       || state.mode === 'reorder-after-move' || state.mode === 'duplicate-move') return ev;
     if (ev.data.type === 'transport') {
       if (state.mode !== 'flip-transport') return ev;
@@ -283,7 +289,9 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
   io.use((socket, next) => {
     const auth = socket.handshake.auth as { id?: string };
     const account = String(auth.id ?? '?');
-    const up: ClientSocket = ioClient(upstreamUrl, { auth: socket.handshake.auth, transports: ['websocket'], reconnection: false, forceNew: true });
+    const { batchFrames } = socket.handshake.query as { batchFrames?: string };
+    const query = batchFrames !== undefined && state.mode !== 'four-frame-batches' ? { batchFrames } : {};
+    const up: ClientSocket = ioClient(upstreamUrl, { auth: socket.handshake.auth, query, transports: ['websocket'], reconnection: false, forceNew: true });
     upstreams.add(up);
     // Events from upstream wait here until the peer's connection is fully established.
     const early: unknown[][] = [];
@@ -292,7 +300,7 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() as (...res: unknown[]) => void : undefined;
       const signal = event === 'signal' ? args[0] as SignalDown : undefined;
       if (signal?.data.type === 'webrtc' && state.mode === 're-encrypt') return; // no direct path: everything through us
-      if (event === 'welcome' && state.mode === 'no-batches') delete (args[0] as { relayBatch?: true }).relayBatch;
+      if (event === 'welcome' && state.mode === 'no-batches') { delete (args[0] as { relayBatch?: true }).relayBatch; delete (args[0] as { relayBatchFrames?: number }).relayBatchFrames; }
       if ((event === 'relay:frame' || event === 'relay:frames') && state.mode === 'replay-moves') {
         const kept = delivered.get(account) ?? [];
         delivered.set(account, kept);
@@ -366,7 +374,7 @@ export async function startMitmRendezvous(upstreamUrl: string, mode: MitmMode = 
           // A batch (relay:frames) is logged, and re-sealed, frame by frame, as if each had come alone.
           const frames = event === 'relay:frames' ? splitBatch(args[1] as Buffer) : event === 'relay:frame' ? [args[1] as Buffer] : [];
           if (event === 'relay:frames') {
-            state.log.push({ direction: 'up', account, event, args: [args[0]] }); // the batch itself, for counting
+            state.log.push({ direction: 'up', account, event, args: [args[0]], frames: frames.length }); // the batch itself, for counting
             for (const f of frames) state.log.push({ direction: 'up', account, event: 'relay:frame', args: [args[0], Buffer.from(f)] });
           }
           else state.log.push({ direction: 'up', account, event, args: [...args] });
