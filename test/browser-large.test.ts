@@ -13,6 +13,7 @@
  * close, abort, remove) is the browser's own.
  */
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -52,6 +53,34 @@ const opfsSha = (page: Page, name: string) => page.evaluate(async (n) => {
   return [...new Uint8Array(digest)].map((x) => x.toString(16).padStart(2, '0')).join('');
 }, name);
 
+/** SHA-256 of each SLICE bytes of a file in OPFS, hashed in the page one slice at a time (WebCrypto has no incremental digest). */
+const SLICE = 32 * MiB;
+const opfsSliceShas = (page: Page, name: string) => page.evaluate(async ([n, slice]) => {
+  const file = await (await (await navigator.storage.getDirectory()).getFileHandle(n)).getFile();
+  const out: string[] = [];
+  for (let off = 0; off < file.size; off += slice) {
+    const digest = await crypto.subtle.digest('SHA-256', await file.slice(off, off + slice).arrayBuffer());
+    out.push([...new Uint8Array(digest)].map((x) => x.toString(16).padStart(2, '0')).join(''));
+  }
+  return out;
+}, [name, SLICE] as const);
+
+/** The same of a file on disk. */
+async function sliceShas(file: string): Promise<string[]> {
+  const out: string[] = [];
+  const fd = await fs.open(file);
+  try {
+    const buf = Buffer.alloc(SLICE);
+    for (;;) {
+      const { bytesRead } = await fd.read(buf, 0, SLICE, null);
+      if (bytesRead === 0) return out;
+      out.push(createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex'));
+    }
+  } finally {
+    await fd.close();
+  }
+}
+
 const opfsSize = (page: Page, name: string) => page.evaluate(async (n) => {
   const handle = await (await navigator.storage.getDirectory()).getFileHandle(n).catch(() => null);
   return handle ? (await handle.getFile()).size : null;
@@ -59,6 +88,40 @@ const opfsSize = (page: Page, name: string) => page.evaluate(async (n) => {
 
 const picker = (page: Page, mode: 'save' | 'cancel' | 'none', saveAs = '') =>
   page.evaluate(([m, s]) => { Object.assign(window, { sealdropPicker: m, sealdropSaveAs: s }); document.getElementById('error')!.textContent = ''; }, [mode, saveAs] as const);
+
+/** Peaks of the page's memory while `run` runs: the JS heap (CDP) and the browser's processes' anonymous RSS (/proc). */
+async function measured(page: Page, chrome: TestBrowser, run: () => Promise<void>): Promise<{ heap: number; all: number; renderer: number; browser: number; where: string; words: string }> {
+  const cdp = await chrome.context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const heap = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'JSHeapUsedSize')!.value;
+  const anon = (ps: ProcessMemory[], type?: string) => ps.filter((p) => type === undefined || p.type === type).reduce((n, p) => n + p.anon, 0);
+  const before = browserMemory();
+  let peakHeap = await heap(), peak = before, peakAll = anon(before), peakRenderer = anon(before, 'renderer'), peakBrowser = anon(before, 'browser');
+  const sampler = setInterval(() => {
+    const now = browserMemory();
+    if (anon(now) > peakAll) { peakAll = anon(now); peak = now; }
+    peakRenderer = Math.max(peakRenderer, anon(now, 'renderer'));
+    peakBrowser = Math.max(peakBrowser, anon(now, 'browser'));
+    heap().then((h) => { peakHeap = Math.max(peakHeap, h); }, () => {});
+  }, 250);
+  try {
+    await run();
+  } finally {
+    clearInterval(sampler);
+    await cdp.detach().catch(() => {});
+  }
+  const m = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+  const out = { heap: peakHeap, all: peakAll - anon(before), renderer: peakRenderer - anon(before, 'renderer'), browser: peakBrowser - anon(before, 'browser') };
+  return {
+    ...out,
+    where: peak.map((p) => `${p.type} ${m(p.anon)}`).join(', '),
+    words: `JS heap peak ${(out.heap / MiB).toFixed(1)} MiB; anonymous RSS growth: renderers ${m(out.renderer)}, browser process ${m(out.browser)}, all processes ${m(out.all)} (${m(anon(before))} before)`,
+  };
+}
+
+/** Bounds from measured runs (docs/BROWSER.md "Measured") with room for a busy machine; none grows with the file. */
+const HEAP_BOUND = 48 * MiB;
+const RSS_GROWTH_BOUND = 160 * MiB;
 
 describe('browser peer: large files, Save to…, and the page\'s memory', function () {
   this.timeout(120_000);
@@ -228,20 +291,7 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     const inbox = await tempDir();
     const receiver = world.peer('alice', ['receive', '--dir', inbox, '--yes', '--once']);
     await receiver.waitFor('ready');
-    const cdp = await chrome.context.newCDPSession(page);
-    await cdp.send('Performance.enable');
-    const heap = async () => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'JSHeapUsedSize')!.value;
-    const anon = (ps: ProcessMemory[], type?: string) => ps.filter((p) => type === undefined || p.type === type).reduce((n, p) => n + p.anon, 0);
-    const before = browserMemory();
-    let peakHeap = await heap(), peak = before, peakAll = anon(before), peakRenderer = anon(before, 'renderer'), peakBrowser = anon(before, 'browser');
-    const sampler = setInterval(() => {
-      const now = browserMemory();
-      if (anon(now) > peakAll) { peakAll = anon(now); peak = now; }
-      peakRenderer = Math.max(peakRenderer, anon(now, 'renderer'));
-      peakBrowser = Math.max(peakBrowser, anon(now, 'browser'));
-      heap().then((h) => { peakHeap = Math.max(peakHeap, h); }, () => {});
-    }, 250);
-    try {
+    const mem = await measured(page, chrome, async () => {
       await page.fill('#send-to', 'alice');
       await page.setChecked('#send-relay', true);
       await page.setChecked('#send-direct-only', false);
@@ -252,19 +302,41 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
       expect(await receiver.exit, `${receiver.stderr()} page: ${await text(page, '#error')}`).to.equal(0);
       await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('sent'), undefined, { timeout: 60_000 });
       const seconds = (performance.now() - started) / 1000;
-      const m = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
-      console.log(`      page → CLI, relay, ${PUSH_MIB} MiB: ${(size / seconds / MiB).toFixed(1)} MiB/s; JS heap peak ${(peakHeap / MiB).toFixed(1)} MiB; anonymous RSS growth: renderers ${m(peakRenderer - anon(before, 'renderer'))}, browser process ${m(peakBrowser - anon(before, 'browser'))}, all processes ${m(anon(before))} → peak ${m(peakAll)}`);
-    } finally {
-      clearInterval(sampler);
-      await page.setInputFiles('#send-files', []);
-    }
-    const where = peak.map((p) => `${p.type} ${(p.anon / MiB).toFixed(0)} MiB`).join(', ');
-    // Bounds from measured runs (docs/BROWSER.md "Measured") with room for a busy machine; none grows with the file.
-    expect(peakHeap, 'JS heap').to.be.below(48 * MiB);
-    expect(peakAll - anon(before), `browser anonymous RSS growth (at the peak: ${where})`).to.be.below(160 * MiB);
+      console.log(`      page → CLI, relay, ${PUSH_MIB} MiB: ${(size / seconds / MiB).toFixed(1)} MiB/s`);
+    });
+    await page.setInputFiles('#send-files', []);
+    console.log(`      ${mem.words}`);
+    expect(mem.heap, 'JS heap').to.be.below(HEAP_BOUND);
+    expect(mem.all, `browser anonymous RSS growth (at the peak: ${mem.where})`).to.be.below(RSS_GROWTH_BOUND);
     expect(receiver.events.find((e) => e.type === 'done')!.files).to.deep.equal([{ name: 'push.bin', bytes: size, sha256: sha }]);
     expect(await sha256File(path.join(inbox, 'push.bin'))).to.equal(sha);
     await fs.rm(inbox, { recursive: true, force: true });
+    await fs.rm(src);
+  });
+
+  it(`takes ${PUSH_MIB} MiB from \`sealdrop send\` through Save to… with the page's memory bounded; the saved file read back`, async function () {
+    this.timeout(Math.max(120_000, PUSH_MIB * 1_000));
+    const size = PUSH_MIB * MiB + 13;
+    const src = path.join(work, 'large-save.bin');
+    const sha = await randomFile(src, size);
+    await picker(page, 'save', 'picked-large.bin');
+    const mem = await measured(page, chrome, async () => {
+      const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
+      await offerShown(page, sender);
+      const started = performance.now();
+      await page.click('#offer-save');
+      expect(await sender.exit, sender.stderr()).to.equal(0);
+      await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'), undefined, { timeout: 60_000 });
+      console.log(`      CLI → page, relay, Save to…, ${PUSH_MIB} MiB: ${(size / ((performance.now() - started) / 1000) / MiB).toFixed(1)} MiB/s`);
+    });
+    console.log(`      ${mem.words}`);
+    expect(mem.heap, 'JS heap').to.be.below(HEAP_BOUND);
+    expect(mem.all, `browser anonymous RSS growth (at the peak: ${mem.where})`).to.be.below(RSS_GROWTH_BOUND);
+    expect(await page.locator('#received .saved-as').last().getAttribute('data-sha256')).to.equal(sha);
+    expect(await opfsSize(page, 'picked-large.bin')).to.equal(size);
+    // Read back in the page a slice at a time, after the measurement: each slice's SHA-256 against the source's.
+    expect(await opfsSliceShas(page, 'picked-large.bin'), 'the saved file read back').to.deep.equal(await sliceShas(src));
+    await page.evaluate(async () => (await navigator.storage.getDirectory()).removeEntry('picked-large.bin'));
     await fs.rm(src);
   });
 });
