@@ -7,13 +7,12 @@
  * the page's memory measured and bounded.
  *
  * CDP cannot answer a File System Access picker, so the test replaces window.showSaveFilePicker
- * alone (context.addInitScript): the stub returns a real file handle in the page's Origin
+ * alone (context.addInitScript, test/helpers/page-files.ts): the stub returns a real file handle in the page's Origin
  * Private File System (navigator.storage.getDirectory().getFileHandle(name, { create: true })),
  * which the test reads back from OPFS. Everything after the picker (createWritable, write,
  * close, abort, remove) is the browser's own.
  */
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -21,6 +20,7 @@ import { totpCode } from '../shared/totp.js';
 import { browserMemory, browserMissing, startBrowser, text, type ProcessMemory, type TestBrowser } from './helpers/browser.js';
 import { randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
+import { opfsSha, opfsSize, opfsSliceShas, picker, PICKER_STUB, sliceShas } from './helpers/page-files.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
 const MiB = 1024 * 1024;
@@ -28,66 +28,6 @@ const MiB = 1024 * 1024;
 const RELAY_RATE = 1 * MiB;
 /** The push measured; SEALDROP_BROWSER_LARGE_MIB makes it larger (2048 for the issue's 2 GiB). */
 const PUSH_MIB = Number(process.env.SEALDROP_BROWSER_LARGE_MIB ?? 300);
-
-/**
- * The picker stub. `window.sealdropPicker` says what the "person" does: 'save' (default) picks
- * `window.sealdropSaveAs` in OPFS, 'cancel' closes the picker (AbortError), 'none' makes the
- * browser one without showSaveFilePicker. `window.sealdropPicks` counts the pickers shown.
- */
-const PICKER_STUB = `(() => {
-  const stub = async (o) => {
-    window.sealdropPicks = (window.sealdropPicks || 0) + 1;
-    if (window.sealdropPicker === 'cancel') throw new DOMException('The user aborted a request.', 'AbortError');
-    const root = await navigator.storage.getDirectory();
-    return root.getFileHandle(window.sealdropSaveAs || o.suggestedName, { create: true });
-  };
-  Object.defineProperty(window, 'showSaveFilePicker', { configurable: true, get: () => (window.sealdropPicker === 'none' ? undefined : stub) });
-})();`;
-
-/** SHA-256 of a file at the top of the page's OPFS, or null when there is none of that name. */
-const opfsSha = (page: Page, name: string) => page.evaluate(async (n) => {
-  const root = await navigator.storage.getDirectory();
-  const handle = await root.getFileHandle(n).catch(() => null);
-  if (!handle) return null;
-  const digest = await crypto.subtle.digest('SHA-256', await (await handle.getFile()).arrayBuffer());
-  return [...new Uint8Array(digest)].map((x) => x.toString(16).padStart(2, '0')).join('');
-}, name);
-
-/** SHA-256 of each SLICE bytes of a file in OPFS, hashed in the page one slice at a time (WebCrypto has no incremental digest). */
-const SLICE = 32 * MiB;
-const opfsSliceShas = (page: Page, name: string) => page.evaluate(async ([n, slice]) => {
-  const file = await (await (await navigator.storage.getDirectory()).getFileHandle(n)).getFile();
-  const out: string[] = [];
-  for (let off = 0; off < file.size; off += slice) {
-    const digest = await crypto.subtle.digest('SHA-256', await file.slice(off, off + slice).arrayBuffer());
-    out.push([...new Uint8Array(digest)].map((x) => x.toString(16).padStart(2, '0')).join(''));
-  }
-  return out;
-}, [name, SLICE] as const);
-
-/** The same of a file on disk. */
-async function sliceShas(file: string): Promise<string[]> {
-  const out: string[] = [];
-  const fd = await fs.open(file);
-  try {
-    const buf = Buffer.alloc(SLICE);
-    for (;;) {
-      const { bytesRead } = await fd.read(buf, 0, SLICE, null);
-      if (bytesRead === 0) return out;
-      out.push(createHash('sha256').update(buf.subarray(0, bytesRead)).digest('hex'));
-    }
-  } finally {
-    await fd.close();
-  }
-}
-
-const opfsSize = (page: Page, name: string) => page.evaluate(async (n) => {
-  const handle = await (await navigator.storage.getDirectory()).getFileHandle(n).catch(() => null);
-  return handle ? (await handle.getFile()).size : null;
-}, name);
-
-const picker = (page: Page, mode: 'save' | 'cancel' | 'none', saveAs = '') =>
-  page.evaluate(([m, s]) => { Object.assign(window, { sealdropPicker: m, sealdropSaveAs: s }); document.getElementById('error')!.textContent = ''; }, [mode, saveAs] as const);
 
 /** Peaks of the page's memory while `run` runs: the JS heap (CDP) and the browser's processes' anonymous RSS (/proc). */
 async function measured(page: Page, chrome: TestBrowser, run: () => Promise<void>): Promise<{ heap: number; all: number; renderer: number; browser: number; where: string; words: string }> {
