@@ -18,6 +18,7 @@ import { treeElement, treeOfferLines } from './tree-view.js';
 import { identityKey, webSuite } from './web-crypto.js';
 import { confirmInPage, rememberVerifySetting, verifySetting } from './verify-prompt.js';
 import { movesShown, pathMoved, pathStarted, pathsUsed } from './path-status.js';
+import { askConsent, mib } from './offer-prompt.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const say = (text: string) => { $('status').textContent = text; };
@@ -31,10 +32,6 @@ const fail = (err: unknown) => {
 interface LoggedIn { session: RendezvousSession; id: string; token: string; receiving: boolean; link: Omit<LinkOptions, 'session'> }
 let state: LoggedIn | undefined;
 let busy = false;
-
-function mib(n: number): string {
-  return n < 1024 * 1024 ? `${n} bytes` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 async function connect(auth: HandshakeAuth): Promise<RendezvousSession> {
   return RendezvousSession.connect(location.origin, auth);
@@ -209,10 +206,11 @@ async function offered(req: SessionRequestEvent): Promise<void> {
     link = await acceptLink({ session: state.session, ...state.link, verify: verifySetting(), confirmCode: confirmInPage, onMove: pathMoved, onKeys: (k) => { $('transfer-sas').textContent = k.sas; pathStarted(k.transport); } }, req.sid, req.from);
     const l = link;
     const progress = showTransfer(`Receiving from ${req.from}`, link);
-    const got = await receiveFiles(link, (manifest) => ask(l, manifest.files, isTree(manifest) ? treeOfferLines(manifest) : undefined), progress);
+    const got = await receiveFiles(link, (manifest) => askConsent(l, manifest, say, fail, isTree(manifest) ? treeOfferLines(manifest) : undefined), progress);
     await link.close();
     if (got.tree) { $('received-section').hidden = false; $('received').append(treeElement(req.from, got.tree, say, fail)); } else showReceived(req.from, got);
-    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})`);
+    const saved = got.find((r) => r.savedAs !== undefined)?.savedAs;
+    say(`received ${got.length} file(s) from ${req.from}, verified by SHA-256 (${pathsUsed(link.transport, link.channel.transport.kind, movesShown())})${saved !== undefined ? `, saved as ${saved}` : ''}`);
   } catch (err) {
     await link?.close(toSealdropError(err));
     fail(err);
@@ -222,25 +220,17 @@ async function offered(req: SessionRequestEvent): Promise<void> {
   }
 }
 
-function ask(link: PageLink, files: Array<{ name: string; size: number; text?: boolean }>, lines?: string[]): Promise<boolean> {
-  $('offer').hidden = false;
-  $('offer-from').textContent = link.peer;
-  $('offer-sas').textContent = link.sas;
-  $('offer-files').replaceChildren(...(lines ?? files.map((f) => `${f.text ? 'a message' : printable(f.name)} (${mib(f.size)})`)).map((line) => Object.assign(document.createElement('li'), { textContent: line })));
-  say(`${link.peer} offers ${files.length} file(s); compare the verification code, then accept or decline`);
-  return new Promise((resolve) => {
-    const answer = (yes: boolean) => () => { $('offer').hidden = true; resolve(yes); };
-    $('offer-accept').onclick = answer(true);
-    $('offer-decline').onclick = answer(false);
-  });
-}
-
 function showReceived(from: string, got: Received[]): void {
   $('received-section').hidden = false;
   for (const r of got) {
     const li = document.createElement('li');
     if (r.text !== undefined) {
       li.append(document.createTextNode(`${from} says:`), Object.assign(document.createElement('div'), { className: 'text-message', textContent: r.text }));
+    } else if (r.savedAs !== undefined) {
+      // In the person's own file now: nothing to download, the page keeps no copy.
+      const saved = Object.assign(document.createElement('span'), { className: 'saved-as', textContent: r.savedAs });
+      saved.dataset.sha256 = r.sha256;
+      li.append(document.createTextNode(`${printable(r.name)} saved as `), saved, document.createTextNode(` (${mib(r.size)}, from ${from}, SHA-256 ${r.sha256.slice(0, 16)}…)`));
     } else {
       const a = document.createElement('a');
       a.href = URL.createObjectURL(r.file);

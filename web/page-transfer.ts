@@ -14,6 +14,7 @@ import { CreditWindow } from '../peer/transfer/credit-window.js';
 import type { PageLink } from './page-link.js';
 import { newFileSink, type FileSink } from './received-files.js';
 import { streamHash } from './stream-hash.js';
+import type { SaveTarget } from './save-target.js';
 import type { OutgoingSet } from './dropped-files.js';
 import { vetOfferNames } from '../peer/files/offer-names.js';
 import { isTree, openTreeStore, type ReceivedTree, type TreeStore } from './received-tree.js';
@@ -23,7 +24,8 @@ const READ_BLOCK = 1024 * 1024;
 const SENDER_SILENCE_MS = 60_000;
 
 export type Progress = (done: number, total: number) => void;
-export interface Received { name: string; size: number; sha256: string; file: File | Blob; text?: string }
+/** `savedAs`: the file the person picked for it (Save to…), when it went there rather than to OPFS. */
+export interface Received { name: string; size: number; sha256: string; file: File | Blob; text?: string; savedAs?: string }
 
 /** The largest message a receiver shows as text (the CLI's MESSAGE_MAX_BYTES); longer ones are files. */
 export const MESSAGE_MAX_BYTES = 64 * 1024;
@@ -73,37 +75,46 @@ export async function sendFiles(link: PageLink, set: OutgoingSet, progress: Prog
 
   const digests: Array<Promise<string>> = [];
   let index = 0, sent = 0;
-  let pending = Buffer.alloc(0);
-  // One full chunk is always held back until more follows: the chunk that ends the stream must carry LAST.
-  const flush = async (last: boolean) => {
-    while (pending.length > CHUNK_SIZE) {
-      const chunk = pending.subarray(0, CHUNK_SIZE);
-      pending = pending.subarray(CHUNK_SIZE);
-      await window.reserve(chunk.length);
-      await ch.sendChunk(index++, false, Buffer.from(chunk));
-      sent += chunk.length; progress(sent, total);
-    }
-    if (last) {
-      await window.reserve(pending.length);
-      await ch.sendChunk(index++, true, Buffer.from(pending));
-      sent += pending.length; progress(sent, total);
+  // Two chunk buffers in turn, so the page makes no garbage per MiB: one being filled, and one
+  // full chunk held back until more follows (the chunk that ends the stream must carry LAST).
+  // sendChunk seals (copies) the bytes before it returns, so a buffer is free again after it.
+  let filling = Buffer.alloc(CHUNK_SIZE), held = Buffer.alloc(CHUNK_SIZE);
+  let filled = 0, holding = false;
+  const sendChunk = async (data: Buffer, last: boolean) => {
+    await window.reserve(data.length);
+    await ch.sendChunk(index++, last, data);
+    sent += data.length; progress(sent, total);
+  };
+  const take = async (bytes: Uint8Array) => {
+    for (let off = 0; off < bytes.length;) {
+      const n = Math.min(bytes.length - off, CHUNK_SIZE - filled);
+      filling.set(bytes.subarray(off, off + n), filled);
+      filled += n; off += n;
+      if (filled === CHUNK_SIZE) {
+        if (holding) await sendChunk(held, false);
+        [held, filling] = [filling, held];
+        holding = true; filled = 0;
+      }
     }
   };
   for (const [i, file] of files.entries()) {
     const h = streamHash();
     const start = Math.min(file.size, answer.from[i]! * CHUNK_SIZE);
-    for (let off = 0; off < file.size; off += READ_BLOCK) {
-      const block = new Uint8Array(await file.slice(off, off + READ_BLOCK).arrayBuffer());
+    let off = 0;
+    for await (const block of fileBlocks(file)) {
       await h.update(block);
       const from = Math.max(0, start - off);
-      if (from < block.length) {
-        pending = Buffer.concat([pending, block.subarray(from)]);
-        await flush(false);
-      }
+      if (from < block.length) await take(block.subarray(from));
+      off += block.length;
     }
     digests.push(h.digest());
   }
-  await flush(true);
+  if (filled > 0) {
+    if (holding) await sendChunk(held, false);
+    await sendChunk(filling.subarray(0, filled), true);
+  } else {
+    await sendChunk(holding ? held : Buffer.alloc(0), true); // nothing at all: one empty LAST chunk
+  }
   const sha256 = await Promise.all(digests);
   await ch.sendControl({ t: 'hashes', sha256 });
   await replies;
@@ -116,8 +127,37 @@ export async function sendFiles(link: PageLink, set: OutgoingSet, progress: Prog
   return { sha256 };
 }
 
-/** Whether the person takes the offer (names and sizes as the sender gave them, and the verification code). */
-export type AskConsent = (manifest: Manifest) => Promise<boolean>;
+/**
+ * A file READ_BLOCK at a time, never whole: through one reused buffer where the browser's
+ * Blob stream takes a BYOB reader (no garbage per MiB), else File.slice() blocks. A block
+ * is valid until the next is asked for.
+ */
+async function* fileBlocks(file: File): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader | undefined;
+  try { reader = file.stream().getReader({ mode: 'byob' }); } catch { reader = undefined; }
+  if (!reader) {
+    for (let off = 0; off < file.size; off += READ_BLOCK) yield new Uint8Array(await file.slice(off, off + READ_BLOCK).arrayBuffer());
+    return;
+  }
+  let buffer = new ArrayBuffer(READ_BLOCK);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done || !value) return;
+      yield value;
+      buffer = value.buffer as ArrayBuffer; // the same memory, handed back by the read
+    }
+  } finally {
+    reader.cancel().catch(() => {}); // a transfer that failed midway stops reading the file
+  }
+}
+
+/**
+ * Whether the person takes the offer (names and sizes as the sender gave them, and the verification
+ * code): no, yes (into OPFS), or yes into a file they picked (save-target.ts; one loose file only).
+ */
+export type Consent = boolean | SaveTarget;
+export type AskConsent = (manifest: Manifest) => Promise<Consent>;
 
 /** Take a push: ask, accept, split the data stream into files by their sizes, check every SHA-256, say `complete`. */
 export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Progress): Promise<Received[] & { tree?: ReceivedTree }> {
@@ -131,18 +171,31 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   // Every name by the CLI receiver's rules, before the person is asked or anything is written:
   // a tree's names become paths in OPFS, a loose file's name the download's.
   const vetted = await vetNames(link, manifest);
-  if (!await ask(manifest)) {
+  const answer = await ask(manifest);
+  if (answer === false) {
     await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
   }
+  const target = answer === true ? undefined : answer;
+  try {
+    if (target && (manifest.files.length !== 1 || isTree(manifest))) throw new SealdropError('ERR_INTERNAL', 'Save to… takes one loose file');
+    return await take(link, manifest, vetted, progress, target);
+  } catch (err) {
+    throw target ? await target.failure(err) : err;
+  }
+}
+
+async function take(link: PageLink, manifest: Manifest, vetted: string[][], progress: Progress, target?: SaveTarget): Promise<Received[] & { tree?: ReceivedTree }> {
+  const ch = link.channel;
   await ch.sendControl({ t: 'accept', from: manifest.files.map(() => 0) });
   ch.expectData();
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
-  const out: Received[] = [];
+  const out: Array<Omit<Received, 'file'>> = [];
   const sinks: FileSink[] = [];
-  // A tree goes under its relative paths in a folder of its own; loose files as before.
+  const kept: Received[] = [];
+  // A tree goes under its relative paths in a folder of its own; a file the person picked; loose files in OPFS.
   const tree: TreeStore | undefined = isTree(manifest) ? await openTreeStore() : undefined;
-  const nextSink = () => (tree ? tree.sink(vetted[file]!) : newFileSink());
+  const nextSink = () => (tree ? tree.sink(vetted[file]!) : target ? target.sink() : newFileSink());
   let file = 0, inFile = 0, taken = 0, creditedAt = 0;
   let sink: FileSink | undefined;
   let h = streamHash();
@@ -151,7 +204,8 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     while (file < manifest.files.length && inFile === manifest.files[file]!.size) {
       const f = manifest.files[file]!;
       sink ??= await nextSink();
-      out.push({ name: f.name, size: f.size, sha256: await h.digest(), file: await sink.finish() });
+      await sink.finish();
+      out.push({ name: f.name, size: f.size, sha256: await h.digest(), ...(target ? { savedAs: target.name } : {}) });
       sinks.push(sink);
       file++; inFile = 0; sink = undefined; h = streamHash();
     }
@@ -182,6 +236,8 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     }
     if (file < manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream ended before every file was in');
     await checkHashes(link, out);
+    // Only now is anything kept: a picked file gets its bytes under its name here (save-target.ts).
+    for (const [i, r] of out.entries()) kept.push({ ...r, file: await sinks[i]!.keep() });
   } catch (err) {
     // Nothing unverified is kept: a failed transfer leaves no file behind.
     await sink?.discard();
@@ -189,10 +245,10 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
     await tree?.discard();
     throw err;
   }
-  for (const [i, r] of out.entries()) if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.file.text();
-  await ch.sendControl({ t: 'complete', files: out.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
+  for (const [i, r] of kept.entries()) if (manifest.files[i]!.text && r.size <= 64 * 1024) r.text = await r.file.text();
+  await ch.sendControl({ t: 'complete', files: kept.map((r) => ({ name: r.name, bytes: r.size, sha256: r.sha256 })) });
   await ch.ended(5_000);
-  return tree ? Object.assign(out, { tree: { store: tree, files: out, dirs: manifest.dirs } }) : out;
+  return tree ? Object.assign(kept, { tree: { store: tree, files: kept, dirs: manifest.dirs } }) : kept;
 }
 
 /**
@@ -211,7 +267,7 @@ async function vetNames(link: PageLink, manifest: Manifest): Promise<string[][]>
   }
 }
 
-async function checkHashes(link: PageLink, out: Received[]): Promise<void> {
+async function checkHashes(link: PageLink, out: ReadonlyArray<Omit<Received, 'file'>>): Promise<void> {
   const ch = link.channel;
   const hashes = await ch.nextControl();
   if (hashes.t !== 'hashes' || hashes.sha256.length !== out.length) throw new SealdropError('ERR_PROTOCOL', `${link.peer} did not send one SHA-256 per file`);

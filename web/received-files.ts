@@ -11,9 +11,11 @@ const BATCH = 1024 * 1024;
 
 export interface FileSink {
   write(bytes: Uint8Array): Promise<void>;
-  /** The whole file, once every byte is in. */
-  finish(): Promise<File | Blob>;
-  /** Drops what was written (a failed check). */
+  /** Every byte is in: written out, not yet known to be good. */
+  finish(): Promise<void>;
+  /** The file, kept: called only once its SHA-256 matched the sender's. */
+  keep(): Promise<File | Blob>;
+  /** Drops what was written (a failed check, a cut transfer). */
   discard(): Promise<void>;
 }
 
@@ -39,20 +41,41 @@ export async function clearEarlierFiles(): Promise<void> {
 export async function newFileSink(at?: { dir: FileSystemDirectoryHandle; name: string }): Promise<FileSink> {
   const root = at?.dir ?? await opfs();
   let parts: Uint8Array[] = [];
-  let batched = 0;
   if (!root) {
     return {
       async write(bytes) { parts.push(new Uint8Array(bytes)); },
-      async finish() { const b = new Blob(parts as BlobPart[]); parts = []; return b; },
+      async finish() {},
+      async keep() { const b = new Blob(parts as BlobPart[]); parts = []; return b; },
       async discard() { parts = []; },
     };
   }
   const name = at?.name ?? `${PREFIX}${Date.now()}-${seq++}`;
   const handle = await root.getFileHandle(name, { create: true });
   const out = await handle.createWritable();
-  // Bytes, not Blobs: a Blob lives in the browser process until its wrapper is collected, and
-  // a tiny wrapper puts no pressure on the collector (hundreds of MiB piled up that way).
+  const batch = batchedWrites(out);
+  return {
+    write: batch.write,
+    async finish() {
+      await batch.flush();
+      await out.close(); // under a name of our own: closing before the check shows nothing to anyone
+    },
+    keep: () => handle.getFile(),
+    async discard() {
+      await out.abort().catch(() => {});
+      await root.removeEntry(name).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Writes into `out` BATCH bytes at a time from one buffer of its own (also save-target.ts's),
+ * so a file of many small pieces costs one write per MiB. Bytes, not Blobs: a Blob lives in the
+ * browser process until its wrapper is collected, and a tiny wrapper puts no pressure on the
+ * collector (hundreds of MiB piled up that way).
+ */
+export function batchedWrites(out: FileSystemWritableFileStream): { write(bytes: Uint8Array): Promise<void>; flush(): Promise<void> } {
   const batch = new Uint8Array(BATCH);
+  let batched = 0;
   const flush = async () => {
     if (batched === 0) return;
     await out.write(batch.subarray(0, batched));
@@ -67,15 +90,6 @@ export async function newFileSink(at?: { dir: FileSystemDirectoryHandle; name: s
         if (batched === BATCH) await flush();
       }
     },
-    async finish() {
-      await flush();
-      await out.close();
-      return handle.getFile();
-    },
-    async discard() {
-      batched = 0;
-      await out.abort().catch(() => {});
-      await root.removeEntry(name).catch(() => {});
-    },
+    flush,
   };
 }
