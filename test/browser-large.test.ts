@@ -223,6 +223,38 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     expect(await opfsSize(page, 'picked-f.bin'), 'no picker was used').to.equal(null);
   });
 
+  it('an offer larger than the page may store: refused before asking without Save to…, and when the person picks the page\'s storage', async () => {
+    const quota = await page.evaluate(async () => { const e = await navigator.storage.estimate(); return (e.quota ?? 0) - (e.usage ?? 0); });
+    const huge = 2 ** 50; // 1 PiB, and a sender need not have it: the refusal comes before any byte
+    expect(quota, 'this browser gives the page less than 1 PiB').to.be.within(1, huge - 1);
+    const opfsNames = () => page.evaluate(async () => { const out: string[] = []; for await (const k of (await navigator.storage.getDirectory() as any).keys()) out.push(k); return out.sort(); });
+    const before = await opfsNames();
+    for (const mode of ['none', 'save'] as const) {
+      await picker(page, mode, 'never-picked.bin');
+      const h = await hostileOpen(world, 'alice', 'webby', { mode: 'relay' });
+      try {
+        await h.send({ t: 'manifest', files: [{ name: 'petabyte.bin', size: huge, mtime: 0 }], dirs: [] });
+        if (mode === 'save') {
+          // Save to… could take it, so the person is asked; they choose the page's own storage.
+          await page.waitForSelector('#offer:not([hidden])');
+          expect(await page.locator('#offer-save').isVisible()).to.equal(true);
+          await page.click('#offer-accept');
+        }
+        const reply = await h.next().catch((err: { code?: string; message?: string }) => ({ t: 'error', ...err }));
+        expect(reply, mode).to.deep.include({ t: 'reject', code: 'ERR_SPACE' });
+        expect((reply as { message?: string }).message, mode).to.match(/the browser page has room for [\d.]+ (MiB|TiB|bytes), not 1024\.0 TiB/);
+      } finally {
+        h.close();
+      }
+      await page.waitForFunction(() => document.getElementById('error')!.textContent !== '');
+      const words = await text(page, '#error');
+      expect(words, mode).to.match(/^the offer from alice is 1024\.0 TiB, but this browser lets the page store only [\d.]+ (MiB|TiB|bytes) more: nothing was stored/);
+      expect(words.includes('Save to…'), mode).to.equal(mode === 'save');
+      if (mode === 'none') expect(await page.locator('#offer').isHidden(), 'never asked').to.equal(true);
+      expect(await opfsNames(), mode).to.deep.equal(before);
+    }
+  });
+
   it(`pushes ${PUSH_MIB} MiB from the page to \`sealdrop receive\` with the page's memory bounded; SHA-256 checked on disk`, async function () {
     this.timeout(Math.max(120_000, PUSH_MIB * 1_000));
     const size = PUSH_MIB * MiB + 11;

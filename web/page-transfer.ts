@@ -12,9 +12,9 @@ import { chunkCount } from '../shared/frame-layout.js';
 import type { Manifest } from '../peer/link/control-messages.js';
 import { CreditWindow } from '../peer/transfer/credit-window.js';
 import type { PageLink } from './page-link.js';
-import { newFileSink, type FileSink } from './received-files.js';
+import { newFileSink, roomLeft, type FileSink } from './received-files.js';
 import { streamHash } from './stream-hash.js';
-import type { SaveTarget } from './save-target.js';
+import { canSaveTo, savable, type SaveTarget } from './save-target.js';
 import type { OutgoingSet } from './dropped-files.js';
 import { vetOfferNames } from '../peer/files/offer-names.js';
 import { isTree, openTreeStore, type ReceivedTree, type TreeStore } from './received-tree.js';
@@ -171,10 +171,19 @@ export async function receiveFiles(link: PageLink, ask: AskConsent, progress: Pr
   // Every name by the CLI receiver's rules, before the person is asked or anything is written:
   // a tree's names become paths in OPFS, a loose file's name the download's.
   const vetted = await vetNames(link, manifest);
+  // An offer larger than the page may store is refused before anyone is asked, unless the person
+  // can save it elsewhere (Save to…); then only if they choose the page's own storage.
+  const total = manifest.files.reduce((n, f) => n + f.size, 0);
+  const room = await roomLeft();
+  if (room !== undefined && total > room && !savable(manifest)) await refuseForRoom(link, total, room);
   const answer = await ask(manifest);
   if (answer === false) {
     await ch.sendControl({ t: 'reject', code: 'ERR_REJECTED', message: 'the person declined the transfer' }).catch(() => {});
     throw new SealdropError('ERR_REJECTED', 'you declined the transfer; nothing was received');
+  }
+  if (answer === true) {
+    const now = await roomLeft();
+    if (now !== undefined && total > now) await refuseForRoom(link, total, now);
   }
   const target = answer === true ? undefined : answer;
   try {
@@ -266,6 +275,17 @@ async function vetNames(link: PageLink, manifest: Manifest): Promise<string[][]>
     throw new SealdropError(e.code, `refused the offer from ${link.peer}, nothing was stored: ${e.message}`);
   }
 }
+
+/** Tells the sender there is no room (ERR_SPACE) and throws it, in words: nothing was stored. */
+async function refuseForRoom(link: PageLink, total: number, room: number): Promise<never> {
+  const elsewhere = canSaveTo() ? '; for one file, Save to… puts it where you choose' : '';
+  const err = new SealdropError('ERR_SPACE', `the offer from ${link.peer} is ${size(total)}, but this browser lets the page store only ${size(room)} more: nothing was stored${elsewhere}`,
+    { peerMessage: `the browser page has room for ${size(room)}, not ${size(total)}` });
+  await link.channel.sendControl({ t: 'reject', code: err.code, message: messageForPeer(err) }).catch(() => {});
+  throw err;
+}
+
+const size = (n: number) => (n < 1024 * 1024 ? `${n} bytes` : n < 1024 ** 4 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 4).toFixed(1)} TiB`);
 
 async function checkHashes(link: PageLink, out: ReadonlyArray<Omit<Received, 'file'>>): Promise<void> {
   const ch = link.channel;

@@ -93,3 +93,13 @@ export function batchedWrites(out: FileSystemWritableFileStream): { write(bytes:
     flush,
   };
 }
+
+/**
+ * Bytes the browser still lets this page store (its storage quota less what it uses), or
+ * undefined where it does not say. A file the person picks with Save to… does not count here.
+ */
+export async function roomLeft(): Promise<number | undefined> {
+  const e = await navigator.storage?.estimate?.().catch(() => undefined);
+  if (e?.quota === undefined || e.usage === undefined) return undefined;
+  return Math.max(0, e.quota - e.usage);
+}
