@@ -30,6 +30,7 @@ export interface RowSummary {
   cpuMsPerMb: { chromium: Summary; cli: Summary; rendezvous: Summary; total: Summary };
   /** Chromium's CPU ms per MB by process type and thread name, median over the rounds, largest first. */
   chromiumCpuByPart: Record<string, number>;
+  harnessCpuMsPerMb?: Summary;
 }
 
 export interface BrowserRun {
@@ -69,6 +70,7 @@ export function summarizeRows(runs: RowRun[]): RowSummary[] {
         total: s((r) => c(r).chromium + c(r).cli + c(r).rendezvous),
       },
       chromiumCpuByPart: byPart(of),
+      harnessCpuMsPerMb: s((r) => r.harnessCpuMsPerMb),
     };
   });
 }
@@ -105,14 +107,23 @@ function loadLine(r: BrowserRun): string {
   return `other processes used ${pct}% of all CPU time during the run${pct >= 5 ? ' (the machine was NOT idle: figures are lower and noisier than on an idle one)' : ''}; ${avg}`;
 }
 
-/** What bounds each row, from its own figures: on nproc cores, CPU per MB caps the rate. */
+/**
+ * What bounds each row, from its own figures: on nproc cores CPU per MB caps the rate, and the
+ * share other processes took (and this harness's own) leaves less than nproc.
+ */
 function limits(r: BrowserRun): string[] {
   const L: string[] = [];
+  const free = r.machine.nproc * (1 - (r.othersShare ?? 0));
   for (const row of r.rows) {
-    const cap = (r.machine.nproc * 1000) / row.cpuMsPerMb.total.median;
+    const c = row.cpuMsPerMb;
+    const harness = row.harnessCpuMsPerMb?.median ?? 0; // not in runs before it was measured
+    const idleCap = (r.machine.nproc * 1000) / c.total.median;
+    const cap = (free * 1000) / (c.total.median + harness);
     const share = row.endToEndMbps.median / cap;
     const top = Object.entries(row.chromiumCpuByPart).slice(0, 5).map(([p, v]) => `${p} ${v}`).join(', ');
-    L.push(`- ${row.row}: ${round(row.cpuMsPerMb.total.median)} CPU ms per MB end to end (Chromium ${round(row.cpuMsPerMb.chromium.median)}, CLI ${round(row.cpuMsPerMb.cli.median)}, rendezvous ${round(row.cpuMsPerMb.rendezvous.median)}) caps it at ~${round(cap)} MB/s on ${r.machine.nproc} cores; it ran at ${round(row.endToEndMbps.median)} end to end, ${Math.round(share * 100)}% of that${share > 0.75 ? ': CPU-bound' : ': not CPU-bound alone (waits: flow control, the page\'s event loop, OPFS writes, or the machine\'s other work)'}. Chromium\'s CPU ms per MB by process and thread: ${top}.`);
+    L.push(`- ${row.row}: ${round(c.total.median)} CPU ms per MB end to end (Chromium ${round(c.chromium.median)}, CLI ${round(c.cli.median)}, rendezvous ${round(c.rendezvous.median)}) caps it at ~${round(idleCap)} MB/s on ${r.machine.nproc} idle cores;`
+      + ` with the ${round(free)} cores other processes left and the harness's own ${round(harness)} ms/MB, at ~${round(cap)}. It ran at ${round(row.endToEndMbps.median)} end to end, ${Math.round(share * 100)}% of that${share > 0.75 ? ': CPU-bound' : ': not CPU-bound alone (it also waits: flow control, the page\'s event loop, OPFS writes)'}.`
+      + ` Chromium's CPU ms per MB by process and thread: ${top}.`);
   }
   return L;
 }

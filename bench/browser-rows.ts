@@ -37,6 +37,8 @@ export interface RowRun {
   cliPeakRss: number;
   /** CPU ms per MB moved, from the click to the receiving side's check. */
   cpuMsPerMb: { chromium: number; cli: number; rendezvous: number };
+  /** This harness's own CPU ms per MB meanwhile (Playwright, the CDP heap questions, /proc sampling): not in the figures above. */
+  harnessCpuMsPerMb: number;
   /** Chromium's CPU ms per MB by process type and thread name. */
   chromiumCpuMsPerMb: Record<string, number>;
   sha256: string;
@@ -113,6 +115,11 @@ function cliCpuSince(proc: Proc, start: number): number {
   return end ? cpuTotal(grouped(proc.child.pid!, end.threads)) - start : NaN;
 }
 
+function harnessSeconds(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
+}
+
 function perMb(seconds: Record<string, number>, mb: number): Record<string, number> {
   return Object.fromEntries(Object.entries(seconds).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([k, s]) => [k, (s * 1000) / mb]));
 }
@@ -127,13 +134,14 @@ export async function cliToPage(c: RowContext, via: Path): Promise<RowRun> {
     });
     await page.evaluate(() => { (window as unknown as { benchSpan: object }).benchSpan = {}; });
     const memory = await sampleBrowser(cdp);
-    const cpu0 = { chromium: chromiumCpu(), cli: cpuTotal(threadCpu(sender.child.pid!)), rendezvous: processCpuSeconds(c.rv.proc.child.pid) };
+    const cpu0 = { chromium: chromiumCpu(), cli: cpuTotal(threadCpu(sender.child.pid!)), rendezvous: processCpuSeconds(c.rv.proc.child.pid), harness: process.cpuUsage() };
     const t0 = now();
     await page.click('#offer-accept');
     await pageDone(page, 'received', timeout);
     const t1 = now();
     const peaks = await memory();
     const chromium = chromiumCpuSince(cpu0.chromium), rendezvous = processCpuSeconds(c.rv.proc.child.pid) - cpu0.rendezvous;
+    const harness = harnessSeconds(cpu0.harness);
     const code = await Promise.race([sender.exit, new Promise<number>((r) => setTimeout(() => r(-1), 30_000).unref())]);
     if (code !== 0) throw new Error(`sealdrop send exited ${code}: ${sender.stderr().slice(-1000)}`);
     checkPath(sender.events.find((e) => e.type === 'done'), via, 'sealdrop send');
@@ -150,6 +158,7 @@ export async function cliToPage(c: RowContext, via: Path): Promise<RowRun> {
       memory: peaks, cliPeakRss: sender.peakRss(),
       cpuMsPerMb: { chromium: (chromium.total * 1000) / mb, cli: (cliCpuSince(sender, cpu0.cli) * 1000) / mb, rendezvous: (rendezvous * 1000) / mb },
       chromiumCpuMsPerMb: perMb(chromium.byPart, mb),
+      harnessCpuMsPerMb: (harness * 1000) / mb,
       sha256: c.sha256,
     };
   } finally {
@@ -194,7 +203,7 @@ export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
     await page.setChecked('#send-direct-only', via === 'direct');
     await page.setInputFiles('#send-files', c.file);
     const memory = await sampleBrowser(cdp);
-    const cpu0 = { chromium: chromiumCpu(), cli: cpuTotal(threadCpu(receiver.child.pid!)), rendezvous: processCpuSeconds(c.rv.proc.child.pid) };
+    const cpu0 = { chromium: chromiumCpu(), cli: cpuTotal(threadCpu(receiver.child.pid!)), rendezvous: processCpuSeconds(c.rv.proc.child.pid), harness: process.cpuUsage() };
     const t0 = now();
     await page.click('#send-button');
     const code = await Promise.race([receiver.exit, new Promise<number>((r) => setTimeout(() => r(-1), timeout).unref())]);
@@ -202,6 +211,7 @@ export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
     if (code !== 0) throw new Error(`sealdrop receive exited ${code}: ${receiver.stderr().slice(-1000)}; page: ${await pageSays(page)}`);
     const peaks = await memory();
     const chromium = chromiumCpuSince(cpu0.chromium), rendezvous = processCpuSeconds(c.rv.proc.child.pid) - cpu0.rendezvous;
+    const harness = harnessSeconds(cpu0.harness);
     await pageDone(page, 'sent', 30_000);
     const done = receiver.events.find((e) => e.type === 'done') as { files?: Array<{ bytes: number; sha256: string }> } & Record<string, unknown> | undefined;
     checkPath(done, via, 'sealdrop receive');
@@ -220,6 +230,7 @@ export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
       memory: peaks, cliPeakRss: receiver.peakRss(),
       cpuMsPerMb: { chromium: (chromium.total * 1000) / mb, cli: (cliCpuSince(receiver, cpu0.cli) * 1000) / mb, rendezvous: (rendezvous * 1000) / mb },
       chromiumCpuMsPerMb: perMb(chromium.byPart, mb),
+      harnessCpuMsPerMb: (harness * 1000) / mb,
       sha256: c.sha256,
     };
   } finally {
