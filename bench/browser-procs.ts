@@ -16,17 +16,32 @@ const TICK_S = 0.01; // USER_HZ is 100 on Linux
 export interface PageMemory {
   /** RssAnon of all Chromium processes together (at the sample where that sum peaked). */
   anonTotal: number;
-  /** RssAnon of the largest renderer (the page's). */
+  /** RssAnon of the page's renderer (the largest that is not Chromium's UI). */
   renderer: number;
   /** JSHeapUsedSize of the page's main thread (its workers' heaps are not in it). */
   jsHeap: number;
-  /** Peak RssAnon per process type (browser, renderer, gpu-process, utility, zygote). */
+  /** Peak RssAnon per process type (browser, renderer, renderer (browser UI), gpu-process, utility, zygote). */
   byType: Record<string, number>;
   before: { anonTotal: number; renderer: number; jsHeap: number };
   samples: number;
 }
 
-const rendererOf = (procs: ProcessMemory[]) => Math.max(0, ...procs.filter((p) => p.type === 'renderer').map((p) => p.anon));
+/**
+ * Headless Chromium also runs its own UI in a renderer (`--top-chrome-webui`), and keeps a spare
+ * one: the page's renderer is the largest renderer that is not the UI's.
+ */
+const uiRenderers = new Map<number, boolean>();
+function isUiRenderer(pid: number): boolean {
+  let ui = uiRenderers.get(pid);
+  if (ui === undefined) {
+    // A zygote's child renames itself with one string (spaces, not NULs, between its flags).
+    try { ui = /(^|[\s\0])--top-chrome-webui([\s\0]|$)/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')); } catch { ui = false; }
+    uiRenderers.set(pid, ui);
+  }
+  return ui;
+}
+const typeOf = (p: ProcessMemory) => (p.type === 'renderer' && isUiRenderer(p.pid) ? 'renderer (browser UI)' : p.type);
+const rendererOf = (procs: ProcessMemory[]) => Math.max(0, ...procs.filter((p) => typeOf(p) === 'renderer').map((p) => p.anon));
 const anonOf = (procs: ProcessMemory[]) => procs.reduce((n, p) => n + p.anon, 0);
 
 export async function jsHeapUsed(cdp: CDPSession): Promise<number> {
@@ -46,7 +61,7 @@ export async function sampleBrowser(cdp: CDPSession): Promise<() => Promise<Page
     peak.anonTotal = Math.max(peak.anonTotal, anonOf(procs));
     peak.renderer = Math.max(peak.renderer, rendererOf(procs));
     const types = new Map<string, number>();
-    for (const p of procs) types.set(p.type, (types.get(p.type) ?? 0) + p.anon);
+    for (const p of procs) types.set(typeOf(p), (types.get(typeOf(p)) ?? 0) + p.anon);
     for (const [t, n] of types) peak.byType[t] = Math.max(peak.byType[t] ?? 0, n);
     if (heapInFlight) return; // a busy page answers late: one question at a time
     heapInFlight = true;
@@ -87,7 +102,7 @@ export function chromiumCpu(): Map<string, { part: string; seconds: number }> {
         // Thread names as Chromium sets them (DedicatedWorker, WebRTC_W_and_N, Chrome_ChildIOT…), numbers dropped; the
         // main thread carries the program's name.
         const comm = Number(tid) === p.pid ? 'main thread' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d/]+$/, '');
-        out.set(`${p.pid}/${tid}`, { part: `${p.type}: ${comm}`, seconds: (Number(f[11]) + Number(f[12])) * TICK_S });
+        out.set(`${p.pid}/${tid}`, { part: `${typeOf(p)}: ${comm}`, seconds: (Number(f[11]) + Number(f[12])) * TICK_S });
       } catch { /* the thread ended */ }
     }
   }

@@ -59,6 +59,8 @@ export interface RowContext {
 
 export async function openBenchPage(context: BrowserContext, url: string, secret: string): Promise<BenchPage> {
   const page = await context.newPage();
+  // The persistent context opens with a blank tab: closed, so the browser's memory is this one page's.
+  for (const other of context.pages()) if (other !== page) await other.close();
   page.on('pageerror', (err) => process.stderr.write(`page error: ${err.message}\n`));
   await page.goto(`${url}/`);
   await page.waitForSelector('body[data-ready="1"]');
