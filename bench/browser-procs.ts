@@ -18,11 +18,13 @@ export interface PageMemory {
   anonTotal: number;
   /** RssAnon of the page's renderer (the largest that is not Chromium's UI). */
   renderer: number;
-  /** JSHeapUsedSize of the page's main thread (its workers' heaps are not in it). */
+  /** V8 heap in use on the page's main thread (CDP Runtime.getHeapUsage; its workers' heaps are not in it). */
   jsHeap: number;
+  /** ArrayBuffer backing stores of the page's main thread, outside the JS heap (backingStorageSize). */
+  arrayBuffers: number;
   /** Peak RssAnon per process type (browser, renderer, renderer (browser UI), gpu-process, utility, zygote). */
   byType: Record<string, number>;
-  before: { anonTotal: number; renderer: number; jsHeap: number };
+  before: { anonTotal: number; renderer: number; jsHeap: number; arrayBuffers: number };
   samples: number;
 }
 
@@ -44,15 +46,16 @@ const typeOf = (p: ProcessMemory) => (p.type === 'renderer' && isUiRenderer(p.pi
 const rendererOf = (procs: ProcessMemory[]) => Math.max(0, ...procs.filter((p) => typeOf(p) === 'renderer').map((p) => p.anon));
 const anonOf = (procs: ProcessMemory[]) => procs.reduce((n, p) => n + p.anon, 0);
 
-export async function jsHeapUsed(cdp: CDPSession): Promise<number> {
-  const m = await cdp.send('Performance.getMetrics');
-  return m.metrics.find((x) => x.name === 'JSHeapUsedSize')?.value ?? NaN;
+/** The page main thread's V8 heap in use, and the ArrayBuffer backing stores it holds outside that heap. */
+export async function heapUsage(cdp: CDPSession): Promise<{ jsHeap: number; arrayBuffers: number }> {
+  const u = await cdp.send('Runtime.getHeapUsage') as { usedSize: number; backingStorageSize?: number };
+  return { jsHeap: u.usedSize, arrayBuffers: u.backingStorageSize ?? NaN };
 }
 
 /** Samples every SAMPLE_MS until the returned function is called, which gives the peaks. */
 export async function sampleBrowser(cdp: CDPSession): Promise<() => Promise<PageMemory>> {
   const first = browserMemory();
-  const before = { anonTotal: anonOf(first), renderer: rendererOf(first), jsHeap: await jsHeapUsed(cdp) };
+  const before = { anonTotal: anonOf(first), renderer: rendererOf(first), ...await heapUsage(cdp) };
   const peak: PageMemory = { ...before, byType: {}, before, samples: 0 };
   let heapInFlight = false;
   const take = () => {
@@ -65,14 +68,16 @@ export async function sampleBrowser(cdp: CDPSession): Promise<() => Promise<Page
     for (const [t, n] of types) peak.byType[t] = Math.max(peak.byType[t] ?? 0, n);
     if (heapInFlight) return; // a busy page answers late: one question at a time
     heapInFlight = true;
-    jsHeapUsed(cdp).then((h) => { peak.jsHeap = Math.max(peak.jsHeap, h); }, () => {}).finally(() => { heapInFlight = false; });
+    heapUsage(cdp).then((h) => { peak.jsHeap = Math.max(peak.jsHeap, h.jsHeap); peak.arrayBuffers = Math.max(peak.arrayBuffers, h.arrayBuffers); }, () => {}).finally(() => { heapInFlight = false; });
   };
   take();
   const timer = setInterval(take, SAMPLE_MS);
   return async () => {
     clearInterval(timer);
     take();
-    peak.jsHeap = Math.max(peak.jsHeap, await jsHeapUsed(cdp).catch(() => 0));
+    const last = await heapUsage(cdp).catch(() => before);
+    peak.jsHeap = Math.max(peak.jsHeap, last.jsHeap);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, last.arrayBuffers);
     return peak;
   };
 }

@@ -24,6 +24,7 @@ export interface RowSummary {
   pageAnonGrowthMb: Summary;
   rendererPeakMb: Summary;
   jsHeapPeakMb: Summary;
+  arrayBuffersPeakMb: Summary;
   /** Largest peak over the rounds, per Chromium process type. */
   byTypePeakMb: Record<string, number>;
   cliPeakRssMb: Summary;
@@ -63,7 +64,7 @@ export function summarizeRows(runs: RowRun[]): RowSummary[] {
     return {
       row, runs: of.length, mbps: s((r) => r.streamMbps), endToEndMbps: s((r) => r.endToEndMbps),
       pageAnonPeakMb: s((r) => mb(r.memory.anonTotal)), pageAnonGrowthMb: s((r) => mb(r.memory.anonTotal - r.memory.before.anonTotal)),
-      rendererPeakMb: s((r) => mb(r.memory.renderer)), jsHeapPeakMb: s((r) => mb(r.memory.jsHeap)), byTypePeakMb: byType,
+      rendererPeakMb: s((r) => mb(r.memory.renderer)), jsHeapPeakMb: s((r) => mb(r.memory.jsHeap)), arrayBuffersPeakMb: s((r) => mb(r.memory.arrayBuffers ?? NaN)), byTypePeakMb: byType,
       cliPeakRssMb: s((r) => mb(r.cliPeakRss)),
       cpuMsPerMb: {
         chromium: s((r) => c(r).chromium), cli: s((r) => c(r).cli), rendezvous: s((r) => c(r).rendezvous),
@@ -81,11 +82,11 @@ function byPart(runs: RowRun[]): Record<string, number> {
   return Object.fromEntries(medians.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
 }
 
-const HEAD = ['row', 'MB/s', 'end to end MB/s', 'page anon RSS peak (MB)', 'growth (MB)', 'page renderer peak (MB)', 'JS heap peak (MB)', 'CLI peak RSS (MB)', 'CPU ms/MB Chromium + CLI + rendezvous'];
+const HEAD = ['row', 'MB/s', 'end to end MB/s', 'page anon RSS peak (MB)', 'growth (MB)', 'page renderer peak (MB)', 'JS heap peak (MB)', 'ArrayBuffers peak (MB)', 'CLI peak RSS (MB)', 'CPU ms/MB Chromium + CLI + rendezvous'];
 
 function cells(r: RowSummary): string[] {
   const c = r.cpuMsPerMb;
-  return [r.row, fmt(r.mbps), fmt(r.endToEndMbps), fmt(r.pageAnonPeakMb), fmt(r.pageAnonGrowthMb), fmt(r.rendererPeakMb), fmt(r.jsHeapPeakMb), fmt(r.cliPeakRssMb),
+  return [r.row, fmt(r.mbps), fmt(r.endToEndMbps), fmt(r.pageAnonPeakMb), fmt(r.pageAnonGrowthMb), fmt(r.rendererPeakMb), fmt(r.jsHeapPeakMb), fmt(r.arrayBuffersPeakMb), fmt(r.cliPeakRssMb),
     `${round(c.chromium.median)} + ${round(c.cli.median)} + ${round(c.rendezvous.median)} = ${round(c.total.median)}`];
 }
 
@@ -131,7 +132,7 @@ function limits(r: BrowserRun): string[] {
 function section(bySize: Record<string, BrowserRun>): string {
   const L = ['## Browser page', ''];
   L.push('Written by `bench/browser.ts` (bench/README.md). The page served by the rendezvous, in headless Chromium driven over CDP, against the real CLI (`sealdrop send` to the page, the page\'s file picker to `sealdrop receive --once`), on the relay (`--relay`, the page\'s "relay" box) and direct (`--direct-only`, "direct only"; the rendezvous starts on the relay by default, so these name one path for the whole transfer, and a transfer that took the other one fails the run). One rendezvous and one logged-in page for the whole run; rounds interleaved (every row once, then again). A random file; the receiving side\'s SHA-256 checked against the file\'s (the page\'s own hash and its stored copy in OPFS, downloaded and hashed; or the CLI\'s `done` and the file on disk).', '');
-  L.push('MB/s: the receiver\'s first chunk written to its last (the page\'s progress bar, set after each write to OPFS, watched by a MutationObserver in the page; or the CLI\'s `progress` events), median (min–max). End to end: the click (accept in the page, or send) until the receiving side has checked every byte. Page memory: RssAnon of every Chromium process from /proc every 200 ms during the transfer (all together at their peak, growth over the value just before the click, and the page\'s renderer: the largest one that is not Chromium\'s own UI, `--top-chrome-webui`, which headless Chromium also runs), and the page\'s JS heap (CDP `JSHeapUsedSize`, the main thread; its hashing worker is not in it). CLI peak RSS: VmHWM of the CLI at the other end. CPU per MB: /proc ticks of every Chromium process, the CLI and the rendezvous from the click to the check, per MB moved (the harness\'s own sampling and CDP calls not counted).', '');
+  L.push('MB/s: the receiver\'s first chunk written to its last (the page\'s progress bar, set after each write to OPFS, watched by a MutationObserver in the page; or the CLI\'s `progress` events), median (min–max). End to end: the click (accept in the page, or send) until the receiving side has checked every byte. Page memory: RssAnon of every Chromium process from /proc every 200 ms during the transfer (all together at their peak, growth over the value just before the click, and the page\'s renderer: the largest one that is not Chromium\'s own UI, `--top-chrome-webui`, which headless Chromium also runs), and the page\'s main thread (CDP `Runtime.getHeapUsage`): its V8 heap in use and the ArrayBuffer backing stores it holds outside that heap (the hashing worker\'s are in neither). CLI peak RSS: VmHWM of the CLI at the other end. CPU per MB: /proc ticks of every Chromium process, the CLI and the rendezvous from the click to the check, per MB moved (the harness\'s own sampling and CDP calls not counted).', '');
   for (const r of Object.values(bySize).sort((a, b) => a.sizeMiB - b.sizeMiB)) {
     const m = r.machine;
     L.push(`### ${r.sizeMiB >= 1024 ? `${r.sizeMiB / 1024} GiB` : `${r.sizeMiB} MiB`}, ${r.rounds} round${r.rounds === 1 ? '' : 's'}`, '');

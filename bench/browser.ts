@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       for (const [row, via] of ROWS) {
         log(`round ${n}/${rounds}: ${row === cliToPage ? 'CLI → page' : 'page → CLI'}, ${via}`);
         const r = await row(ctx, via);
-        log(`  ${round(r.streamMbps)} MB/s (end to end ${round(r.endToEndMbps)}), page anon RSS peak ${round(r.memory.anonTotal / 1e6)} MB, JS heap ${round(r.memory.jsHeap / 1e6)} MB, CLI ${round(r.cliPeakRss / 1e6)} MB; SHA-256 identical`);
+        log(`  ${round(r.streamMbps)} MB/s (end to end ${round(r.endToEndMbps)}), page anon RSS peak ${round(r.memory.anonTotal / 1e6)} MB, page renderer ${round(r.memory.renderer / 1e6)} MB, JS heap ${round(r.memory.jsHeap / 1e6)} MB, ArrayBuffers ${round(r.memory.arrayBuffers / 1e6)} MB, CLI ${round(r.cliPeakRss / 1e6)} MB; SHA-256 identical`);
         runs.push(r);
       }
     }
