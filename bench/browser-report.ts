@@ -24,7 +24,8 @@ export interface RowSummary {
   pageAnonGrowthMb: Summary;
   rendererPeakMb: Summary;
   jsHeapPeakMb: Summary;
-  arrayBuffersPeakMb: Summary;
+  /** Not in runs from before it was measured. */
+  arrayBuffersPeakMb?: Summary;
   /** Largest peak over the rounds, per Chromium process type. */
   byTypePeakMb: Record<string, number>;
   cliPeakRssMb: Summary;
@@ -86,7 +87,7 @@ const HEAD = ['row', 'MB/s', 'end to end MB/s', 'page anon RSS peak (MB)', 'grow
 
 function cells(r: RowSummary): string[] {
   const c = r.cpuMsPerMb;
-  return [r.row, fmt(r.mbps), fmt(r.endToEndMbps), fmt(r.pageAnonPeakMb), fmt(r.pageAnonGrowthMb), fmt(r.rendererPeakMb), fmt(r.jsHeapPeakMb), fmt(r.arrayBuffersPeakMb), fmt(r.cliPeakRssMb),
+  return [r.row, fmt(r.mbps), fmt(r.endToEndMbps), fmt(r.pageAnonPeakMb), fmt(r.pageAnonGrowthMb), fmt(r.rendererPeakMb), fmt(r.jsHeapPeakMb), r.arrayBuffersPeakMb ? fmt(r.arrayBuffersPeakMb) : 'n/a', fmt(r.cliPeakRssMb),
     `${round(c.chromium.median)} + ${round(c.cli.median)} + ${round(c.rendezvous.median)} = ${round(c.total.median)}`];
 }
 
@@ -146,12 +147,17 @@ function section(bySize: Record<string, BrowserRun>): string {
   return L.join('\n');
 }
 
-/** Adds this run to bench/browser-results.json (replacing the same size's) and, when `markdown`, rewrites the section. */
-export async function saveRun(run: BrowserRun, markdown: boolean): Promise<void> {
+/** Adds this run to bench/browser-results.json (replacing the same size's) and rewrites the section from it. */
+export async function saveRun(run: BrowserRun): Promise<void> {
   const old = JSON.parse(await fs.readFile(RESULTS_JSON, 'utf8').catch(() => '{"bySize":{}}')) as { bySize: Record<string, BrowserRun> };
   old.bySize[String(run.sizeMiB)] = run;
   await fs.writeFile(RESULTS_JSON, JSON.stringify(old, null, 1) + '\n');
-  if (!markdown) return;
+  await writeSection();
+}
+
+/** Rewrites the "## Browser page" section of bench/RESULTS.md from bench/browser-results.json. */
+export async function writeSection(): Promise<void> {
+  const { bySize } = JSON.parse(await fs.readFile(RESULTS_JSON, 'utf8')) as { bySize: Record<string, BrowserRun> };
   const md = await fs.readFile(RESULTS_MD, 'utf8').catch(() => '');
-  await fs.writeFile(RESULTS_MD, withSection(md, 'browser', section(old.bySize)));
+  await fs.writeFile(RESULTS_MD, withSection(md, 'browser', section(bySize)));
 }

@@ -4,6 +4,7 @@
  * rounds interleaved, in a private network namespace (nothing leaves the machine).
  *
  *   npm run build && node dist/bench/browser.js [--size MiB (256)] [--rounds N (3)] [--no-write]
+ *   node dist/bench/browser.js --report-only   # re-render the section from bench/browser-results.json
  *
  * Prints the table, then one JSON line (the run). Unless --no-write it keeps the run in
  * bench/browser-results.json (per file size) and rewrites the "## Browser page" section of
@@ -14,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { browserMissing, startBrowser, type TestBrowser } from '../test/helpers/browser.js';
 import { chromiumCpuTotal, processCpuSeconds } from './browser-procs.js';
-import { saveRun, summarizeRows, textTable, type BrowserRun } from './browser-report.js';
+import { saveRun, summarizeRows, textTable, writeSection, type BrowserRun } from './browser-report.js';
 import { cliToPage, openBenchPage, PAGE_ID, pageToCli, sha256File, type RowContext, type RowRun } from './browser-rows.js';
 import { describeMachine, watchOtherLoad } from './machine.js';
 import { abandonAll, log, randomFile, stop, tempDir } from './measure.js';
@@ -33,6 +34,7 @@ function arg(name: string, fallback: number, max: number): number {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--report-only')) return writeSection(); // from bench/browser-results.json, measuring nothing
   const isolation = enterNamespace();
   const missing = browserMissing();
   if (missing) throw new Error(`no browser to measure: ${missing}`);
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     process.stdout.write(`browser page, ${sizeMiB} MiB, ${rounds} round(s); median (min–max); MB = 10^6 bytes\n${textTable(run.rows)}\n`);
     process.stdout.write(`other processes used ${busy ? Math.round(busy.othersShare * 100) : '?'}% of the CPU; load average ${machine.loadBefore} before, ${run.loadAfter} after\n`);
     if (write) {
-      await saveRun(run, true);
+      await saveRun(run);
       log('wrote bench/browser-results.json and the browser section of bench/RESULTS.md');
     }
     process.stdout.write(JSON.stringify(run) + '\n');
