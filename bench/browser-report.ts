@@ -124,9 +124,11 @@ function limits(r: BrowserRun): string[] {
     const share = row.endToEndMbps.median / cap;
     const top = Object.entries(row.chromiumCpuByPart).slice(0, 5).map(([p, v]) => `${p} ${v}`).join(', ');
     L.push(`- ${row.row}: ${round(c.total.median)} CPU ms per MB end to end (Chromium ${round(c.chromium.median)}, CLI ${round(c.cli.median)}, rendezvous ${round(c.rendezvous.median)}) caps it at ~${round(idleCap)} MB/s on ${r.machine.nproc} idle cores;`
-      + ` with the ${round(free)} cores other processes left and the harness's own ${round(harness)} ms/MB, at ~${round(cap)}. It ran at ${round(row.endToEndMbps.median)} end to end, ${Math.round(share * 100)}% of that${share > 0.75 ? ': CPU-bound' : ': not CPU-bound alone (it also waits: flow control, the page\'s event loop, OPFS writes)'}.`
+      + ` with the ${round(free)} cores other processes left and the harness's own ${round(harness)} ms/MB, at ~${round(cap)}. It ran at ${round(row.endToEndMbps.median)} end to end, ${Math.round(share * 100)}% of that${share > 1 ? ' (the others\' share is an average over the run): CPU-bound' : share > 0.75 ? ': CPU-bound' : ': not CPU-bound alone (it also waits: flow control, the page\'s event loop, OPFS writes)'}.`
       + ` Chromium's CPU ms per MB by process and thread: ${top}.`);
   }
+  const most = (f: (row: RowSummary) => Summary | undefined) => round(Math.max(...r.rows.map((row) => f(row)?.max ?? NaN)));
+  L.push(`- Memory: the page's renderer peaked at ${most((row) => row.rendererPeakMb)} MB, all of Chromium at ${most((row) => row.pageAnonPeakMb)} MB; the main thread's JS heap stayed at ${most((row) => row.jsHeapPeakMb)} MB at most, while the ArrayBuffer backing stores it held reached ${most((row) => row.arrayBuffersPeakMb)} MB: chunks already handled and not yet collected, outside the JS heap, so the collector feels little pressure from them.`);
   return L;
 }
 
