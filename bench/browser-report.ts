@@ -128,7 +128,9 @@ function limits(r: BrowserRun): string[] {
       + ` Chromium's CPU ms per MB by process and thread: ${top}.`);
   }
   const most = (f: (row: RowSummary) => Summary | undefined) => round(Math.max(...r.rows.map((row) => f(row)?.max ?? NaN)));
-  L.push(`- Memory: the page's renderer peaked at ${most((row) => row.rendererPeakMb)} MB, all of Chromium at ${most((row) => row.pageAnonPeakMb)} MB; the main thread's JS heap stayed at ${most((row) => row.jsHeapPeakMb)} MB at most, while the ArrayBuffer backing stores it held reached ${most((row) => row.arrayBuffersPeakMb)} MB: chunks already handled and not yet collected, outside the JS heap, so the collector feels little pressure from them.`);
+  const before = r.runs.map((x) => mb(x.memory.before.renderer));
+  const renderer = most((row) => row.rendererPeakMb), buffers = most((row) => row.arrayBuffersPeakMb), heap = most((row) => row.jsHeapPeakMb);
+  L.push(`- Memory: the page's renderer peaked at ${renderer} MB, all of Chromium at ${most((row) => row.pageAnonPeakMb)} MB. The main thread's JS heap stayed at ${heap} MB at most and the ArrayBuffer backing stores it held (chunks handled and not yet collected, outside the JS heap) reached ${buffers} MB; the rest of the renderer's growth is native memory outside V8 (Chromium's allocator, IPC and socket buffers, the OPFS writer), which this bench does not break down further. Just before each transfer the renderer held ${round(Math.min(...before))}–${round(Math.max(...before))} MB: what one transfer leaves is given back only as the collector gets to it, so the peaks also carry some of the previous row.`);
   return L;
 }
 
