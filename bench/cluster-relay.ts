@@ -32,7 +32,7 @@ import { enterNamespace } from './netns.js';
 import { startRendezvous } from './world.js';
 import { fmt, MiB, mbps, percentile, round, summarize } from './stats.js';
 import { createServer } from 'node:net';
-import { MARK_END, MARK_START, withoutClusterSection } from './cluster-section.js';
+import { withSection } from './kept-sections.js';
 
 const CLIENTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-clients.js');
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -233,7 +233,7 @@ async function writeSection(r: {
   const command = `node ${process.argv.slice(1).map((x) => path.relative(process.cwd(), x) || x).join(' ')}`;
   const busy = r.othersShare === undefined ? `load average before ${r.loadBefore}`
     : `other processes used ${Math.round(r.othersShare * 100)}% of all CPU time during the run${r.othersShare > 0.1 ? '; the machine was NOT idle, so the figures are lower and noisier than on an idle one' : ''} (load average before: ${r.loadBefore})`;
-  const L = [MARK_START, '## Cluster (two nodes on Redis)', ''];
+  const L = ['## Cluster (two nodes on Redis)', ''];
   L.push(`${r.date}, \`${command}\`, ${r.machine}, ${r.isolation}; ${busy}.`, '');
   L.push(`Relay: \`send --relay\` of ${r.sizeMiB} MiB, sender at node A, receiver at node B (every frame and ack through Redis pub/sub), interleaved with both peers at node A; ${r.runs} runs each; MB/s from the receiver's first to last chunk written; median (min–max).`, '');
   L.push('| path | MB/s | peak RSS of the nodes (MB) |', '| --- | --- | --- |');
@@ -245,10 +245,9 @@ async function writeSection(r: {
     L.push('| idle peers | connected | connect time (s) | logins/s | login p95 (ms) | RSS node A, B (MB) | signal RTT across nodes p50 / p95 (ms) | `peers` p95 (ms) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     L.push(`| ${l.peers} | ${l.connected} | ${l.connectSeconds} | ${l.loginsPerSec} | ${l.loginP95Ms} | ${l.rssMb.join(', ')} | ${l.signalP50} / ${l.signalP95} | ${l.peersP95} |`);
   }
-  L.push(MARK_END, '');
   const file = path.join(ROOT, 'bench/RESULTS.md');
   const old = await fs.readFile(file, 'utf8').catch(() => '');
-  await fs.writeFile(file, withoutClusterSection(old).replace(/\n*$/, '\n\n') + L.join('\n'));
+  await fs.writeFile(file, withSection(old, 'cluster', L.join('\n')));
   log('wrote the cluster section of bench/RESULTS.md');
 }
 

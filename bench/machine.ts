@@ -37,14 +37,18 @@ function sample(): CpuSample | undefined {
   }
 }
 
-/** Starts watching; the returned function gives the share of all CPUs others used meanwhile (0..1). */
-export function watchOtherLoad(): () => { othersShare: number; oursShare: number } | undefined {
+/**
+ * Starts watching; the returned function gives the share of all CPUs others used meanwhile (0..1).
+ * `alsoOursTicks`: CPU ticks of processes this harness started that are still running (a child
+ * counts in /proc/self/stat only once it was waited for), e.g. a browser (bench/browser.ts).
+ */
+export function watchOtherLoad(): (alsoOursTicks?: number) => { othersShare: number; oursShare: number } | undefined {
   const start = sample();
-  return () => {
+  return (alsoOursTicks = 0) => {
     const end = sample();
     if (!start || !end) return undefined;
     const total = end.machineTotal - start.machineTotal;
-    const ours = end.ours - start.ours;
+    const ours = end.ours - start.ours + alsoOursTicks;
     const others = Math.max(0, end.machineBusy - start.machineBusy - ours);
     return total > 0 ? { othersShare: others / total, oursShare: ours / total } : undefined;
   };

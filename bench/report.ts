@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { throughputSvg } from './chart.js';
-import { clusterSection } from './cluster-section.js';
+import { keptSections } from './kept-sections.js';
 import { ROOT } from './measure.js';
 import { summaryJson, worstRss, type Results } from './results.js';
 import { fmt, round, summarize, type Summary } from './stats.js';
@@ -14,7 +14,7 @@ const mib = (b: number) => (b >= 2 ** 30 ? `${b / 2 ** 30} GiB` : `${b / 2 ** 20
 
 export async function writeReport(r: Results): Promise<void> {
   const dir = path.join(ROOT, 'bench');
-  const kept = clusterSection(await fs.readFile(path.join(dir, 'RESULTS.md'), 'utf8').catch(() => '')); // bench/cluster-relay.ts's
+  const kept = keptSections(await fs.readFile(path.join(dir, 'RESULTS.md'), 'utf8').catch(() => '')); // bench/cluster-relay.ts's and bench/browser.ts's
   await fs.writeFile(path.join(dir, 'RESULTS.md'), kept ? `${markdown(r).replace(/\n*$/, '\n\n')}${kept}` : markdown(r));
   await fs.writeFile(path.join(dir, 'results.json'), JSON.stringify(r, null, 1) + '\n');
   await fs.writeFile(path.join(dir, 'throughput.svg'), throughputSvg([

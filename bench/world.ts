@@ -33,6 +33,11 @@ export class BenchWorld {
     return new BenchWorld(root, dataDir, await writeAccounts(dataDir, ids));
   }
 
+  /** The account's TOTP secret: for a login that is not a CLI's (the browser page, bench/browser.ts). */
+  secret(id: string): string {
+    return this.secrets[id]!;
+  }
+
   home(id: string): string {
     return path.join(this.root, `home-${id}`);
   }
