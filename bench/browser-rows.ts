@@ -210,7 +210,7 @@ export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
     await page.click('#send-button');
     const code = await Promise.race([receiver.exit, new Promise<number>((r) => setTimeout(() => r(-1), timeout).unref())]);
     const t1 = now();
-    if (code !== 0) throw new Error(`sealdrop receive exited ${code}: ${receiver.stderr().slice(-1000)}; page: ${await pageSays(page)}`);
+    if (code !== 0) throw new Error(`sealdrop receive exited ${code}: ${JSON.stringify(receiver.events.filter((e) => e.type === 'error'))} ${receiver.stderr().slice(-1000)}; page: ${await pageSays(page)}`);
     const peaks = await memory();
     const chromium = chromiumCpuSince(cpu0.chromium), rendezvous = processCpuSeconds(c.rv.proc.child.pid) - cpu0.rendezvous;
     const harness = harnessSeconds(cpu0.harness);
