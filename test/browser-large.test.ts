@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { totpCode } from '../shared/totp.js';
-import { browserMemory, browserMissing, startBrowser, text, type ProcessMemory, type TestBrowser } from './helpers/browser.js';
+import { browserMemory, browserMissing, shot, startBrowser, text, type ProcessMemory, type TestBrowser } from './helpers/browser.js';
 import { randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { opfsSha, opfsSize, opfsSliceShas, picker, PICKER_STUB, sliceShas } from './helpers/page-files.js';
@@ -118,6 +118,7 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     const sender = world.peer('alice', ['send', src, '--to', 'webby', '--relay']);
     await offerShown(page, sender);
     expect(await page.locator('#offer-save').isVisible()).to.equal(true);
+    await shot(page, '30-save-to-offer');
     await page.click('#offer-save');
     expect(await sender.exit, sender.stderr()).to.equal(0);
     await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('received'));
@@ -128,6 +129,7 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     expect(await text(page, '#received li:last-child')).to.match(/^big-save\.bin saved as picked-a\.bin \(24\.0 MiB, from alice, SHA-256 [0-9a-f]{16}…\)$/);
     expect(await opfsSha(page, 'picked-a.bin'), 'the saved file read back').to.equal(sha);
     expect(await opfsSize(page, 'picked-a.bin')).to.equal(24 * MiB + 321);
+    await shot(page, '31-saved-as');
     expect(await page.locator('#received li:last-child a').count(), 'no second copy to download').to.equal(0);
   });
 
@@ -193,6 +195,7 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     await page.waitForFunction(() => document.getElementById('error')!.textContent !== '');
     expect(await text(page, '#error')).to.equal('liar.bin failed its SHA-256 check: it was not kept; nothing was saved: picked-d.bin was removed from where you chose to save it (ERR_INTEGRITY)');
     expect(await opfsSize(page, 'picked-d.bin')).to.equal(null);
+    await shot(page, '32-save-to-wrong-hash');
   });
 
   it('shows no Save to… for a text message, nor where the browser has no showSaveFilePicker (then OPFS and a download, as before)', async () => {
@@ -251,6 +254,7 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
       expect(words, mode).to.match(/^the offer from alice is 1024\.0 TiB, but this browser lets the page store only [\d.]+ (MiB|TiB|bytes) more: nothing was stored/);
       expect(words.includes('Save to…'), mode).to.equal(mode === 'save');
       if (mode === 'none') expect(await page.locator('#offer').isHidden(), 'never asked').to.equal(true);
+      await shot(page, `33-no-room-${mode}`);
       expect(await opfsNames(), mode).to.deep.equal(before);
     }
   });
