@@ -152,17 +152,8 @@ export async function cliToPage(c: RowContext, via: Path): Promise<RowRun> {
     const span = await page.evaluate(() => (window as unknown as { benchSpan: { first?: number; firstBytes?: number; last?: number } }).benchSpan);
     if (span.first === undefined || span.last === undefined) throw new Error(`the page's progress bar did not run from first to last byte: ${JSON.stringify(span)}`);
     await checkPageCopy(c);
-    const mb = c.bytes / 1e6;
-    return {
-      direction: 'cli-to-page', path: via, bytes: c.bytes,
-      streamMbps: mbps(c.bytes - (span.firstBytes ?? 0), span.last - span.first),
-      endToEndMbps: mbps(c.bytes, t1 - t0),
-      memory: peaks, cliPeakRss: sender.peakRss(),
-      cpuMsPerMb: { chromium: (chromium.total * 1000) / mb, cli: (cliCpuSince(sender, cpu0.cli) * 1000) / mb, rendezvous: (rendezvous * 1000) / mb },
-      chromiumCpuMsPerMb: perMb(chromium.byPart, mb),
-      harnessCpuMsPerMb: (harness * 1000) / mb,
-      sha256: c.sha256,
-    };
+    return rowRun(c, 'cli-to-page', via, mbps(c.bytes - (span.firstBytes ?? 0), span.last - span.first), t1 - t0, peaks, sender,
+      { chromium, cli: cliCpuSince(sender, cpu0.cli), rendezvous, harness });
   } finally {
     await stop(sender, 'SIGKILL');
   }
@@ -191,6 +182,19 @@ async function checkPageCopy(c: RowContext): Promise<void> {
     for await (const name of root.keys()) if (name.startsWith('sealdrop-received-')) names.push(name);
     for (const name of names) await root.removeEntry(name);
   });
+}
+
+/** One row's run from what was measured: CPU in seconds, divided here per MB moved. */
+function rowRun(c: RowContext, direction: Direction, via: Path, streamMbps: number, endToEndMs: number, memory: PageMemory, cli: { peakRss(): number },
+  cpu: { chromium: ReturnType<typeof chromiumCpuSince>; cli: number; rendezvous: number; harness: number }): RowRun {
+  const mb = c.bytes / 1e6;
+  return {
+    direction, path: via, bytes: c.bytes, streamMbps, endToEndMbps: mbps(c.bytes, endToEndMs), memory, cliPeakRss: cli.peakRss(),
+    cpuMsPerMb: { chromium: (cpu.chromium.total * 1000) / mb, cli: (cpu.cli * 1000) / mb, rendezvous: (cpu.rendezvous * 1000) / mb },
+    chromiumCpuMsPerMb: perMb(cpu.chromium.byPart, mb),
+    harnessCpuMsPerMb: (cpu.harness * 1000) / mb,
+    sha256: c.sha256,
+  };
 }
 
 export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
@@ -224,17 +228,8 @@ export async function pageToCli(c: RowContext, via: Path): Promise<RowRun> {
     const progress = receiver.events.filter((e) => e.type === 'progress');
     const first = progress[0], last = progress.find((e) => e.bytes === c.bytes);
     if (!first || !last) throw new Error('sealdrop receive reported no progress');
-    const mb = c.bytes / 1e6;
-    return {
-      direction: 'page-to-cli', path: via, bytes: c.bytes,
-      streamMbps: mbps(c.bytes - Number(first.bytes), last.t - first.t),
-      endToEndMbps: mbps(c.bytes, t1 - t0),
-      memory: peaks, cliPeakRss: receiver.peakRss(),
-      cpuMsPerMb: { chromium: (chromium.total * 1000) / mb, cli: (cliCpuSince(receiver, cpu0.cli) * 1000) / mb, rendezvous: (rendezvous * 1000) / mb },
-      chromiumCpuMsPerMb: perMb(chromium.byPart, mb),
-      harnessCpuMsPerMb: (harness * 1000) / mb,
-      sha256: c.sha256,
-    };
+    return rowRun(c, 'page-to-cli', via, mbps(c.bytes - Number(first.bytes), last.t - first.t), t1 - t0, peaks, receiver,
+      { chromium, cli: cliCpuSince(receiver, cpu0.cli), rendezvous, harness });
   } finally {
     await stop(receiver, 'SIGKILL');
     await fs.rm(inbox, { recursive: true, force: true });
