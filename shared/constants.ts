@@ -50,6 +50,17 @@ export const MAX_QUEUED_CONTROL = 64;
  * of a relay transfer spent 12% less CPU per MB (bench/profile.js, 5 interleaved runs).
  */
 export const CREDIT_EVERY = 2 * 1024 * 1024;
+/**
+ * …or once this long has passed since the last credit, whichever comes first (checked after each
+ * chunk): on a slow path the sender still hears from the receiver about twice a second, which is
+ * how it tells a slow path from a stalled one (peer/link/path-mover.ts, 3 s of silence).
+ */
+export const CREDIT_INTERVAL_MS = 500;
+
+/** Whether the side taking the files owes a credit now: CREDIT_EVERY more bytes, or CREDIT_INTERVAL_MS since the last. */
+export function creditDue(taken: number, credited: number, msSinceCredit: number): boolean {
+  return taken - credited >= CREDIT_EVERY || (taken > credited && msSinceCredit >= CREDIT_INTERVAL_MS);
+}
 
 export const TOTP_STEP_SECONDS = 30;
 export const TOTP_DIGITS = 6;

@@ -6,7 +6,7 @@
  * where bytes come from (File) and go to (received-files.ts: disk), and the streaming SHA-256
  * (stream-hash.ts, in a Worker: WebCrypto has no incremental digest).
  */
-import { ANSWER_TIMEOUT_MS, CHUNK_SIZE, CREDIT_EVERY } from '../shared/constants.js';
+import { ANSWER_TIMEOUT_MS, CHUNK_SIZE, creditDue } from '../shared/constants.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../shared/errors.js';
 import { chunkCount } from '../shared/frame-layout.js';
 import type { Manifest } from '../peer/link/control-messages.js';
@@ -205,7 +205,7 @@ async function take(link: PageLink, manifest: Manifest, vetted: string[][], prog
   // A tree goes under its relative paths in a folder of its own; a file the person picked; loose files in OPFS.
   const tree: TreeStore | undefined = isTree(manifest) ? await openTreeStore() : undefined;
   const nextSink = () => (tree ? tree.sink(vetted[file]!) : target ? target.sink() : newFileSink());
-  let file = 0, inFile = 0, taken = 0, creditedAt = 0;
+  let file = 0, inFile = 0, taken = 0, creditedAt = 0, creditedTime = performance.now();
   let sink: FileSink | undefined;
   let h = streamHash();
   /** Closes every file whose bytes are all in (empty ones at once), and opens the next. */
@@ -240,7 +240,7 @@ async function take(link: PageLink, manifest: Manifest, vetted: string[][], prog
         await closeFinished();
       }
       progress(taken, total);
-      if (taken - creditedAt >= CREDIT_EVERY) { creditedAt = taken; await ch.sendControl({ t: 'credit', bytes: taken }); }
+      if (creditDue(taken, creditedAt, performance.now() - creditedTime)) { creditedAt = taken; creditedTime = performance.now(); await ch.sendControl({ t: 'credit', bytes: taken }); }
       if (item.last) break;
     }
     if (file < manifest.files.length) throw new SealdropError('ERR_INTEGRITY', 'the data stream ended before every file was in');

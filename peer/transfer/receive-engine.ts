@@ -6,7 +6,7 @@
  * ever takes a final name.
  */
 import { createHash } from 'node:crypto';
-import { CHUNK_SIZE, CONSENT_TIMEOUT_MS, CREDIT_EVERY } from '../../shared/constants.js';
+import { CHUNK_SIZE, CONSENT_TIMEOUT_MS, creditDue } from '../../shared/constants.js';
 import { chunkCount } from '../../shared/framing.js';
 import { messageForPeer, SealdropError, toSealdropError } from '../../shared/errors.js';
 import type { Manifest } from '../link/control-messages.js';
@@ -91,6 +91,7 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
   try {
     let received = 0;
     let reported = 0;
+    let reportedAt = performance.now();
     const streamLength = total - resumed;
     for (;;) {
       const item = await channel.next();
@@ -106,8 +107,9 @@ async function takeFiles(channel: SecureChannel, manifest: Manifest, opts: Recei
       await files.write(item.data, (index, name) =>
         opts.onProgress?.({ bytes: resumed + received, total, file: index, name, files: manifest.files.length }));
       received += item.data.length;
-      if (received - reported >= CREDIT_EVERY) {
+      if (creditDue(received, reported, performance.now() - reportedAt)) {
         reported = received;
+        reportedAt = performance.now();
         await channel.sendControl({ t: 'credit', bytes: received });
       }
       if (item.last) break;
