@@ -3,10 +3,11 @@
  * pinned peer keys. Every file is written atomically with mode 0600.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { identityFromSeed, type KeyPair } from '../../shared/crypto.js';
 import { SealdropError } from '../../shared/errors.js';
 import { LOCK_WAIT_MS, withFileLock } from '../../shared/file-lock.js';
@@ -90,7 +91,7 @@ export class Home {
 
   /**
    * Read-modify-write of one JSON file under its lock (shared/file-lock.ts), from a fresh read,
-   * written like writeAtomic: two processes changing it at once (a `receive` and a `send`, each
+   * written atomically (shared/atomic-file.ts): two processes changing it at once (a `receive` and a `send`, each
    * pinning a peer) never lose a change, and never both decide on a value that is not yet there.
    * `change` gets the current content and gives the next one and its result.
    */
@@ -105,15 +106,7 @@ export class Home {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new SealdropError('ERR_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
       }
       const { next, result } = change(text === undefined ? undefined : parseJson(file, text, schema));
-      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        writeFileSync(fd, JSON.stringify(next, null, 2));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
+      writeFileAtomic(file, JSON.stringify(next, null, 2));
       return result;
     }, LOCK_WAIT_MS, `${file}`);
   }

@@ -13,7 +13,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SealdropError } from '../../shared/errors.js';
-import { writeFileAtomic } from '../store/atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 export const ACCOUNT_KEY_FILE = 'account-key';
 const KEY_BYTES = 32;

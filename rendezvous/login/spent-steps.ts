@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { SealdropError } from '../../shared/errors.js';
 import { AccountId } from '../../shared/schemas.js';
 import { stepAt } from '../../shared/totp.js';
-import { writeFileAtomic, writeFileAtomicAsync } from '../store/atomic-file.js';
+import { writeFileAtomic, writeFileAtomicAsync } from '../../shared/atomic-file.js';
 import type { Logger } from '../log.js';
 
 export const SPENT_STEPS_FILE = 'spent-steps.json';

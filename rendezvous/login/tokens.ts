@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AccountId } from '../../shared/schemas.js';
 import type { Account } from '../store/accounts.js';
-import { writeFileAtomic } from '../store/atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export const TOKEN_TTL_MS = 60 * 60_000;

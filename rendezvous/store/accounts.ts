@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { SealdropError } from '../../shared/errors.js';
 import { AccountId, describeIssues } from '../../shared/schemas.js';
 import { isBase32Secret, secretFromBytes } from '../../shared/totp.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 import { LOCK_WAIT_MS, withFileLock } from '../../shared/file-lock.js';
 
 export const STORE_FILE = 'accounts.json';
