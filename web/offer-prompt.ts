@@ -12,9 +12,9 @@ import { pickSaveTarget, savable } from './save-target.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-/** Sizes as the transfer box shows them. */
+/** Sizes as the transfer box shows them (an offer of a TiB or more, in TiB). */
 export function mib(n: number): string {
-  return n < 1024 * 1024 ? `${n} bytes` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return n < 1024 ** 2 ? `${n} bytes` : n < 1024 ** 4 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 4).toFixed(1)} TiB`;
 }
 
 export function askConsent(link: PageLink, manifest: Manifest, say: (text: string) => void, fail: (err: unknown) => void, lines?: string[]): Promise<Consent> {

@@ -15,6 +15,7 @@ import type { PageLink } from './page-link.js';
 import { newFileSink, roomLeft, type FileSink } from './received-files.js';
 import { streamHash } from './stream-hash.js';
 import { canSaveTo, savable, type SaveTarget } from './save-target.js';
+import { mib } from './offer-prompt.js';
 import type { OutgoingSet } from './dropped-files.js';
 import { vetOfferNames } from '../peer/files/offer-names.js';
 import { isTree, openTreeStore, type ReceivedTree, type TreeStore } from './received-tree.js';
@@ -279,13 +280,11 @@ async function vetNames(link: PageLink, manifest: Manifest): Promise<string[][]>
 /** Tells the sender there is no room (ERR_SPACE) and throws it, in words: nothing was stored. */
 async function refuseForRoom(link: PageLink, total: number, room: number): Promise<never> {
   const elsewhere = canSaveTo() ? '; for one file, Save to… puts it where you choose' : '';
-  const err = new SealdropError('ERR_SPACE', `the offer from ${link.peer} is ${size(total)}, but this browser lets the page store only ${size(room)} more: nothing was stored${elsewhere}`,
-    { peerMessage: `the browser page has room for ${size(room)}, not ${size(total)}` });
+  const err = new SealdropError('ERR_SPACE', `the offer from ${link.peer} is ${mib(total)}, but this browser lets the page store only ${mib(room)} more: nothing was stored${elsewhere}`,
+    { peerMessage: `the browser page has room for ${mib(room)}, not ${mib(total)}` });
   await link.channel.sendControl({ t: 'reject', code: err.code, message: messageForPeer(err) }).catch(() => {});
   throw err;
 }
-
-const size = (n: number) => (n < 1024 * 1024 ? `${n} bytes` : n < 1024 ** 4 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 4).toFixed(1)} TiB`);
 
 async function checkHashes(link: PageLink, out: ReadonlyArray<Omit<Received, 'file'>>): Promise<void> {
   const ch = link.channel;
