@@ -11,8 +11,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { totpCode } from '../shared/totp.js';
-import { browserMissing, shot, startBrowser, text, type TestBrowser } from './helpers/browser.js';
+import { browserMissing, loggedInPage, shot, startBrowser, type TestBrowser, text } from './helpers/browser.js';
 import { listTree, randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
@@ -78,14 +77,7 @@ describe('browser peer: folders and drag and drop, with the CLI', function () {
     await randomFile(path.join(src, 'tree/sub/deeper/c.bin'), 128 * 1024);
     await fs.writeFile(path.join(src, 'loose.txt'), 'on its own\n');
     chrome = await startBrowser();
-    page = await chrome.context.newPage();
-    page.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
-    await page.goto(`${world.url}/`);
-    await page.waitForSelector('body[data-ready="1"]');
-    await page.fill('#login-id', 'webby');
-    await page.fill('#login-code', totpCode(world.secrets.webby!, Date.now()));
-    await page.click('#login-button');
-    await page.waitForSelector('#home:not([hidden])');
+    page = await loggedInPage(chrome.context, world.url, world.secrets.webby!);
     expect(await text(page, '#status')).to.include('this page receives');
   });
   // Each test starts with nothing chosen: a failed one leaves no file behind in the pickers or the drop list.

@@ -16,8 +16,7 @@ import { expect } from 'chai';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { totpCode } from '../shared/totp.js';
-import { browserMemory, browserMissing, shot, startBrowser, text, type ProcessMemory, type TestBrowser } from './helpers/browser.js';
+import { browserMemory, browserMissing, loggedInPage, type ProcessMemory, shot, startBrowser, type TestBrowser, text } from './helpers/browser.js';
 import { randomFile, sha256File, tempDir } from './helpers/cli.js';
 import { hostileOpen } from './helpers/hostile-peer.js';
 import { opfsSha, opfsSize, opfsSliceShas, picker, PICKER_STUB, sliceShas } from './helpers/page-files.js';
@@ -74,18 +73,6 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
   let page: Page;
   let slowPage: Page;
 
-  async function loggedInPage(w: World): Promise<Page> {
-    const p = await chrome.context.newPage();
-    p.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
-    await p.goto(`${w.url}/`);
-    await p.waitForSelector('body[data-ready="1"]');
-    await p.fill('#login-id', 'webby');
-    await p.fill('#login-code', totpCode(w.secrets.webby!, Date.now()));
-    await p.click('#login-button');
-    await p.waitForSelector('#home:not([hidden])');
-    return p;
-  }
-
   before(async function () {
     if (missing) { console.log(`SKIP browser large files: ${missing}`); this.skip(); }
     world = await startWorld(['alice']);
@@ -95,8 +82,8 @@ describe('browser peer: large files, Save to…, and the page\'s memory', functi
     work = await tempDir();
     chrome = await startBrowser();
     await chrome.context.addInitScript(PICKER_STUB);
-    page = await loggedInPage(world);
-    slowPage = await loggedInPage(slow);
+    page = await loggedInPage(chrome.context, world.url, world.secrets.webby!);
+    slowPage = await loggedInPage(chrome.context, slow.url, slow.secrets.webby!);
   });
   after(async () => {
     await chrome?.stop();

@@ -19,8 +19,7 @@ import { createSocket } from 'node:dgram';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { totpCode } from '../shared/totp.js';
-import { browserMissing, shot, startBrowser, text, type TestBrowser } from './helpers/browser.js';
+import { browserMissing, loggedInPage, shot, startBrowser, type TestBrowser, text } from './helpers/browser.js';
 import { listTree, randomFile, sha256File, tempDir, type Run } from './helpers/cli.js';
 import { enroll, startWorld, type World } from './helpers/world.js';
 
@@ -96,14 +95,7 @@ describe('browser peer: verification code confirmed, and path moves', function (
     file = path.join(work, 'contract.pdf');
     sha = await randomFile(file, 300 * 1024 + 3);
     chrome = await startBrowser();
-    page = await chrome.context.newPage();
-    page.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
-    await page.goto(`${world.url}/`);
-    await page.waitForSelector('body[data-ready="1"]');
-    await page.fill('#login-id', 'webby');
-    await page.fill('#login-code', totpCode(world.secrets.webby, Date.now()));
-    await page.click('#login-button');
-    await page.waitForSelector('#home:not([hidden])');
+    page = await loggedInPage(chrome.context, world.url, world.secrets.webby);
   });
   after(async () => {
     releasePaths();
@@ -303,14 +295,7 @@ describe('browser peer: verification code confirmed, and path moves', function (
       if (why) { console.log(`SKIP browser stalled direct path: ${why}`); this.skip(); }
       direct = await startWorld(['alice'], ['--no-relay-start']);
       direct.secrets.webby = await enroll(direct.dataDir, 'webby');
-      p = await chrome.context.newPage();
-      p.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
-      await p.goto(`${direct.url}/`);
-      await p.waitForSelector('body[data-ready="1"]');
-      await p.fill('#login-id', 'webby');
-      await p.fill('#login-code', totpCode(direct.secrets.webby, Date.now()));
-      await p.click('#login-button');
-      await p.waitForSelector('#home:not([hidden])');
+      p = await loggedInPage(chrome.context, direct.url, direct.secrets.webby);
     });
     after(async () => {
       releasePaths();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { totpCode } from '../../shared/totp.js';
 
 export const CHROMIUM = process.env.SEALDROP_CHROMIUM ?? '/usr/lib/chromium/chromium';
 
@@ -114,4 +115,17 @@ export async function shot(page: Page, name: string): Promise<void> {
   if (!folder) return;
   await mkdir(folder, { recursive: true }).catch(() => {});
   await page.screenshot({ path: join(folder, `${name}.png`), fullPage: true }).catch(() => {});
+}
+
+/** A new page of `context` at the rendezvous `url`, logged in as `id` with the current code of `secret`; page errors are printed. */
+export async function loggedInPage(context: BrowserContext, url: string, secret: string, id = 'webby'): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log(`      page error: ${err.message}`));
+  await page.goto(`${url}/`);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.fill('#login-id', id);
+  await page.fill('#login-code', totpCode(secret, Date.now()));
+  await page.click('#login-button');
+  await page.waitForSelector('#home:not([hidden])');
+  return page;
 }
