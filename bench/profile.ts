@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only] [--only raw-direct,sealdrop-relay,…] [--node-args "--flag …"]`: the raw direct
+ * `node dist/bench/profile.js [--size MiB] [--keep DIR] [--threads-only] [--only raw-direct,raw-datachannel,sealdrop-relay,…] [--node-args "--flag …"]`: the raw direct
  * ceiling, a sealdrop direct transfer, the raw relay (8 MiB window, the bench's best) and
  * a sealdrop relay transfer, each process under `node --cpu-prof`; then where each
  * process spent its CPU: per thread group (threads.ts), by package
@@ -71,6 +71,10 @@ async function main(): Promise<void> {
   const cases: Case[] = [
     { name: 'raw-direct', run: async (nodeArgs, onSpawn) => {
       const r = await directCeilingRun(bytes, [256 * 1024], { nodeArgs, onSpawn });
+      return { mbps: r.bySize[256 * 1024]!, cpu: r.cpuBySize[256 * 1024]! };
+    } },
+    { name: 'raw-datachannel', run: async (nodeArgs, onSpawn) => {
+      const r = await directCeilingRun(bytes, [256 * 1024], { nodeArgs, onSpawn, engine: 'node-datachannel' });
       return { mbps: r.bySize[256 * 1024]!, cpu: r.cpuBySize[256 * 1024]! };
     } },
     { name: 'sealdrop-direct', run: sealdrop('direct') },
