@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io } from 'socket.io-client';
 
-type Msg = { t: 'expect'; bytes: number } | { t: 'send'; bytes: number; size: number; window: number } | { t: 'exit' };
+type Msg = { t: 'expect'; bytes: number } | { t: 'send'; bytes: number; size: number; window: number; paceMbps?: number } | { t: 'exit' };
 const send = (m: object) => process.send!(m);
 const role = process.argv[2];
 
@@ -39,13 +39,17 @@ if (role === 'server') {
     if (expected > 0 && received >= expected) { expected = 0; send({ t: 'received' }); }
   });
 
-  const sendAll = async (bytes: number, size: number, window: number) => {
+  const sendAll = async (bytes: number, size: number, window: number, paceMbps?: number) => {
     const frame = randomBytes(size);
+    const t0 = performance.now();
     let inFlight = 0;
     let wake: (() => void) | undefined;
     for (let sent = 0; sent < bytes;) {
       const n = Math.min(size, bytes - sent);
       while (inFlight + n > window) await new Promise<void>((r) => { wake = r; });
+      // Paced: no further ahead than paceMbps allows (to compare CPU per MB at another relay's rate).
+      const due = paceMbps ? t0 + (sent / (paceMbps * 1e6)) * 1000 : 0;
+      if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
       inFlight += n;
       socket.emit('frame', n === size ? frame : frame.subarray(0, n), () => { inFlight -= n; wake?.(); });
       sent += n;
@@ -54,7 +58,7 @@ if (role === 'server') {
 
   process.on('message', (m: Msg) => {
     if (m.t === 'expect') { received = 0; expected = m.bytes; send({ t: 'armed' }); }
-    else if (m.t === 'send') void sendAll(m.bytes, m.size, m.window);
+    else if (m.t === 'send') void sendAll(m.bytes, m.size, m.window, m.paceMbps);
     else if (m.t === 'exit') { socket.close(); process.exit(0); }
   });
 }

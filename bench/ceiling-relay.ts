@@ -52,7 +52,7 @@ export interface RelayCeilingRun {
 }
 
 /** One server and pair of clients; each shape (RELAY_SHAPES) is tried once. */
-export async function relayCeilingRun(bytes: number, shapes = Object.keys(RELAY_SHAPES), o: CeilingOptions = {}): Promise<RelayCeilingRun> {
+export async function relayCeilingRun(bytes: number, shapes = Object.keys(RELAY_SHAPES), o: CeilingOptions & { paceMbps?: number } = {}): Promise<RelayCeilingRun> {
   const server = start(['server'], o);
   const procs = [server.child];
   try {
@@ -71,7 +71,7 @@ export async function relayCeilingRun(bytes: number, shapes = Object.keys(RELAY_
       receiver.child.send({ t: 'expect', bytes });
       await receiver.next('armed');
       const [t0, cpu0] = [now(), cpu()];
-      sender.child.send({ t: 'send', bytes, size, window });
+      sender.child.send({ t: 'send', bytes, size, window, paceMbps: o.paceMbps });
       await receiver.next('received', 60_000 + (bytes / 10e6) * 1000);
       byShape[shape] = mbps(bytes, now() - t0);
       const cpu1 = cpu();

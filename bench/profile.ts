@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : undefined; };
   const bytes = Number(arg('--size') ?? 256) * MiB;
   const keep = arg('--keep');
+  const pace = arg('--pace') ? Number(arg('--pace')) : undefined;
   const cpuProf = !process.argv.includes('--threads-only');
   const world = await BenchWorld.create(['alice', 'bob']);
   const work = await tempDir();
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     // The shape that gives the raw relay its ceiling in the bench.
     { name: 'raw-relay', run: async (nodeArgs, onSpawn) => {
       const shape = 'large batches, 8 MiB window';
-      const r = await relayCeilingRun(bytes, [shape], { nodeArgs, onSpawn });
+      const r = await relayCeilingRun(bytes, [shape], { nodeArgs, onSpawn, paceMbps: pace });
       return { mbps: r.byShape[shape]!, cpu: r.cpuByShape[shape]! };
     } },
     { name: 'sealdrop-relay', run: sealdrop('relay') },
